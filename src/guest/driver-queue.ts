@@ -1,0 +1,189 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, DescFlag, USED_F_NO_NOTIFY } from '../virtio/constants.js';
+import type { Segment } from '../virtio/descriptor-chain.js';
+import { needsEvent, ringSizes } from '../virtio/split-queue.js';
+
+/** Where a split ring lives in guest memory. */
+export interface RingLayout {
+  readonly size: number;
+  readonly descTable: number;
+  readonly availRing: number;
+  readonly usedRing: number;
+}
+
+export interface DriverQueueOptions {
+  /** VIRTIO_F_EVENT_IDX was negotiated. */
+  readonly eventIdx?: boolean;
+  /**
+   * VIRTIO_F_INDIRECT_DESC was negotiated: chains of more than one segment go in an indirect
+   * table at `area + head · maxSegments · 16` (the area holds size · maxSegments entries).
+   */
+  readonly indirect?: { readonly area: number; readonly maxSegments: number };
+  /** Ring index to start from (a resumed queue); 0 after a reset. */
+  readonly startIndex?: number;
+}
+
+/** A used buffer returned to the driver. */
+export interface UsedBuffer<T> {
+  readonly token: T;
+  readonly len: number;
+}
+
+/** Lay out a split ring at `base`: descriptors, then the avail ring, then the used ring (aligned). */
+export function layoutRing(base: number, size: number): RingLayout & { readonly end: number } {
+  const sizes = ringSizes(size);
+  const availRing = base + sizes.desc;
+  const usedRing = Math.ceil((availRing + sizes.avail) / 4) * 4;
+  return { size, descTable: base, availRing, usedRing, end: usedRing + sizes.used };
+}
+
+/**
+ * The driver side of a split virtqueue, as Linux's virtio_ring does it: a free list of
+ * descriptors, chains published through the avail ring, used buffers collected in order,
+ * and the EVENT_IDX / flag rules for kicks and interrupts (§2.7.7, §2.7.10). The simulated
+ * guest drivers, the tests and the fuzzers all build rings with it.
+ */
+export class DriverQueue<T> {
+  readonly layout: RingLayout;
+  private readonly freeList: number[] = [];
+  /** Per head: the token and the descriptors the chain holds. */
+  private readonly inFlight = new Map<number, { token: T; descriptors: number[] }>();
+  private availIdx: number;
+  private lastUsed: number;
+  private availAtLastKick: number;
+  private readonly eventIdx: boolean;
+
+  constructor(
+    private readonly memory: GuestMemory,
+    layout: RingLayout,
+    private readonly options: DriverQueueOptions = {},
+  ) {
+    this.layout = layout;
+    this.eventIdx = options.eventIdx ?? false;
+    const start = (options.startIndex ?? 0) & 0xffff;
+    this.availIdx = this.lastUsed = this.availAtLastKick = start;
+    const sizes = ringSizes(layout.size);
+    // The driver zeroes its rings before handing them over (§2.7.10.1 used.flags = 0).
+    memory.fill(layout.descTable, sizes.desc, 0);
+    memory.fill(layout.availRing, sizes.avail, 0);
+    memory.fill(layout.usedRing, sizes.used, 0);
+    memory.writeU16(layout.availRing + 2, start);
+    memory.writeU16(layout.usedRing + 2, start);
+    if (this.eventIdx) memory.writeU16(this.usedEventAddr, start);
+    for (let i = 0; i < layout.size; i++) this.freeList.push(i);
+  }
+
+  /** Descriptors not in use. */
+  get freeDescriptors(): number {
+    return this.freeList.length;
+  }
+
+  /** Chains given to the device and not yet returned. */
+  get outstanding(): number {
+    return this.inFlight.size;
+  }
+
+  private get usedEventAddr(): number {
+    return this.layout.availRing + 4 + 2 * this.layout.size;
+  }
+
+  private get availEventAddr(): number {
+    return this.layout.usedRing + 4 + 8 * this.layout.size;
+  }
+
+  /**
+   * Publish a chain of device-readable `out` then device-writable `inn` segments. Returns false
+   * (and changes nothing) when there are not enough free descriptors.
+   */
+  add(out: readonly Segment[], inn: readonly Segment[], token: T): boolean {
+    const segments = [...out.map((s) => ({ ...s, write: false })), ...inn.map((s) => ({ ...s, write: true }))];
+    if (segments.length === 0) throw new RangeError('a chain needs at least one segment');
+    const indirect = this.options.indirect;
+    const useIndirect = indirect !== undefined && segments.length > 1 && segments.length <= indirect.maxSegments;
+    const needed = useIndirect ? 1 : segments.length;
+    if (this.freeList.length < needed) return false;
+    const descriptors = this.freeList.splice(0, needed);
+    const head = descriptors[0]!;
+    const m = this.memory;
+
+    const writeDesc = (at: number, seg: Segment, flags: number, next: number): void => {
+      m.writeU64(at, seg.gpa);
+      m.writeU32(at + 8, seg.length);
+      m.writeU16(at + 12, flags);
+      m.writeU16(at + 14, next);
+    };
+    if (useIndirect) {
+      const table = indirect.area + head * indirect.maxSegments * DESC_SIZE;
+      segments.forEach((s, i) => {
+        const last = i === segments.length - 1;
+        writeDesc(table + i * DESC_SIZE, s, (s.write ? DescFlag.WRITE : 0) | (last ? 0 : DescFlag.NEXT), last ? 0 : i + 1);
+      });
+      writeDesc(this.descAddr(head), { gpa: table, length: segments.length * DESC_SIZE }, DescFlag.INDIRECT, 0);
+    } else {
+      segments.forEach((s, i) => {
+        const last = i === segments.length - 1;
+        const next = last ? 0 : descriptors[i + 1]!;
+        writeDesc(this.descAddr(descriptors[i]!), s, (s.write ? DescFlag.WRITE : 0) | (last ? 0 : DescFlag.NEXT), next);
+      });
+    }
+    this.inFlight.set(head, { token, descriptors });
+    // The ring entry is written before avail.idx publishes it (§2.7.13).
+    m.writeU16(this.layout.availRing + 4 + 2 * (this.availIdx % this.layout.size), head);
+    this.availIdx = (this.availIdx + 1) & 0xffff;
+    m.writeU16(this.layout.availRing + 2, this.availIdx);
+    return true;
+  }
+
+  /**
+   * Whether the device wants a notification for what was added since the last call
+   * (Linux's virtqueue_kick_prepare): avail_event with EVENT_IDX, else used.flags NO_NOTIFY.
+   */
+  kickNeeded(): boolean {
+    const oldIdx = this.availAtLastKick;
+    const newIdx = this.availIdx;
+    this.availAtLastKick = newIdx;
+    if (oldIdx === newIdx) return false;
+    if (this.eventIdx) return needsEvent(this.memory.readU16(this.availEventAddr), newIdx, oldIdx);
+    return (this.memory.readU16(this.layout.usedRing) & USED_F_NO_NOTIFY) === 0;
+  }
+
+  /**
+   * Take the next used buffer, or undefined when there is none. Throws when the device
+   * returns a head that is not in flight (a device bug that a driver must not paper over).
+   */
+  getUsed(): UsedBuffer<T> | undefined {
+    const usedIdx = this.memory.readU16(this.layout.usedRing + 2);
+    if (usedIdx === this.lastUsed) return undefined;
+    const elem = this.layout.usedRing + 4 + 8 * (this.lastUsed % this.layout.size);
+    const head = this.memory.readU32(elem);
+    const len = this.memory.readU32(elem + 4);
+    const entry = this.inFlight.get(head);
+    if (entry === undefined) throw new Error(`device returned head ${head}, which is not in flight`);
+    this.inFlight.delete(head);
+    this.freeList.push(...entry.descriptors);
+    this.lastUsed = (this.lastUsed + 1) & 0xffff;
+    if (this.eventIdx) this.memory.writeU16(this.usedEventAddr, this.lastUsed);
+    return { token: entry.token, len };
+  }
+
+  /** Every used buffer available now, in ring order. */
+  drainUsed(): UsedBuffer<T>[] {
+    const out: UsedBuffer<T>[] = [];
+    for (let u = this.getUsed(); u !== undefined; u = this.getUsed()) out.push(u);
+    return out;
+  }
+
+  /** Ask for (or suppress) used-buffer interrupts: avail.flags, or used_event with EVENT_IDX. */
+  setInterrupts(enabled: boolean): void {
+    if (this.eventIdx) {
+      // Re-arm at the next entry; the caller re-checks getUsed() afterwards (§2.7.14 race).
+      if (enabled) this.memory.writeU16(this.usedEventAddr, this.lastUsed);
+    } else {
+      this.memory.writeU16(this.layout.availRing, enabled ? 0 : AVAIL_F_NO_INTERRUPT);
+    }
+  }
+
+  private descAddr(index: number): number {
+    return this.layout.descTable + index * DESC_SIZE;
+  }
+}

@@ -1,0 +1,136 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { Feature, Status, featureBit } from '../virtio/constants.js';
+import { MMIO_MAGIC, MmioReg } from '../virtio/transport/mmio.js';
+import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
+
+/** What a guest sees of an MMIO window: register reads and writes. */
+export interface MmioBus {
+  read(offset: number, size: number): number;
+  write(offset: number, size: number, value: number): void;
+}
+
+/**
+ * The guest's virtio-mmio transport driver, as Linux's virtio_mmio.c does it: probe, feature
+ * negotiation, queue setup, kicks, interrupt acks and generation-checked config reads. It only
+ * touches registers and guest memory, never the device object.
+ */
+export class MmioDriver {
+  constructor(
+    private readonly bus: MmioBus,
+    private readonly memory: GuestMemory,
+  ) {}
+
+  /** Magic, version 2 and a non-placeholder device id (§4.2.3.1.1). */
+  probe(): { deviceId: number; vendorId: number } | undefined {
+    if (this.bus.read(MmioReg.MAGIC_VALUE, 4) !== MMIO_MAGIC || this.bus.read(MmioReg.VERSION, 4) !== 2) return undefined;
+    const deviceId = this.bus.read(MmioReg.DEVICE_ID, 4);
+    if (deviceId === 0) return undefined;
+    return { deviceId, vendorId: this.bus.read(MmioReg.VENDOR_ID, 4) };
+  }
+
+  get status(): number {
+    return this.bus.read(MmioReg.STATUS, 4);
+  }
+
+  reset(): void {
+    this.bus.write(MmioReg.STATUS, 4, 0);
+  }
+
+  /** OR `bits` into the status, as Linux's virtio_add_status does. */
+  addStatus(bits: number): void {
+    this.bus.write(MmioReg.STATUS, 4, this.status | bits);
+  }
+
+  deviceFeatures(): bigint {
+    let features = 0n;
+    for (let sel = 0; sel < 2; sel++) {
+      this.bus.write(MmioReg.DEVICE_FEATURES_SEL, 4, sel);
+      features |= BigInt(this.bus.read(MmioReg.DEVICE_FEATURES, 4) >>> 0) << BigInt(32 * sel);
+    }
+    return features;
+  }
+
+  /**
+   * Reset, acknowledge, and accept `wanted ∩ offered` (VERSION_1 always). Returns the accepted
+   * features, or undefined when the device refused FEATURES_OK (§3.1.1).
+   */
+  negotiate(wanted: bigint): bigint | undefined {
+    this.reset();
+    this.addStatus(Status.ACKNOWLEDGE);
+    this.addStatus(Status.DRIVER);
+    const accepted = (wanted | featureBit(Feature.VERSION_1)) & this.deviceFeatures();
+    this.writeFeatures(accepted);
+    this.addStatus(Status.FEATURES_OK);
+    if (!(this.status & Status.FEATURES_OK)) {
+      this.addStatus(Status.FAILED);
+      return undefined;
+    }
+    return accepted;
+  }
+
+  writeFeatures(features: bigint): void {
+    for (let sel = 0; sel < 2; sel++) {
+      this.bus.write(MmioReg.DRIVER_FEATURES_SEL, 4, sel);
+      this.bus.write(MmioReg.DRIVER_FEATURES, 4, Number((features >> BigInt(32 * sel)) & 0xffffffffn));
+    }
+  }
+
+  /** QueueNumMax of queue `index` (0: the queue does not exist). */
+  queueMaxSize(index: number): number {
+    this.bus.write(MmioReg.QUEUE_SEL, 4, index);
+    return this.bus.read(MmioReg.QUEUE_NUM_MAX, 4);
+  }
+
+  /** Set up queue `index` with rings at `layout` (§4.2.3.2) and return its driver side. */
+  setupQueue<T>(index: number, layout: RingLayout, options: DriverQueueOptions = {}): DriverQueue<T> {
+    this.bus.write(MmioReg.QUEUE_SEL, 4, index);
+    if (this.bus.read(MmioReg.QUEUE_READY, 4) !== 0) throw new Error(`queue ${index} is already in use`);
+    const max = this.bus.read(MmioReg.QUEUE_NUM_MAX, 4);
+    if (max === 0 || layout.size > max) throw new Error(`queue ${index} allows ${max} entries, wanted ${layout.size}`);
+    const queue = new DriverQueue<T>(this.memory, layout, options);
+    this.bus.write(MmioReg.QUEUE_NUM, 4, layout.size);
+    const pairs = [
+      [MmioReg.QUEUE_DESC_LOW, layout.descTable],
+      [MmioReg.QUEUE_DRIVER_LOW, layout.availRing],
+      [MmioReg.QUEUE_DEVICE_LOW, layout.usedRing],
+    ] as const;
+    for (const [low, gpa] of pairs) {
+      this.bus.write(low, 4, gpa % 0x1_0000_0000);
+      this.bus.write(low + 4, 4, Math.floor(gpa / 0x1_0000_0000));
+    }
+    this.bus.write(MmioReg.QUEUE_READY, 4, 1);
+    return queue;
+  }
+
+  driverOk(): void {
+    this.addStatus(Status.DRIVER_OK);
+  }
+
+  /** Kick queue `index` if its driver side says the device wants one. Returns whether it did. */
+  kick(index: number, queue: DriverQueue<unknown>): boolean {
+    if (!queue.kickNeeded()) return false;
+    this.bus.write(MmioReg.QUEUE_NOTIFY, 4, index);
+    return true;
+  }
+
+  /** Read and acknowledge the interrupt status (what an interrupt handler does first). */
+  takeInterrupts(): number {
+    const isr = this.bus.read(MmioReg.INTERRUPT_STATUS, 4);
+    if (isr !== 0) this.bus.write(MmioReg.INTERRUPT_ACK, 4, isr);
+    return isr;
+  }
+
+  /** A consistent le32 config read: retried until the generation is stable (§2.5.1). */
+  readConfig32(offset: number): number {
+    for (let attempt = 0; attempt < 64; attempt++) {
+      const before = this.bus.read(MmioReg.CONFIG_GENERATION, 4);
+      const value = this.bus.read(MmioReg.CONFIG + offset, 4);
+      if (this.bus.read(MmioReg.CONFIG_GENERATION, 4) === before) return value >>> 0;
+    }
+    throw new Error('config generation never settled');
+  }
+
+  writeConfig32(offset: number, value: number): void {
+    this.bus.write(MmioReg.CONFIG + offset, 4, value);
+  }
+}

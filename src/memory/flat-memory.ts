@@ -1,0 +1,49 @@
+import { ChunkedMemory, type Chunk, type RamRegion } from './guest-memory.js';
+
+/** A RAM region backed by a caller-supplied buffer (e.g. a VMM's own guest RAM). */
+export interface BackedRegion extends RamRegion {
+  /** `size` bytes; allocated when absent. */
+  readonly buffer?: ArrayBuffer | SharedArrayBuffer;
+  /** Offset of the region's first byte in `buffer` (default 0). */
+  readonly bufferOffset?: number;
+}
+
+/**
+ * Guest RAM as one ArrayBuffer per region, with holes between regions. This is what a VMM
+ * that owns its RAM as ArrayBuffers (and a real guest) uses: every byte exists.
+ */
+export class FlatMemory extends ChunkedMemory {
+  private readonly chunks: Chunk[];
+  private lastHit = 0;
+
+  /** `regions` may be a single RAM size in bytes for one region at GPA 0. */
+  constructor(regions: number | readonly BackedRegion[]) {
+    const list: readonly BackedRegion[] = typeof regions === 'number' ? [{ gpa: 0, size: regions }] : regions;
+    super(list);
+    this.chunks = list.map((r) => {
+      const bytes = r.buffer ? new Uint8Array(r.buffer, r.bufferOffset ?? 0, r.size) : new Uint8Array(r.size);
+      return { gpa: r.gpa, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+    });
+  }
+
+  protected chunkAt(gpa: number): Chunk {
+    // Most accesses hit the same region as the previous one.
+    const hit = this.chunks[this.lastHit]!;
+    if (gpa >= hit.gpa && gpa < hit.gpa + hit.bytes.length) return hit;
+    const i = this.chunks.findIndex((c) => gpa >= c.gpa && gpa < c.gpa + c.bytes.length);
+    this.lastHit = i;
+    return this.chunks[i]!;
+  }
+
+  protected discardRange(gpa: number, length: number): void {
+    // A flat buffer cannot give pages back; zeroing is what the guest would observe.
+    let done = 0;
+    while (done < length) {
+      const c = this.chunkAt(gpa + done);
+      const off = gpa + done - c.gpa;
+      const n = Math.min(length - done, c.bytes.length - off);
+      c.bytes.fill(0, off, off + n);
+      done += n;
+    }
+  }
+}

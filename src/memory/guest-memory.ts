@@ -1,0 +1,298 @@
+import { DirtyLog } from './dirty-log.js';
+import { MemoryError } from './errors.js';
+
+/** Guest page size. PFN = gpa / PAGE_SIZE (by division: addresses go past 2^32). */
+export const PAGE_SIZE = 4096;
+
+/** A RAM region: `size` bytes of guest-physical address space starting at `gpa`. */
+export interface RamRegion {
+  readonly gpa: number;
+  readonly size: number;
+}
+
+/**
+ * Guest-physical memory as a device model sees it. Every multi-byte value is little-endian
+ * (virtio 1.x). Every access is checked: a range that is not wholly RAM throws a
+ * {@link MemoryError} before anything is written, so there are no partial writes. Every write
+ * marks the pages it touches in {@link GuestMemory.dirtyLog}.
+ */
+export interface GuestMemory {
+  /** RAM regions, sorted by address, not overlapping. */
+  readonly regions: readonly RamRegion[];
+  /** One past the highest RAM address. */
+  readonly end: number;
+  /** Total RAM bytes (holes excluded). */
+  readonly ramSize: number;
+  readonly dirtyLog: DirtyLog;
+
+  /** True when [gpa, gpa + length) is a valid range that lies wholly in RAM. */
+  contains(gpa: number, length: number): boolean;
+
+  read(gpa: number, length: number): Uint8Array;
+  readInto(gpa: number, target: Uint8Array): void;
+  write(gpa: number, data: Uint8Array): void;
+  fill(gpa: number, length: number, byte: number): void;
+
+  readU8(gpa: number): number;
+  readU16(gpa: number): number;
+  readU32(gpa: number): number;
+  /** Throws `u64-unsafe` when the value exceeds Number.MAX_SAFE_INTEGER. */
+  readU64(gpa: number): number;
+  writeU8(gpa: number, value: number): void;
+  writeU16(gpa: number, value: number): void;
+  writeU32(gpa: number, value: number): void;
+  writeU64(gpa: number, value: number): void;
+
+  /**
+   * Drop the contents of whole pages so they read as zero (MADV_DONTNEED). This is the host
+   * acting, not the guest writing, so the dirty log is not marked.
+   */
+  discard(gpa: number, length: number): void;
+  /** True when the page holds only zero bytes. */
+  isZeroPage(pfn: number): boolean;
+}
+
+/** A piece of backing store: `bytes[i]` is guest address `gpa + i`. */
+export interface Chunk {
+  readonly gpa: number;
+  readonly bytes: Uint8Array;
+  readonly view: DataView;
+}
+
+const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+const TWO_32 = 0x1_0000_0000;
+
+/** Check that `regions` are sorted, disjoint, page aligned and non-empty. */
+export function checkRegions(regions: readonly RamRegion[]): void {
+  let previousEnd = 0;
+  for (const r of regions) {
+    const ok =
+      Number.isSafeInteger(r.gpa) &&
+      Number.isSafeInteger(r.size) &&
+      r.size > 0 &&
+      r.gpa % PAGE_SIZE === 0 &&
+      r.size % PAGE_SIZE === 0 &&
+      r.gpa >= previousEnd &&
+      Number.isSafeInteger(r.gpa + r.size);
+    if (!ok) {
+      throw new MemoryError('bad-argument', r.gpa, r.size, 'RAM regions must be page aligned, non-empty, sorted and disjoint');
+    }
+    previousEnd = r.gpa + r.size;
+  }
+  if (regions.length === 0) throw new MemoryError('bad-argument', 0, 0, 'guest memory needs at least one RAM region');
+}
+
+/**
+ * The access logic shared by every backing store: range checks, dirty marking, splitting
+ * accesses at chunk boundaries. A subclass only says where bytes live ({@link chunkAt}).
+ */
+export abstract class ChunkedMemory implements GuestMemory {
+  readonly regions: readonly RamRegion[];
+  readonly end: number;
+  readonly ramSize: number;
+  readonly dirtyLog: DirtyLog;
+
+  protected constructor(regions: readonly RamRegion[]) {
+    checkRegions(regions);
+    this.regions = regions.map((r) => ({ gpa: r.gpa, size: r.size }));
+    const last = this.regions[this.regions.length - 1]!;
+    this.end = last.gpa + last.size;
+    this.ramSize = this.regions.reduce((sum, r) => sum + r.size, 0);
+    this.dirtyLog = new DirtyLog(this.end / PAGE_SIZE);
+  }
+
+  /**
+   * The chunk holding `gpa` (which is known to be RAM). With `forWrite` false a store may
+   * return undefined to mean "reads as zero".
+   */
+  protected abstract chunkAt(gpa: number, forWrite: boolean): Chunk | undefined;
+  /** Make whole pages [gpa, gpa + length) read as zero. The range is known to be RAM. */
+  protected abstract discardRange(gpa: number, length: number): void;
+
+  contains(gpa: number, length: number): boolean {
+    if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length < 0) return false;
+    const end = gpa + length;
+    if (end > this.end) return false;
+    // Walk regions from the one holding gpa while they are contiguous.
+    let at = gpa;
+    for (const r of this.regions) {
+      if (r.gpa + r.size <= at) continue;
+      if (r.gpa > at) return false;
+      at = r.gpa + r.size;
+      if (at >= end) return true;
+    }
+    return length === 0 && at >= end;
+  }
+
+  protected check(gpa: number, length: number): void {
+    if (this.contains(gpa, length)) return;
+    const valid = Number.isSafeInteger(gpa) && Number.isSafeInteger(length) && gpa >= 0 && length >= 0;
+    throw new MemoryError(
+      valid ? 'out-of-range' : 'bad-address',
+      gpa,
+      length,
+      valid ? `guest range 0x${gpa.toString(16)}+${length} is not RAM` : `invalid guest range ${gpa}+${length}`,
+    );
+  }
+
+  protected markDirty(gpa: number, length: number): void {
+    if (length === 0 || !this.dirtyLog.enabled) return;
+    this.dirtyLog.markRange(Math.floor(gpa / PAGE_SIZE), Math.floor((gpa + length - 1) / PAGE_SIZE));
+  }
+
+  read(gpa: number, length: number): Uint8Array {
+    const out = new Uint8Array(length >= 0 && Number.isSafeInteger(length) ? length : 0);
+    this.check(gpa, length);
+    this.copyOut(gpa, out);
+    return out;
+  }
+
+  readInto(gpa: number, target: Uint8Array): void {
+    this.check(gpa, target.length);
+    this.copyOut(gpa, target);
+  }
+
+  write(gpa: number, data: Uint8Array): void {
+    this.check(gpa, data.length);
+    let done = 0;
+    while (done < data.length) {
+      const c = this.chunkAt(gpa + done, true)!;
+      const off = gpa + done - c.gpa;
+      const n = Math.min(data.length - done, c.bytes.length - off);
+      c.bytes.set(data.subarray(done, done + n), off);
+      done += n;
+    }
+    this.markDirty(gpa, data.length);
+  }
+
+  fill(gpa: number, length: number, byte: number): void {
+    this.check(gpa, length);
+    let done = 0;
+    while (done < length) {
+      const c = this.chunkAt(gpa + done, true)!;
+      const off = gpa + done - c.gpa;
+      const n = Math.min(length - done, c.bytes.length - off);
+      c.bytes.fill(byte, off, off + n);
+      done += n;
+    }
+    this.markDirty(gpa, length);
+  }
+
+  private copyOut(gpa: number, target: Uint8Array): void {
+    let done = 0;
+    while (done < target.length) {
+      const at = gpa + done;
+      const c = this.chunkAt(at, false);
+      if (c === undefined) {
+        // An untouched page: zeros up to the next page boundary.
+        const n = Math.min(target.length - done, PAGE_SIZE - (at % PAGE_SIZE));
+        target.fill(0, done, done + n);
+        done += n;
+        continue;
+      }
+      const off = at - c.gpa;
+      const n = Math.min(target.length - done, c.bytes.length - off);
+      target.set(c.bytes.subarray(off, off + n), done);
+      done += n;
+    }
+  }
+
+  /** Offset of the last scalar inside the chunk {@link scalarChunk} returned. */
+  private scalarOffset = 0;
+  private readonly scratch = new DataView(new ArrayBuffer(8));
+  private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
+
+  /**
+   * The chunk that holds all `size` bytes at `gpa` (offset in {@link scalarOffset}), or
+   * undefined when the bytes straddle chunks or read as zero: then the caller goes through
+   * {@link scratch}, the slow path.
+   */
+  private scalarChunk(gpa: number, size: number, forWrite: boolean): Chunk | undefined {
+    this.check(gpa, size);
+    const c = this.chunkAt(gpa, forWrite);
+    if (c === undefined) return undefined;
+    this.scalarOffset = gpa - c.gpa;
+    return this.scalarOffset + size <= c.bytes.length ? c : undefined;
+  }
+
+  private slowRead(gpa: number, size: number): DataView {
+    this.copyOut(gpa, this.scratchBytes.subarray(0, size));
+    return this.scratch;
+  }
+
+  readU8(gpa: number): number {
+    const c = this.scalarChunk(gpa, 1, false);
+    return c ? c.bytes[this.scalarOffset]! : this.slowRead(gpa, 1).getUint8(0);
+  }
+  readU16(gpa: number): number {
+    const c = this.scalarChunk(gpa, 2, false);
+    return c ? c.view.getUint16(this.scalarOffset, true) : this.slowRead(gpa, 2).getUint16(0, true);
+  }
+  readU32(gpa: number): number {
+    const c = this.scalarChunk(gpa, 4, false);
+    return c ? c.view.getUint32(this.scalarOffset, true) : this.slowRead(gpa, 4).getUint32(0, true);
+  }
+  readU64(gpa: number): number {
+    const c = this.scalarChunk(gpa, 8, false);
+    const [view, off] = c ? [c.view, this.scalarOffset] : [this.slowRead(gpa, 8), 0];
+    const lo = view.getUint32(off, true);
+    const hi = view.getUint32(off + 4, true);
+    if (hi > 0x1fffff) {
+      throw new MemoryError('u64-unsafe', gpa, 8, `64-bit value at 0x${gpa.toString(16)} exceeds 2^53 - 1`);
+    }
+    return hi * TWO_32 + lo;
+  }
+
+  writeU8(gpa: number, value: number): void {
+    const c = this.scalarChunk(gpa, 1, true);
+    if (!c) {
+      this.scratch.setUint8(0, value);
+      return this.write(gpa, this.scratchBytes.subarray(0, 1));
+    }
+    c.bytes[this.scalarOffset] = value;
+    this.markDirty(gpa, 1);
+  }
+  writeU16(gpa: number, value: number): void {
+    const c = this.scalarChunk(gpa, 2, true);
+    if (!c) {
+      this.scratch.setUint16(0, value, true);
+      return this.write(gpa, this.scratchBytes.subarray(0, 2));
+    }
+    c.view.setUint16(this.scalarOffset, value, true);
+    this.markDirty(gpa, 2);
+  }
+  writeU32(gpa: number, value: number): void {
+    const c = this.scalarChunk(gpa, 4, true);
+    if (!c) {
+      this.scratch.setUint32(0, value, true);
+      return this.write(gpa, this.scratchBytes.subarray(0, 4));
+    }
+    c.view.setUint32(this.scalarOffset, value, true);
+    this.markDirty(gpa, 4);
+  }
+  writeU64(gpa: number, value: number): void {
+    if (!Number.isSafeInteger(value) || value < 0) {
+      throw new MemoryError('u64-unsafe', gpa, 8, `cannot store ${value} as an exact unsigned 64-bit value`);
+    }
+    this.scratch.setUint32(0, value % TWO_32, true);
+    this.scratch.setUint32(4, Math.floor(value / TWO_32), true);
+    this.write(gpa, this.scratchBytes);
+  }
+
+  discard(gpa: number, length: number): void {
+    this.check(gpa, length);
+    if (gpa % PAGE_SIZE !== 0 || length % PAGE_SIZE !== 0) {
+      throw new MemoryError('bad-argument', gpa, length, 'discard needs whole pages');
+    }
+    this.discardRange(gpa, length);
+  }
+
+  isZeroPage(pfn: number): boolean {
+    const gpa = pfn * PAGE_SIZE;
+    this.check(gpa, PAGE_SIZE);
+    const c = this.chunkAt(gpa, false);
+    if (c === undefined) return true;
+    const off = gpa - c.gpa;
+    return Buffer.compare(c.bytes.subarray(off, off + PAGE_SIZE), ZERO_PAGE) === 0;
+  }
+}

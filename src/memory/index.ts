@@ -1,0 +1,5 @@
+export { MemoryError, type MemoryErrorKind } from './errors.js';
+export { DirtyLog, popcount32 } from './dirty-log.js';
+export { PAGE_SIZE, type GuestMemory, type RamRegion } from './guest-memory.js';
+export { FlatMemory, type BackedRegion } from './flat-memory.js';
+export { SparseMemory } from './sparse-memory.js';

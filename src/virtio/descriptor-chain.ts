@@ -1,0 +1,115 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { DESC_SIZE, DescFlag, MAX_QUEUE_SIZE } from './constants.js';
+import { VirtioError } from './errors.js';
+
+/** A guest buffer: `length` bytes at guest-physical `gpa`, known to lie in RAM. */
+export interface Segment {
+  readonly gpa: number;
+  readonly length: number;
+}
+
+/** One available buffer as the device sees it, readable segments first (§2.7.4). */
+export interface DescriptorChain {
+  /** Head index in the descriptor table: what goes back in the used ring. */
+  readonly head: number;
+  /** Device-readable segments (the driver's "out" data). */
+  readonly readable: readonly Segment[];
+  /** Device-writable segments (the driver's "in" buffers). */
+  readonly writable: readonly Segment[];
+  readonly readableLength: number;
+  readonly writableLength: number;
+}
+
+/** Where the descriptor table lives and what the chain walker may accept. */
+export interface ChainContext {
+  readonly memory: GuestMemory;
+  readonly descTable: number;
+  readonly queueSize: number;
+  /** VIRTIO_F_INDIRECT_DESC was negotiated. */
+  readonly indirect: boolean;
+}
+
+const U32_LIMIT = 0x1_0000_0000;
+
+/**
+ * Walk the chain that starts at `head`, following NEXT links and at most one INDIRECT table,
+ * and check every rule a driver must keep (§2.7.5). Throws a {@link VirtioError} naming the
+ * rule; reads only the descriptor tables and never touches the buffers.
+ */
+export function readChain(ctx: ChainContext, head: number): DescriptorChain {
+  const { memory } = ctx;
+  if (head >= ctx.queueSize) {
+    throw new VirtioError('head-out-of-range', `chain head ${head} is outside a queue of ${ctx.queueSize}`);
+  }
+  const readable: Segment[] = [];
+  const writable: Segment[] = [];
+  let readableLength = 0;
+  let writableLength = 0;
+
+  let table = ctx.descTable;
+  let tableSize = ctx.queueSize;
+  let index = head;
+  let inIndirect = false;
+  // A chain visits each table entry at most once, so more descriptors than the table holds
+  // means a loop (§2.7.5.2). This bounds the walk by queue size + one indirect table.
+  let budget = tableSize;
+
+  for (;;) {
+    if (budget-- === 0) {
+      throw new VirtioError('chain-too-long', `chain from head ${head} has more descriptors than its table (a loop)`);
+    }
+    const at = table + index * DESC_SIZE;
+    const addrLow = memory.readU32(at);
+    const addrHigh = memory.readU32(at + 4);
+    const len = memory.readU32(at + 8);
+    const flags = memory.readU16(at + 12);
+    const next = memory.readU16(at + 14);
+    // Above 2^53 is not RAM anyway; reject before the sum loses precision.
+    const addr = addrHigh > 0x1fffff ? Number.MAX_SAFE_INTEGER : addrHigh * U32_LIMIT + addrLow;
+
+    if (flags & DescFlag.INDIRECT) {
+      if (!ctx.indirect) throw new VirtioError('indirect-not-negotiated', `descriptor ${index} is INDIRECT without VIRTIO_F_INDIRECT_DESC`);
+      if (inIndirect) throw new VirtioError('nested-indirect', `indirect table holds an INDIRECT descriptor (${index})`);
+      if (flags & DescFlag.NEXT) throw new VirtioError('indirect-with-next', `descriptor ${index} sets both INDIRECT and NEXT`);
+      const entries = len / DESC_SIZE;
+      if (len === 0 || len % DESC_SIZE !== 0 || entries > MAX_QUEUE_SIZE) {
+        throw new VirtioError('bad-indirect-length', `indirect table length ${len} is not a non-zero multiple of 16 up to ${MAX_QUEUE_SIZE} entries`);
+      }
+      if (!memory.contains(addr, len)) {
+        throw new VirtioError('buffer-out-of-range', `indirect table 0x${addr.toString(16)}+${len} is not in guest RAM`);
+      }
+      // §2.7.5.3.2: the device ignores WRITE on the descriptor that points to the table.
+      table = addr;
+      tableSize = entries;
+      budget = entries;
+      index = 0;
+      inIndirect = true;
+      continue;
+    }
+
+    if (!memory.contains(addr, len)) {
+      throw new VirtioError('buffer-out-of-range', `descriptor ${index} buffer 0x${addr.toString(16)}+${len} is not in guest RAM`);
+    }
+    if (flags & DescFlag.WRITE) {
+      writable.push({ gpa: addr, length: len });
+      writableLength += len;
+    } else {
+      if (writable.length > 0) {
+        throw new VirtioError('readable-after-writable', `descriptor ${index} is device-readable but follows a device-writable one`);
+      }
+      readable.push({ gpa: addr, length: len });
+      readableLength += len;
+    }
+    // §2.7.5.2: a chain may not exceed 2^32 bytes in total.
+    if (readableLength + writableLength >= U32_LIMIT) {
+      throw new VirtioError('chain-too-large', `chain from head ${head} is 2^32 bytes or more`);
+    }
+
+    if (!(flags & DescFlag.NEXT)) break;
+    if (next >= tableSize) {
+      throw new VirtioError('next-out-of-range', `descriptor ${index} links to ${next}, outside a table of ${tableSize}`);
+    }
+    index = next;
+  }
+  return { head, readable, writable, readableLength, writableLength };
+}

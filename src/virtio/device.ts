@@ -1,0 +1,379 @@
+import { BehaviorSubject, Subject, type Observable } from 'rxjs';
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { MemoryError } from '../memory/errors.js';
+import { Feature, Interrupt, Status, featureBit, hasFeature } from './constants.js';
+import { VirtioError } from './errors.js';
+import { SplitQueue, type SplitQueueState } from './split-queue.js';
+
+/** An interrupt the device raised: a used buffer on a queue, or a config change. */
+export type InterruptEvent = { readonly kind: 'used'; readonly queue: number } | { readonly kind: 'config' };
+
+/** What the device has counted of a driver's harmless mistakes (nothing to reset for). */
+export interface DeviceCounters {
+  /** Notifications for a missing or not-ready queue, or while the device cannot serve. */
+  ignoredNotifies: number;
+  /** Driver feature writes after FEATURES_OK, or FEATURES_OK refused. */
+  refusedFeatures: number;
+  /** Config writes to read-only fields or outside the config space. */
+  ignoredConfigWrites: number;
+}
+
+/** The device-independent state that a snapshot or a migration carries. */
+export interface VirtioDeviceState {
+  readonly status: number;
+  readonly driverFeatures: string;
+  readonly interruptStatus: number;
+  readonly configGeneration: number;
+  readonly queues: readonly SplitQueueState[];
+}
+
+/**
+ * The device-independent half of a virtio device (§2–3): features, the status state machine,
+ * queues, config generation and interrupts. A device type extends it with its config space and
+ * queue handlers. Transports (mmio, pci) call only the `transport*`-style public methods; none of
+ * them throws on anything a guest does — guest errors go to NEEDS_RESET (§2.1.2) with a typed
+ * reason in {@link needsResetReason}.
+ */
+export abstract class VirtioDevice {
+  abstract readonly deviceId: number;
+  /** Every feature this device offers, VERSION_1 included. */
+  readonly offeredFeatures: bigint;
+  readonly counters: DeviceCounters = { ignoredNotifies: 0, refusedFeatures: 0, ignoredConfigWrites: 0 };
+
+  #status = 0;
+  #driverFeatures = 0n;
+  #interruptStatus = 0;
+  #configGeneration = 0;
+  #needsResetReason: VirtioError | undefined;
+  #queues: SplitQueue[] = [];
+  /** Queues kicked before DRIVER_OK: served once the device is live. */
+  readonly #earlyKicks = new Set<number>();
+  readonly #interrupt$ = new Subject<InterruptEvent>();
+  readonly #irqLevel$ = new BehaviorSubject<boolean>(false);
+  readonly #errors$ = new Subject<VirtioError>();
+
+  /** Every interrupt raised, as it is raised (edge). */
+  readonly interrupt$: Observable<InterruptEvent> = this.#interrupt$.asObservable();
+  /** The interrupt line level: true while InterruptStatus is non-zero (for level-triggered INTx). */
+  readonly irqLevel$: Observable<boolean> = this.#irqLevel$.asObservable();
+  /** Every guest error that put the device in NEEDS_RESET. */
+  readonly errors$: Observable<VirtioError> = this.#errors$.asObservable();
+
+  protected constructor(
+    readonly memory: GuestMemory,
+    deviceFeatures: bigint,
+  ) {
+    this.offeredFeatures = deviceFeatures | featureBit(Feature.VERSION_1);
+  }
+
+  /** Call at the end of the subclass constructor: builds the queues for the offered features. */
+  protected init(): void {
+    this.#queues = this.buildQueues(this.offeredFeatures);
+  }
+
+  // ---- what a device type provides ----
+
+  /** Max sizes of the queues that exist under `features`, in driver-visible index order. */
+  protected abstract queueSizes(features: bigint): readonly number[];
+  /** Size in bytes of the device-specific config space. */
+  abstract get configSize(): number;
+  /** Read `size` (1, 2 or 4) bytes of config at `offset`; the range is within configSize. */
+  protected abstract readConfigField(offset: number, size: number): number;
+  /** A driver write to config; the range is within configSize. Return false to count it ignored. */
+  protected abstract writeConfigField(offset: number, size: number, value: number): boolean;
+  /** Serve queue `index` after a kick; may throw VirtioError for guest errors. */
+  protected abstract processQueue(index: number): void;
+  /** Device-type rules for an acceptable feature set (prerequisites). */
+  protected validateFeatures(_features: bigint): boolean {
+    return true;
+  }
+  /** The device went live (DRIVER_OK). */
+  protected onDriverOk(): void {}
+  /** Device reset: return the device-type state to its initial values. */
+  protected abstract onReset(): void;
+
+  // ---- state visible to host and transport ----
+
+  get status(): number {
+    return this.#status;
+  }
+  get driverFeatures(): bigint {
+    return this.#driverFeatures;
+  }
+  /** The features in force: what the driver accepted once FEATURES_OK stuck. */
+  get negotiatedFeatures(): bigint {
+    return this.#status & Status.FEATURES_OK ? this.#driverFeatures : 0n;
+  }
+  get interruptStatus(): number {
+    return this.#interruptStatus;
+  }
+  get configGeneration(): number {
+    return this.#configGeneration;
+  }
+  get queues(): readonly SplitQueue[] {
+    return this.#queues;
+  }
+  /** Why the device is in NEEDS_RESET, if it is. */
+  get needsResetReason(): VirtioError | undefined {
+    return this.#needsResetReason;
+  }
+  get isLive(): boolean {
+    return (this.#status & (Status.DRIVER_OK | Status.DEVICE_NEEDS_RESET | Status.FAILED)) === Status.DRIVER_OK;
+  }
+
+  hasNegotiated(bit: number): boolean {
+    return hasFeature(this.negotiatedFeatures, bit);
+  }
+
+  // ---- transport entry points ----
+
+  /** 32 bits of the offered features, window `select` (0: bits 0–31, 1: bits 32–63, …). */
+  readDeviceFeatures(select: number): number {
+    return this.featureWindow(this.offeredFeatures, select);
+  }
+
+  readDriverFeatures(select: number): number {
+    return this.featureWindow(this.#driverFeatures, select);
+  }
+
+  writeDriverFeatures(select: number, value: number): void {
+    // §3.1.1: features are written before FEATURES_OK and are final after it.
+    if (this.#status & Status.FEATURES_OK || select > 3 || select < 0) {
+      this.counters.refusedFeatures++;
+      return;
+    }
+    const shift = BigInt(32 * select);
+    const mask = 0xffffffffn << shift;
+    this.#driverFeatures = (this.#driverFeatures & ~mask) | (BigInt(value >>> 0) << shift);
+  }
+
+  /** A driver write to the status register. */
+  writeStatus(value: number): void {
+    this.guard(() => this.applyStatus(value & 0xff));
+  }
+
+  /** A driver notification (kick) for queue `index`. */
+  notify(index: number): void {
+    if (this.#status & (Status.DEVICE_NEEDS_RESET | Status.FAILED) || !Number.isInteger(index) || index < 0 || index >= this.#queues.length) {
+      this.counters.ignoredNotifies++;
+      return;
+    }
+    if (!(this.#status & Status.DRIVER_OK)) {
+      // §3.1.1 forbids this, but Linux drivers queue buffers before DRIVER_OK: serve them then.
+      this.#earlyKicks.add(index);
+      return;
+    }
+    if (!this.#queues[index]!.ready) {
+      this.counters.ignoredNotifies++;
+      return;
+    }
+    this.guard(() => this.serve(index));
+  }
+
+  /**
+   * QueueReady: the driver enables or disables queue `index`. Enabling a queue while the device
+   * is live checks its layout at once; disabling stops every access to it (§4.2.2.2).
+   */
+  setQueueReady(index: number, ready: boolean): void {
+    const q = this.#queues[index];
+    if (q === undefined) return;
+    q.ready = ready;
+    if (ready && this.#status & Status.DRIVER_OK) this.guard(() => q.activate(this.ringFeatures()));
+  }
+
+  /** The driver acknowledges interrupt bits (InterruptACK). */
+  ackInterrupt(mask: number): void {
+    this.#interruptStatus &= ~mask;
+    this.updateIrqLevel();
+  }
+
+  /** Read config bytes; outside the config space reads 0 (§4.2.2.2 leaves it undefined). */
+  readConfig(offset: number, size: number): number {
+    if (!this.configRangeOk(offset, size)) return 0;
+    return this.readConfigField(offset, size) >>> 0;
+  }
+
+  writeConfig(offset: number, size: number, value: number): void {
+    if (!this.configRangeOk(offset, size)) {
+      this.counters.ignoredConfigWrites++;
+      return;
+    }
+    let accepted = false;
+    this.guard(() => {
+      accepted = this.writeConfigField(offset, size, value >>> 0);
+    });
+    if (!accepted) this.counters.ignoredConfigWrites++;
+  }
+
+  /** Device reset (status 0): every queue, feature, interrupt and config back to initial. */
+  reset(): void {
+    this.#status = 0;
+    this.#driverFeatures = 0n;
+    this.#interruptStatus = 0;
+    this.#needsResetReason = undefined;
+    this.#earlyKicks.clear();
+    this.#queues = this.buildQueues(this.offeredFeatures);
+    this.guard(() => this.onReset());
+    this.updateIrqLevel();
+  }
+
+  // ---- helpers for device types ----
+
+  /**
+   * Run device work that may meet a guest error, then raise used-buffer interrupts for the
+   * queues that need one. Host API methods of a device type wrap their queue work in this.
+   */
+  protected guard(work: () => void): void {
+    try {
+      work();
+    } catch (error) {
+      this.fail(toVirtioError(error));
+    }
+  }
+
+  /** Raise a used-buffer interrupt for `index` if the driver asked for one. */
+  protected signalUsed(index: number): void {
+    if (this.#queues[index]?.takeInterrupt()) this.raise(Interrupt.USED_BUFFER, { kind: 'used', queue: index });
+  }
+
+  /** The config space changed: new generation, and a config interrupt once the driver is live. */
+  protected configChanged(): void {
+    this.#configGeneration = (this.#configGeneration + 1) >>> 0;
+    // Like QEMU, a driver that is not live yet gets no config interrupt; it reads config anyway.
+    if (this.#status & Status.DRIVER_OK) this.raise(Interrupt.CONFIG_CHANGE, { kind: 'config' });
+  }
+
+  /** Enter NEEDS_RESET for a guest error (§2.1.2): stop serving, notify if live, keep the reason. */
+  protected fail(error: VirtioError): void {
+    if (this.#status & Status.DEVICE_NEEDS_RESET) return;
+    this.#needsResetReason = error;
+    this.#status |= Status.DEVICE_NEEDS_RESET;
+    this.#errors$.next(error);
+    if (this.#status & Status.DRIVER_OK) this.configChanged();
+  }
+
+  // ---- internals ----
+
+  private serve(index: number): void {
+    this.processQueue(index);
+    this.signalUsed(index);
+  }
+
+  private applyStatus(value: number): void {
+    if (value === 0) {
+      this.reset();
+      return;
+    }
+    if (this.#status & (Status.FAILED | Status.DEVICE_NEEDS_RESET) && !(value & Status.FAILED)) {
+      // Only a reset (or giving up) helps now; further steps are ignored.
+      return;
+    }
+    const old = this.#status & ~Status.DEVICE_NEEDS_RESET;
+    let next = value & ~Status.DEVICE_NEEDS_RESET;
+    // §2.1.1: the driver never clears a bit it set.
+    if ((next & old) !== old) {
+      throw new VirtioError('bad-status-transition', `status write 0x${value.toString(16)} clears bits of 0x${old.toString(16)}`);
+    }
+    const added = next & ~old;
+    if (added & Status.FEATURES_OK && !this.featuresAcceptable(this.#driverFeatures)) {
+      // §3.1.1: refuse by leaving FEATURES_OK clear; the driver re-reads status and gives up.
+      this.counters.refusedFeatures++;
+      next &= ~Status.FEATURES_OK;
+    } else if (added & Status.FEATURES_OK) {
+      // The queue layout follows the negotiated features, before the driver sets queues up.
+      this.#queues = this.buildQueues(this.#driverFeatures);
+    }
+    this.#status = next | (this.#status & Status.DEVICE_NEEDS_RESET);
+    if (added & Status.DRIVER_OK) this.goLive();
+  }
+
+  private goLive(): void {
+    if (!(this.#status & Status.FEATURES_OK)) {
+      throw new VirtioError('bad-status-transition', 'DRIVER_OK set before FEATURES_OK');
+    }
+    const ring = this.ringFeatures();
+    for (const q of this.#queues) if (q.ready) q.activate(ring);
+    this.onDriverOk();
+    for (const index of [...this.#earlyKicks].sort((a, b) => a - b)) {
+      if (this.#queues[index]?.ready && this.isLive) this.serve(index);
+    }
+    this.#earlyKicks.clear();
+  }
+
+  private ringFeatures(): { eventIdx: boolean; indirect: boolean } {
+    return { eventIdx: this.hasNegotiated(Feature.EVENT_IDX), indirect: this.hasNegotiated(Feature.INDIRECT_DESC) };
+  }
+
+  private featuresAcceptable(features: bigint): boolean {
+    return (
+      (features & ~this.offeredFeatures) === 0n && // §2.2.1: nothing that was not offered
+      hasFeature(features, Feature.VERSION_1) && // this is a modern (1.x) device
+      this.validateFeatures(features)
+    );
+  }
+
+  private buildQueues(features: bigint): SplitQueue[] {
+    return this.queueSizes(features).map((size) => new SplitQueue(this.memory, size));
+  }
+
+  private featureWindow(features: bigint, select: number): number {
+    if (!Number.isInteger(select) || select < 0 || select > 3) return 0;
+    return Number((features >> BigInt(32 * select)) & 0xffffffffn);
+  }
+
+  private configRangeOk(offset: number, size: number): boolean {
+    return (size === 1 || size === 2 || size === 4) && Number.isInteger(offset) && offset >= 0 && offset + size <= this.configSize;
+  }
+
+  private raise(bit: number, event: InterruptEvent): void {
+    this.#interruptStatus |= bit;
+    this.#interrupt$.next(event);
+    this.updateIrqLevel();
+  }
+
+  private updateIrqLevel(): void {
+    const level = this.#interruptStatus !== 0;
+    if (level !== this.#irqLevel$.value) this.#irqLevel$.next(level);
+  }
+
+  // ---- snapshot ----
+
+  /** The device-independent state, as plain data. */
+  saveCore(): VirtioDeviceState {
+    return {
+      status: this.#status,
+      driverFeatures: this.#driverFeatures.toString(16),
+      interruptStatus: this.#interruptStatus,
+      configGeneration: this.#configGeneration,
+      queues: this.#queues.map((q) => q.save()),
+    };
+  }
+
+  /** Resume from {@link saveCore}; a saved live device is live again (queues re-checked). */
+  restoreCore(state: VirtioDeviceState): void {
+    this.reset();
+    this.#driverFeatures = BigInt(`0x${state.driverFeatures}`);
+    this.#status = state.status & ~Status.DRIVER_OK;
+    this.#interruptStatus = state.interruptStatus;
+    this.#configGeneration = state.configGeneration;
+    this.#queues = this.buildQueues(this.#status & Status.FEATURES_OK ? this.#driverFeatures : this.offeredFeatures);
+    state.queues.forEach((qs, i) => this.#queues[i]?.restore(qs));
+    if (state.status & Status.DRIVER_OK) {
+      this.#status |= Status.DRIVER_OK;
+      const ring = this.ringFeatures();
+      this.guard(() => {
+        for (const q of this.#queues) if (q.ready) q.activate(ring);
+      });
+    }
+    this.updateIrqLevel();
+  }
+}
+
+/** Map anything thrown while serving the guest to a typed reason. */
+function toVirtioError(error: unknown): VirtioError {
+  if (error instanceof VirtioError) return error;
+  if (error instanceof MemoryError) {
+    return new VirtioError(error.kind === 'u64-unsafe' ? 'bad-value' : 'buffer-out-of-range', error.message);
+  }
+  return new VirtioError('internal', `internal error: ${error instanceof Error ? error.message : String(error)}`);
+}
