@@ -5,5 +5,5 @@
 export * from './memory/index.js';
 export * from './virtio/index.js';
 export { DriverQueue, layoutRing, type RingLayout, type DriverQueueOptions, type UsedBuffer } from './guest/driver-queue.js';
-export { EchoDevice, ECHO_DEVICE_ID } from './testing/echo-device.js';
-export { WatchedMemory, AccessBudgetExceeded } from './testing/watched-memory.js';
+
+

@@ -1,0 +1,6 @@
+/**
+ * freehint/testing: the fuzzing kit — devices, memories and properties for testing virtio
+ * devices, drivers and VMM glue.
+ */
+export { EchoDevice, ECHO_DEVICE_ID } from './echo-device.js';
+export { WatchedMemory, AccessBudgetExceeded } from './watched-memory.js';
