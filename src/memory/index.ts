@@ -3,3 +3,4 @@ export { DirtyLog, popcount32 } from './dirty-log.js';
 export { PAGE_SIZE, type GuestMemory, type RamRegion } from './guest-memory.js';
 export { FlatMemory, type BackedRegion } from './flat-memory.js';
 export { SparseMemory } from './sparse-memory.js';
+export { PageBitmap } from './page-bitmap.js';

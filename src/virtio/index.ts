@@ -4,3 +4,4 @@ export { readChain, type ChainContext, type DescriptorChain, type Segment } from
 export { SplitQueue, needsEvent, ringSizes, isValidQueueSize, type SplitQueueState } from './split-queue.js';
 export { VirtioDevice, type InterruptEvent, type DeviceCounters, type VirtioDeviceState } from './device.js';
 export { MmioTransport, MmioReg, MMIO_MAGIC, MMIO_VERSION, MMIO_WINDOW, FREEHINT_VENDOR_ID, type MmioCounters } from './transport/mmio.js';
+export * from './balloon/index.js';
