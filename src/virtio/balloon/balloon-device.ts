@@ -35,6 +35,8 @@ export interface BalloonOptions {
   readonly queueSizes?: Partial<Record<BalloonQueueRole, number>>;
   /** Never discard memory (QEMU: RAM discard disabled, incoming postcopy, background snapshot). */
   readonly discardInhibited?: boolean;
+  /** The hint protocol state machine; tests substitute broken ones to show the properties catch them. */
+  readonly hintProtocol?: FreePageHint;
 }
 
 /** A batch of free page hints, all under one command id, in one START window. */
@@ -104,7 +106,7 @@ export class BalloonDevice extends VirtioDevice {
   #poisonVal = 0;
   #discardInhibited: boolean;
   #statsHead: number | undefined;
-  readonly #hint = new FreePageHint();
+  readonly #hint: FreePageHint;
   readonly #inflated: PageBitmap;
   readonly #sizes: Record<BalloonQueueRole, number>;
 
@@ -146,6 +148,7 @@ export class BalloonDevice extends VirtioDevice {
     );
     this.#sizes = { ...DEFAULT_QUEUE_SIZES, ...options.queueSizes };
     this.#discardInhibited = options.discardInhibited ?? false;
+    this.#hint = options.hintProtocol ?? new FreePageHint();
     this.#inflated = new PageBitmap(Math.ceil(memory.end / BALLOON_PAGE_SIZE));
     this.init();
   }

@@ -10,6 +10,28 @@ export const CMD_ID_MAX = 0xffffffff;
 /** What the hint state machine did with a driver's 4-byte command buffer. */
 export type CommandOutcome = 'started' | 'stopped' | 'ignored';
 
+/** An id range: ids are issued from min + 1 up to max, then wrap to min. */
+export interface IdRange {
+  readonly min: number;
+  readonly max: number;
+}
+
+/** Picks the next command id after `current`, skipping ids for which `inUse` is true. */
+export type NextCommandId = (current: number, range: IdRange, inUse: (id: number) => boolean) => number | undefined;
+
+/**
+ * QEMU's order (one up, wrapping from max to min), skipping ids a driver may still be using.
+ * Undefined when every id is in use — never, in the real 2^31-id range.
+ */
+export const nextCommandId: NextCommandId = (current, range, inUse) => {
+  let id = current;
+  for (let tries = range.max - range.min + 1; tries > 0; tries--) {
+    id = id >= range.max ? range.min : id + 1;
+    if (!inUse(id)) return id;
+  }
+  return undefined;
+};
+
 /** Plain state for save/restore. */
 export interface HintSnapshot {
   readonly state: HintState;
@@ -30,12 +52,17 @@ export class FreePageHint {
   /** Ids a driver started a round with and has not yet sent its STOP for. */
   readonly #awaitingStop = new Set<number>();
 
-  constructor(
-    /** Ids are issued from min + 1 up to max, then wrap to min. Tests shrink the range. */
-    private readonly idRange: { readonly min: number; readonly max: number } = { min: CMD_ID_MIN, max: CMD_ID_MAX },
-  ) {
-    if (idRange.min <= CMD_ID_DONE || idRange.max < idRange.min) throw new RangeError('command ids must lie above the reserved 0 and 1');
-    this.#cmdId = idRange.min;
+  private readonly idRange: IdRange;
+  private readonly nextId: NextCommandId;
+
+  /** Tests shrink the id range to make wraps frequent, or substitute a broken `nextId`. */
+  constructor(options: { readonly idRange?: IdRange; readonly nextId?: NextCommandId } = {}) {
+    this.idRange = options.idRange ?? { min: CMD_ID_MIN, max: CMD_ID_MAX };
+    this.nextId = options.nextId ?? nextCommandId;
+    if (this.idRange.min <= CMD_ID_DONE || this.idRange.max < this.idRange.min) {
+      throw new RangeError('command ids must lie above the reserved 0 and 1');
+    }
+    this.#cmdId = this.idRange.min;
   }
 
   get state(): HintState {
@@ -74,17 +101,11 @@ export class FreePageHint {
    * id in the range is still awaiting the driver's STOP (never in the real 2^31-id range).
    */
   start(): number | undefined {
-    const span = this.idRange.max - this.idRange.min + 1;
-    let id = this.#cmdId;
-    for (let tries = 0; tries < span; tries++) {
-      id = id >= this.idRange.max ? this.idRange.min : id + 1;
-      if (!this.#awaitingStop.has(id)) {
-        this.#cmdId = id;
-        this.#state = 'requested';
-        return id;
-      }
-    }
-    return undefined;
+    const id = this.nextId(this.#cmdId, this.idRange, (candidate) => this.#awaitingStop.has(candidate));
+    if (id === undefined) return undefined;
+    this.#cmdId = id;
+    this.#state = 'requested';
+    return id;
   }
 
   /** The host ends the round (before a bitmap sync). Returns whether the state changed. */

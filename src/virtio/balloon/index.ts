@@ -10,7 +10,14 @@ export {
   STAT_ENTRY_SIZE,
   type StatName,
 } from './constants.js';
-export { FreePageHint, CMD_ID_MIN, CMD_ID_MAX, type HintState, type HintSnapshot, type CommandOutcome } from './free-page-hint.js';
+export {
+  FreePageHint,
+  nextCommandId,
+  CMD_ID_MIN,
+  CMD_ID_MAX,
+  type IdRange,
+  type NextCommandId,
+  type HintState, type HintSnapshot, type CommandOutcome } from './free-page-hint.js';
 export { wholePages, type PageRange } from './ranges.js';
 export {
   BalloonDevice,
