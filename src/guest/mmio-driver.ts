@@ -10,11 +10,31 @@ export interface MmioBus {
 }
 
 /**
+ * What a guest device driver needs from its transport (Linux's virtio_config_ops): the
+ * balloon driver works the same over virtio-mmio and virtio-pci.
+ */
+export interface TransportDriver {
+  readonly status: number;
+  reset(): void;
+  addStatus(bits: number): void;
+  deviceFeatures(): bigint;
+  /** Negotiate; `wanted` may look at the offered features (a driver's validate step). */
+  negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined;
+  queueMaxSize(index: number): number;
+  setupQueue<T>(index: number, layout: RingLayout, options?: DriverQueueOptions): DriverQueue<T>;
+  driverOk(): void;
+  kick(index: number, queue: DriverQueue<unknown>): boolean;
+  takeInterrupts(): number;
+  readConfig32(offset: number): number;
+  writeConfig32(offset: number, value: number): void;
+}
+
+/**
  * The guest's virtio-mmio transport driver, as Linux's virtio_mmio.c does it: probe, feature
  * negotiation, queue setup, kicks, interrupt acks and generation-checked config reads. It only
  * touches registers and guest memory, never the device object.
  */
-export class MmioDriver {
+export class MmioDriver implements TransportDriver {
   constructor(
     private readonly bus: MmioBus,
     private readonly memory: GuestMemory,
@@ -54,11 +74,13 @@ export class MmioDriver {
    * Reset, acknowledge, and accept `wanted ∩ offered` (VERSION_1 always). Returns the accepted
    * features, or undefined when the device refused FEATURES_OK (§3.1.1).
    */
-  negotiate(wanted: bigint): bigint | undefined {
+  negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined {
     this.reset();
     this.addStatus(Status.ACKNOWLEDGE);
     this.addStatus(Status.DRIVER);
-    const accepted = (wanted | featureBit(Feature.VERSION_1)) & this.deviceFeatures();
+    const offered = this.deviceFeatures();
+    const want = typeof wanted === 'function' ? wanted(offered) : wanted;
+    const accepted = (want | featureBit(Feature.VERSION_1)) & offered;
     this.writeFeatures(accepted);
     this.addStatus(Status.FEATURES_OK);
     if (!(this.status & Status.FEATURES_OK)) {

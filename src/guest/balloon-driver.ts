@@ -1,0 +1,399 @@
+import type { GuestMemory } from '../memory/guest-memory.js';
+import { PAGE_SIZE } from '../memory/guest-memory.js';
+import { Feature, Interrupt, featureBit, hasFeature } from '../virtio/constants.js';
+import { BalloonConfig, BalloonFeature, CMD_ID_DONE, CMD_ID_STOP, STAT_ENTRY_SIZE } from '../virtio/balloon/constants.js';
+import type { BuddyAllocator } from './buddy.js';
+import { layoutRing, type DriverQueue } from './driver-queue.js';
+import type { TransportDriver } from './mmio-driver.js';
+
+/** VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate or deflate request. */
+export const PFNS_PER_REQUEST = 256;
+/** VIRTIO_BALLOON_OOM_NR_PAGES: pages given back per OOM notification with DEFLATE_ON_OOM. */
+export const OOM_DEFLATE_PAGES = 256;
+/** PAGE_POISON repeated to 32 bits (include/linux/poison.h). */
+export const POISON_VAL = 0xaaaaaaaa;
+
+/** What the guest kernel is configured with, as far as the balloon driver cares. */
+export interface BalloonDriverOptions {
+  /** init_on_free=1: freed pages are zeroed. */
+  readonly initOnFree?: boolean;
+  /** page_poison=1: freed pages are filled with 0xaa. */
+  readonly pagePoisoning?: boolean;
+  /** Hint blocks the driver can allocate and queue per work step (it models elapsed time). */
+  readonly hintBlocksPerStep?: number;
+}
+
+/** Memory statistics the kernel reports through the stats queue. */
+export interface GuestMemoryStats {
+  readonly freeBytes: number;
+  readonly totalBytes: number;
+  readonly availableBytes: number;
+  readonly cacheBytes: number;
+  readonly majorFaults: number;
+  readonly minorFaults: number;
+}
+
+/** A tell_host request in flight: the PFNs in it and which queue carries it. */
+interface BalloonRequest {
+  readonly kind: 'inflate' | 'deflate';
+  readonly pfns: readonly number[];
+}
+
+// The driver's scratch page: the PFN array, the stats array, the two command id words.
+const PFN_ARRAY = 0;
+const STATS_ARRAY = PFNS_PER_REQUEST * 4;
+const CMD_ID_ACTIVE = 2048;
+const CMD_ID_STOP_WORD = 2052;
+
+/**
+ * The guest's virtio-balloon driver, following Linux's drivers/virtio/virtio_balloon.c step by
+ * step: validate/probe, a balloon-size work item that inflates or deflates 256 PFNs per request
+ * and updates `actual`, the stats buffer, free page hinting (command id out-buffer, order-10
+ * blocks as single in-buffers while more than one ring slot is free, always a STOP at the end,
+ * blocks held until DONE), the shrinker that gives hinted blocks back under memory pressure,
+ * and deflate-on-OOM. It talks to the device only through its transport and guest memory.
+ */
+export class BalloonDriver {
+  features = 0n;
+  /** Pages in the balloon (Linux's vb->num_pages), in 4 KiB units. */
+  private balloonPages: number[] = [];
+  private inflateQ: DriverQueue<BalloonRequest> | undefined;
+  private deflateQ: DriverQueue<BalloonRequest> | undefined;
+  private statsQ: DriverQueue<'stats'> | undefined;
+  private freePageQ: DriverQueue<'cmd' | number> | undefined;
+  private readonly index = { inflate: 0, deflate: 1, stats: -1, freePage: -1, reporting: -1 };
+  private scratch = 0;
+  private inFlight: BalloonRequest | undefined;
+
+  // Free page hinting state (Linux's cmd_id_received_cache / cmd_id_active / config_read_bitmap).
+  private cmdIdReceivedCache = CMD_ID_STOP;
+  private cmdIdActive = CMD_ID_STOP;
+  private rereadCmdId = false;
+  private hintRoundRunning = false;
+  /** Heads of hinted blocks the driver holds until DONE (free_page_list). */
+  private heldBlocks: number[] = [];
+
+  // Work items (Linux's workqueue): set by the config-change handler, run by step().
+  private sizeWorkQueued = false;
+  private hintWorkQueued = false;
+  private statsRequested = false;
+
+  /** Every round this driver ran: the id and the blocks it hinted (for tests and traces). */
+  readonly rounds: Array<{ cmdId: number; blocks: number[]; stopped: boolean }> = [];
+
+  constructor(
+    private readonly transport: TransportDriver,
+    private readonly memory: GuestMemory,
+    private readonly pages: BuddyAllocator,
+    private readonly options: BalloonDriverOptions = {},
+    private readonly stats: () => GuestMemoryStats = () => ({ freeBytes: 0, totalBytes: 0, availableBytes: 0, cacheBytes: 0, majorFaults: 0, minorFaults: 0 }),
+  ) {}
+
+  /** Pages the balloon holds for the host (inflated). */
+  get inflatedPages(): number {
+    return this.balloonPages.length;
+  }
+
+  /** Pages held in hinted blocks, not usable by the guest until returned. */
+  get heldPages(): number {
+    return this.heldBlocks.length << this.pages.maxOrder;
+  }
+
+  /** Heads of the blocks held after hinting. */
+  get heldBlockList(): readonly number[] {
+    return this.heldBlocks;
+  }
+
+  get hintOrder(): number {
+    return this.pages.maxOrder;
+  }
+
+  // ---- probe ----
+
+  /**
+   * virtballoon_validate + virtballoon_probe: negotiate, set up the queues at Linux's compacted
+   * indices, write poison_val before DRIVER_OK, prime the stats queue, go live.
+   */
+  probe(): boolean {
+    const poisoning = this.options.initOnFree || this.options.pagePoisoning;
+    const accepted = this.transport.negotiate((offered) => {
+      let want =
+        featureBit(BalloonFeature.MUST_TELL_HOST) |
+        featureBit(BalloonFeature.STATS_VQ) |
+        featureBit(BalloonFeature.DEFLATE_ON_OOM) |
+        featureBit(BalloonFeature.FREE_PAGE_HINT) |
+        featureBit(BalloonFeature.PAGE_POISON) |
+        featureBit(BalloonFeature.PAGE_REPORTING) |
+        featureBit(Feature.EVENT_IDX) |
+        featureBit(Feature.INDIRECT_DESC);
+      // §3.4: poison is only meaningful when free pages hold a known value; without device
+      // support for it, reporting would destroy that value.
+      if (!poisoning) want &= ~featureBit(BalloonFeature.PAGE_POISON);
+      else if (!hasFeature(offered, BalloonFeature.PAGE_POISON)) want &= ~featureBit(BalloonFeature.PAGE_REPORTING);
+      return want;
+    });
+    if (accepted === undefined) return false;
+    this.features = accepted;
+    const has = (bit: number): boolean => hasFeature(accepted, bit);
+    // Page reporting is not implemented by this driver yet; a negotiated queue still gets set up.
+    let next = 2;
+    if (has(BalloonFeature.STATS_VQ)) this.index.stats = next++;
+    if (has(BalloonFeature.FREE_PAGE_HINT)) this.index.freePage = next++;
+    if (has(BalloonFeature.PAGE_REPORTING)) this.index.reporting = next++;
+
+    this.scratch = this.kernelPages(1);
+    const eventIdx = has(Feature.EVENT_IDX);
+    this.inflateQ = this.setupQueue<BalloonRequest>(this.index.inflate, eventIdx);
+    this.deflateQ = this.setupQueue<BalloonRequest>(this.index.deflate, eventIdx);
+    if (this.index.stats >= 0) this.statsQ = this.setupQueue<'stats'>(this.index.stats, eventIdx);
+    if (this.index.freePage >= 0) {
+      // The probe fails with ENOSPC below 2 entries: one slot stays free for the STOP buffer.
+      if (this.transport.queueMaxSize(this.index.freePage) < 2) return false;
+      this.freePageQ = this.setupQueue<'cmd' | number>(this.index.freePage, eventIdx);
+      this.freePageQ.setInterrupts(false); // Linux gives this queue no callback
+    }
+    if (this.index.reporting >= 0) this.setupQueue<'report'>(this.index.reporting, eventIdx);
+    if (has(BalloonFeature.PAGE_POISON)) {
+      this.transport.writeConfig32(BalloonConfig.POISON_VAL, this.options.initOnFree ? 0 : POISON_VAL);
+    }
+    if (this.statsQ) this.queueStats();
+    this.transport.driverOk();
+    if (this.statsQ) this.transport.kick(this.index.stats, this.statsQ);
+    // A target may already be set: behave as if the config just changed.
+    this.configChanged();
+    return true;
+  }
+
+  private setupQueue<T>(index: number, eventIdx: boolean): DriverQueue<T> {
+    const size = this.transport.queueMaxSize(index);
+    const bytes = layoutRing(0, size).end;
+    const base = this.kernelPages(Math.ceil(bytes / PAGE_SIZE));
+    return this.transport.setupQueue<T>(index, layoutRing(base * PAGE_SIZE, size), { eventIdx });
+  }
+
+  /** Contiguous kernel pages for rings and buffers (never freed while the driver lives). */
+  private kernelPages(count: number): number {
+    const order = Math.ceil(Math.log2(count));
+    const pfn = this.pages.alloc(order);
+    if (pfn === undefined) throw new Error('balloon probe: out of memory for rings');
+    return pfn;
+  }
+
+  // ---- interrupts and work ----
+
+  /** The interrupt handler: config change queues work (virtballoon_changed); used buffers wake waiters. */
+  handleInterrupt(): void {
+    const isr = this.transport.takeInterrupts();
+    if (isr & Interrupt.CONFIG_CHANGE) this.configChanged();
+    if (isr & Interrupt.USED_BUFFER && this.statsQ && this.statsQ.drainUsed().length > 0) this.statsRequested = true;
+  }
+
+  private configChanged(): void {
+    this.sizeWorkQueued = true;
+    if (this.index.freePage >= 0 && !this.rereadCmdId) {
+      this.rereadCmdId = true;
+      this.hintWorkQueued = true;
+    }
+  }
+
+  /** Run queued work once (a pass of the balloon workqueue). Returns whether work remains. */
+  step(): boolean {
+    if (this.statsRequested) {
+      this.statsRequested = false;
+      this.queueStats();
+      this.transport.kick(this.index.stats, this.statsQ!);
+    }
+    if (this.sizeWorkQueued) this.updateBalloonSize();
+    if (this.hintWorkQueued || this.hintRoundRunning) this.reportFreePages(this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY);
+    return this.sizeWorkQueued || this.hintWorkQueued || this.hintRoundRunning || this.inFlight !== undefined;
+  }
+
+  // ---- balloon size (fill_balloon / leak_balloon) ----
+
+  /** target − pages in the balloon (towards_target). */
+  private towardsTarget(): number {
+    return this.transport.readConfig32(BalloonConfig.NUM_PAGES) - this.balloonPages.length;
+  }
+
+  private updateBalloonSize(): void {
+    if (!this.completeRequest()) return; // still waiting for the device's ack
+    const diff = this.towardsTarget();
+    if (diff === 0) {
+      this.sizeWorkQueued = false;
+      return;
+    }
+    if (diff > 0) this.fillBalloon(Math.min(diff, PFNS_PER_REQUEST));
+    else this.leakBalloon(Math.min(-diff, PFNS_PER_REQUEST));
+    this.completeRequest();
+  }
+
+  private fillBalloon(count: number): void {
+    const pfns: number[] = [];
+    for (let i = 0; i < count; i++) {
+      // GFP_HIGHUSER_MOVABLE | __GFP_NORETRY: no reclaim on the balloon's behalf.
+      const pfn = this.pages.alloc(0);
+      if (pfn === undefined) break; // "Out of puff": try again on the next pass
+      pfns.push(pfn);
+    }
+    if (pfns.length === 0) {
+      this.sizeWorkQueued = false;
+      return;
+    }
+    this.balloonPages.push(...pfns);
+    this.tellHost({ kind: 'inflate', pfns });
+  }
+
+  /** Take up to `count` pages out; with MUST_TELL_HOST they are reused only after the ack. */
+  private leakBalloon(count: number): number {
+    const pfns = this.balloonPages.splice(Math.max(0, this.balloonPages.length - count));
+    if (pfns.length > 0) this.tellHost({ kind: 'deflate', pfns });
+    return pfns.length;
+  }
+
+  private tellHost(request: BalloonRequest): void {
+    const queue = request.kind === 'inflate' ? this.inflateQ! : this.deflateQ!;
+    const at = this.scratch * PAGE_SIZE + PFN_ARRAY;
+    const bytes = new Uint8Array(request.pfns.length * 4);
+    const view = new DataView(bytes.buffer);
+    request.pfns.forEach((pfn, i) => view.setUint32(i * 4, pfn, true));
+    this.memory.write(at, bytes);
+    queue.add([{ gpa: at, length: bytes.length }], [], request);
+    this.inFlight = request;
+    this.transport.kick(request.kind === 'inflate' ? this.index.inflate : this.index.deflate, queue);
+  }
+
+  /** Finish the request in flight once acked: release deflated pages, update `actual`. */
+  private completeRequest(): boolean {
+    const request = this.inFlight;
+    if (request === undefined) return true;
+    const queue = request.kind === 'inflate' ? this.inflateQ! : this.deflateQ!;
+    if (queue.getUsed() === undefined) return false;
+    this.inFlight = undefined;
+    if (request.kind === 'deflate') for (const pfn of request.pfns) this.pages.free(pfn, 0);
+    this.transport.writeConfig32(BalloonConfig.ACTUAL, this.balloonPages.length);
+    return true;
+  }
+
+  /**
+   * The OOM notifier with DEFLATE_ON_OOM: give back up to 256 pages now. Returns the pages
+   * freed (0 without the feature).
+   */
+  deflateOnOom(): number {
+    if (!hasFeature(this.features, BalloonFeature.DEFLATE_ON_OOM) || this.inFlight) return 0;
+    const freed = this.leakBalloon(OOM_DEFLATE_PAGES);
+    this.completeRequest();
+    return freed;
+  }
+
+  // ---- stats ----
+
+  private queueStats(): void {
+    const s = this.stats();
+    const entries: Array<[number, number]> = [
+      [0, 0], // swap in
+      [1, 0], // swap out
+      [2, s.majorFaults],
+      [3, s.minorFaults],
+      [4, s.freeBytes],
+      [5, s.totalBytes],
+      [6, s.availableBytes],
+      [7, s.cacheBytes],
+      [8, 0], // hugetlb allocations
+      [9, 0], // hugetlb failures
+    ];
+    const bytes = new Uint8Array(entries.length * STAT_ENTRY_SIZE);
+    const view = new DataView(bytes.buffer);
+    entries.forEach(([tag, value], i) => {
+      view.setUint16(i * STAT_ENTRY_SIZE, tag, true);
+      view.setUint32(i * STAT_ENTRY_SIZE + 2, value % 0x1_0000_0000, true);
+      view.setUint32(i * STAT_ENTRY_SIZE + 6, Math.floor(value / 0x1_0000_0000), true);
+    });
+    const at = this.scratch * PAGE_SIZE + STATS_ARRAY;
+    this.memory.write(at, bytes);
+    this.statsQ!.add([{ gpa: at, length: bytes.length }], [], 'stats');
+  }
+
+  // ---- free page hinting (report_free_page_func) ----
+
+  /** virtio_balloon_cmd_id_received: re-read the config only after a config change. */
+  private cmdIdReceived(): number {
+    if (this.rereadCmdId) {
+      this.rereadCmdId = false;
+      this.cmdIdReceivedCache = this.transport.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID);
+    }
+    return this.cmdIdReceivedCache;
+  }
+
+  private reportFreePages(budget: number): void {
+    if (!this.hintRoundRunning) {
+      this.hintWorkQueued = false;
+      const received = this.cmdIdReceived();
+      if (received === CMD_ID_DONE) {
+        this.returnHeldBlocks(Number.POSITIVE_INFINITY);
+        return;
+      }
+      if (received === CMD_ID_STOP || received === this.cmdIdActive) return;
+      this.sendCommand(CMD_ID_ACTIVE, received);
+      this.cmdIdActive = received;
+      this.hintRoundRunning = true;
+      this.rounds.push({ cmdId: received, blocks: [], stopped: false });
+    }
+    // send_free_pages: one block per iteration until the id changes or memory runs out.
+    let ended = false;
+    for (let sent = 0; sent < budget; sent++) {
+      if (this.cmdIdReceived() !== this.cmdIdActive || !this.sendFreeBlock()) {
+        ended = true;
+        break;
+      }
+    }
+    if (!ended) return; // the round goes on in the next pass
+    this.sendCommand(CMD_ID_STOP_WORD, CMD_ID_STOP);
+    this.hintRoundRunning = false;
+    this.rounds[this.rounds.length - 1]!.stopped = true;
+  }
+
+  /** get_free_page_and_send: false when no block could be had or queued. */
+  private sendFreeBlock(): boolean {
+    const queue = this.freePageQ!;
+    queue.drainUsed();
+    // __GFP_NORETRY | __GFP_NOMEMALLOC: never reclaim (or shrink itself) for a hint.
+    const head = this.pages.alloc(this.hintOrder);
+    if (head === undefined) return false;
+    if (queue.freeDescriptors <= 1) {
+      this.pages.free(head, this.hintOrder);
+      return false;
+    }
+    queue.add([], [{ gpa: head * PAGE_SIZE, length: PAGE_SIZE << this.hintOrder }], head);
+    this.transport.kick(this.index.freePage, queue);
+    this.heldBlocks.push(head);
+    this.rounds[this.rounds.length - 1]!.blocks.push(head);
+    return true;
+  }
+
+  private sendCommand(offset: number, id: number): void {
+    const queue = this.freePageQ!;
+    queue.drainUsed();
+    const at = this.scratch * PAGE_SIZE + offset;
+    this.memory.writeU32(at, id);
+    queue.add([{ gpa: at, length: 4 }], [], 'cmd');
+    this.transport.kick(this.index.freePage, queue);
+  }
+
+  /** Give up to `blocks` held blocks back to the page allocator; returns pages freed. */
+  private returnHeldBlocks(blocks: number): number {
+    let freed = 0;
+    while (blocks-- > 0 && this.heldBlocks.length > 0) {
+      this.pages.free(this.heldBlocks.pop()!, this.hintOrder);
+      freed += 1 << this.hintOrder;
+    }
+    return freed;
+  }
+
+  /**
+   * The shrinker (virtio_balloon_shrinker_scan): under memory pressure, return whole hinted
+   * blocks at once — possibly before the device processed their hints. Returns pages freed.
+   */
+  shrink(pages: number): number {
+    return this.returnHeldBlocks(Math.ceil(pages / (1 << this.hintOrder)));
+  }
+}
