@@ -1,0 +1,188 @@
+import { PAGE_SIZE } from '../memory/guest-memory.js';
+import type { FreePolicy } from './buddy.js';
+import type { GuestKernel } from './kernel.js';
+
+const MiB = 1 << 20;
+
+/** What runs inside the simulated guest. */
+export interface Workload {
+  readonly name: string;
+  /** The free-time policy the guest kernel must run with for this workload, if it matters. */
+  readonly freePolicy?: FreePolicy;
+  /** Boot and warm up: what the guest holds and has touched before anything is measured. */
+  boot(kernel: GuestKernel): void;
+  /** Advance `ms` milliseconds of simulated time. */
+  step(kernel: GuestKernel, ms: number): void;
+}
+
+/**
+ * Turns a rate into whole pages per step, carrying the fraction so that the long-run rate is
+ * exact whatever the step size.
+ */
+class PageRate {
+  private carry = 0;
+  constructor(private readonly bytesPerSecond: number) {}
+  pages(ms: number): number {
+    const exact = (this.bytesPerSecond * ms) / 1000 / PAGE_SIZE + this.carry;
+    const whole = Math.floor(exact);
+    this.carry = exact - whole;
+    return whole;
+  }
+}
+
+/** A set of order-0 pages a workload owns, written as it goes. */
+class PagePool {
+  readonly pfns: number[] = [];
+  /** Allocate and write up to `count` pages; returns how many it got. */
+  grow(kernel: GuestKernel, count: number): number {
+    let got = 0;
+    for (; got < count; got++) {
+      const pfn = kernel.allocPages(0);
+      if (pfn === undefined) break;
+      kernel.writePage(pfn);
+      this.pfns.push(pfn);
+    }
+    return got;
+  }
+  /** Rewrite `count` random pages of the pool. */
+  rewrite(kernel: GuestKernel, count: number): void {
+    if (this.pfns.length === 0) return;
+    for (let i = 0; i < count; i++) kernel.writePage(this.pfns[kernel.random.int(0, this.pfns.length - 1)]!);
+  }
+  /** Free the oldest `count` pages (or all). */
+  shrink(kernel: GuestKernel, count = this.pfns.length): void {
+    for (const pfn of this.pfns.splice(0, count)) kernel.freePages(pfn, 0);
+  }
+}
+
+/**
+ * Defaults of an idle Debian guest after boot. `residentBytes`: processes, slab and page cache
+ * that stay in use (a minimal Debian 12 server reports a few hundred MiB used plus cache);
+ * `bootChurnBytes`: memory touched during boot and freed again (initramfs unpacking, early page
+ * cache), which keeps stale, non-zero data in free pages; `dirtyBytesPerSec`: background
+ * writes (timers, logging, daemons) at roughly 1 MiB/s.
+ */
+export interface IdleParams {
+  readonly residentBytes: number;
+  readonly bootChurnBytes: number;
+  readonly dirtyBytesPerSec: number;
+}
+
+export const IDLE_DEFAULTS: IdleParams = { residentBytes: 512 * MiB, bootChurnBytes: 256 * MiB, dirtyBytesPerSec: 1 * MiB };
+
+/** An idle guest: boot, then a small steady dirty rate over what it holds. */
+export function idle(params: Partial<IdleParams> = {}): Workload {
+  const p = { ...IDLE_DEFAULTS, ...params };
+  const resident = new PagePool();
+  const dirty = new PageRate(p.dirtyBytesPerSec);
+  return {
+    name: 'idle',
+    boot(kernel) {
+      const churn = new PagePool();
+      churn.grow(kernel, Math.floor(p.bootChurnBytes / PAGE_SIZE));
+      resident.grow(kernel, Math.floor(p.residentBytes / PAGE_SIZE));
+      churn.shrink(kernel);
+    },
+    step(kernel, ms) {
+      resident.rewrite(kernel, dirty.pages(ms));
+    },
+  };
+}
+
+/**
+ * A `make -j4` kernel build. Each job is a compiler process: it faults in and writes its
+ * anonymous memory (`jobBytes`, cc1's RSS of 100–300 MiB) at `jobWriteBytesPerSec`, keeps
+ * rewriting it, and exits after `jobMs` (a translation unit takes a few seconds), freeing it
+ * all; every job leaves `cacheBytesPerJob` of page cache (sources, headers, objects), evicted
+ * oldest first beyond `maxCacheBytes`.
+ */
+export interface CompileParams extends IdleParams {
+  readonly jobs: number;
+  readonly jobBytes: number;
+  readonly jobMs: number;
+  readonly jobWriteBytesPerSec: number;
+  readonly cacheBytesPerJob: number;
+  readonly maxCacheBytes: number;
+}
+
+export const COMPILE_DEFAULTS: CompileParams = {
+  ...IDLE_DEFAULTS,
+  jobs: 4,
+  jobBytes: 160 * MiB,
+  jobMs: 3000,
+  jobWriteBytesPerSec: 96 * MiB,
+  cacheBytesPerJob: 4 * MiB,
+  maxCacheBytes: 2048 * MiB,
+};
+
+/** A parallel build: short-lived processes that allocate, write and free, and a growing cache. */
+export function compile(params: Partial<CompileParams> = {}, name = 'compile', freePolicy?: FreePolicy): Workload {
+  const p = { ...COMPILE_DEFAULTS, ...params };
+  const base = idle(p);
+  const cache = new PagePool();
+  const jobs = Array.from({ length: p.jobs }, (_, i) => ({
+    pool: new PagePool(),
+    rate: new PageRate(p.jobWriteBytesPerSec),
+    // Jobs start staggered, as make starts them when earlier ones finish.
+    ageMs: (i * p.jobMs) / p.jobs,
+  }));
+  const jobPages = Math.floor(p.jobBytes / PAGE_SIZE);
+  return {
+    name,
+    ...(freePolicy ? { freePolicy } : {}),
+    boot(kernel) {
+      base.boot(kernel);
+      // Page cache is reclaimable: under memory pressure the oldest goes first.
+      kernel.registerShrinker((wanted) => {
+        const n = Math.min(wanted, cache.pfns.length);
+        cache.shrink(kernel, n);
+        return n;
+      });
+    },
+    step(kernel, ms) {
+      base.step(kernel, ms);
+      for (const job of jobs) {
+        job.ageMs += ms;
+        if (job.ageMs >= p.jobMs) {
+          job.pool.shrink(kernel);
+          cache.grow(kernel, Math.floor(p.cacheBytesPerJob / PAGE_SIZE));
+          const excess = cache.pfns.length - Math.floor(p.maxCacheBytes / PAGE_SIZE);
+          if (excess > 0) cache.shrink(kernel, excess);
+          job.ageMs -= p.jobMs;
+        }
+        let writes = job.rate.pages(ms);
+        const fresh = Math.min(writes, jobPages - job.pool.pfns.length);
+        writes -= job.pool.grow(kernel, fresh);
+        job.pool.rewrite(kernel, writes);
+      }
+    },
+  };
+}
+
+/** A memory hog: a large working set rewritten continuously (a database, an in-memory cache). */
+export interface HogParams {
+  readonly workingSetBytes: number;
+  readonly dirtyBytesPerSec: number;
+}
+
+export const HOG_DEFAULTS: HogParams = { workingSetBytes: 2048 * MiB, dirtyBytesPerSec: 512 * MiB };
+
+export function hog(params: Partial<HogParams> = {}): Workload {
+  const p = { ...HOG_DEFAULTS, ...params };
+  const set = new PagePool();
+  const dirty = new PageRate(p.dirtyBytesPerSec);
+  return {
+    name: 'hog',
+    boot(kernel) {
+      set.grow(kernel, Math.floor(p.workingSetBytes / PAGE_SIZE));
+    },
+    step(kernel, ms) {
+      set.rewrite(kernel, dirty.pages(ms));
+    },
+  };
+}
+
+/** The compile workload on a guest that zeroes pages when they are freed (init_on_free=1). */
+export function sanitize(params: Partial<CompileParams> = {}): Workload {
+  return compile(params, 'sanitize', 'zero');
+}

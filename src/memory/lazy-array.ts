@@ -1,0 +1,36 @@
+/** Entries per block: a block is allocated the first time one of its entries is set non-zero. */
+const BLOCK = 1024;
+
+/**
+ * A Uint32Array of `length` entries, all zero at first, that allocates storage in blocks of
+ * 1024 as entries become non-zero. Per-page metadata for a 1 TiB guest costs what is touched.
+ */
+export class LazyU32Array {
+  private readonly blocks: Array<Uint32Array | undefined>;
+
+  constructor(readonly length: number) {
+    this.blocks = new Array<Uint32Array | undefined>(Math.ceil(length / BLOCK));
+  }
+
+  get(index: number): number {
+    return this.blocks[Math.floor(index / BLOCK)]?.[index % BLOCK] ?? 0;
+  }
+
+  set(index: number, value: number): void {
+    const b = Math.floor(index / BLOCK);
+    let block = this.blocks[b];
+    if (block === undefined) {
+      if (value === 0) return;
+      this.blocks[b] = block = new Uint32Array(BLOCK);
+    }
+    block[index % BLOCK] = value;
+  }
+
+  /** Call `fn(index, value)` for every non-zero entry, in index order. */
+  forEachNonZero(fn: (index: number, value: number) => void): void {
+    this.blocks.forEach((block, b) => {
+      if (block === undefined) return;
+      for (let i = 0; i < BLOCK; i++) if (block[i] !== 0) fn(b * BLOCK + i, block[i]!);
+    });
+  }
+}

@@ -1,0 +1,162 @@
+import { BalloonDriver, type BalloonDriverOptions } from '../guest/balloon-driver.js';
+import type { FreePolicy } from '../guest/buddy.js';
+import { GuestKernel } from '../guest/kernel.js';
+import { MmioDriver } from '../guest/mmio-driver.js';
+import { idle, type Workload } from '../guest/workloads.js';
+import { CompactMemory } from '../memory/compact-memory.js';
+import { FlatMemory } from '../memory/flat-memory.js';
+import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
+import { SparseMemory } from '../memory/sparse-memory.js';
+import { BalloonDevice, type BalloonOptions } from '../virtio/balloon/balloon-device.js';
+import { MmioTransport } from '../virtio/transport/mmio.js';
+
+/** How guest RAM is stored: every byte, written pages only, or compactly (patterns as versions). */
+export type MemoryKind = 'flat' | 'sparse' | 'compact';
+
+export interface VmOptions {
+  readonly ramBytes: number;
+  readonly seed: number;
+  readonly memory?: MemoryKind;
+  readonly workload?: Workload;
+  /** Defaults to what the workload needs, else 'none' (Debian's default). */
+  readonly freePolicy?: FreePolicy;
+  readonly initOnAlloc?: boolean;
+  readonly maxOrder?: number;
+  /** Balloon features offered (default: stats, deflate-on-OOM, must-tell-host, free page hints). */
+  readonly balloon?: BalloonOptions;
+  readonly driver?: BalloonDriverOptions;
+  /** Simulated time per vCPU step. */
+  readonly stepMs?: number;
+}
+
+const MiB = 1 << 20;
+
+/**
+ * Where Linux on x86 keeps its own memory: the first MiB (firmware, real-mode area), the
+ * kernel image (16 MiB for a Debian kernel with its initial data), and the memory map (one
+ * 64-byte struct page per 4 KiB page: 1/64 of RAM).
+ */
+export function kernelReserved(ramBytes: number): Array<[number, number]> {
+  const image = 16 * MiB;
+  const memmap = Math.ceil(ramBytes / 64 / PAGE_SIZE) * PAGE_SIZE;
+  return [[0, (MiB + image + memmap) / PAGE_SIZE]];
+}
+
+function makeMemory(kind: MemoryKind, ramBytes: number, seed: number): GuestMemory {
+  switch (kind) {
+    case 'flat':
+      return new FlatMemory(ramBytes);
+    case 'sparse':
+      return new SparseMemory(ramBytes);
+    case 'compact':
+      return new CompactMemory({ regions: ramBytes, patternSeed: seed });
+  }
+}
+
+/**
+ * A small VMM: guest memory, the guest kernel with its workload and balloon driver, and the
+ * balloon device behind a virtio-mmio transport, on a simulated clock. The guest reaches the
+ * device only through the transport's registers and rings in guest memory; interrupts are
+ * level-triggered and delivered between vCPU steps, as a real interrupt would arrive between
+ * instructions, never in the middle of a device access.
+ */
+export class Vm {
+  readonly memory: GuestMemory;
+  readonly kernel: GuestKernel;
+  readonly device: BalloonDevice;
+  readonly transport: MmioTransport;
+  readonly driver: BalloonDriver;
+  readonly workload: Workload;
+  readonly stepMs: number;
+  /** Simulated milliseconds since boot. */
+  clockMs = 0;
+  private vcpusRunning = true;
+  private devicesRunning = true;
+  private irqHigh = false;
+
+  constructor(options: VmOptions) {
+    if (!Number.isSafeInteger(options.ramBytes) || options.ramBytes <= 0 || options.ramBytes % (4 * MiB) !== 0) {
+      throw new RangeError(`guest RAM of ${options.ramBytes} bytes is not a positive multiple of 4 MiB`);
+    }
+    this.workload = options.workload ?? idle();
+    this.stepMs = options.stepMs ?? 1;
+    this.memory = makeMemory(options.memory ?? 'compact', options.ramBytes, options.seed);
+    this.kernel = new GuestKernel({
+      memory: this.memory,
+      seed: options.seed,
+      freePolicy: options.freePolicy ?? this.workload.freePolicy ?? 'none',
+      initOnAlloc: options.initOnAlloc ?? true,
+      maxOrder: options.maxOrder ?? 10,
+      reserved: kernelReserved(options.ramBytes),
+    });
+    this.device = new BalloonDevice(this.memory, options.balloon ?? { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true });
+    this.transport = new MmioTransport(this.device);
+    this.device.irqLevel$.subscribe((high) => (this.irqHigh = high));
+    const pages = this.kernel.pages;
+    this.driver = new BalloonDriver(new MmioDriver(this.transport, this.memory), this.memory, pages, {
+      ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
+      ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
+      ...options.driver,
+    }, () => ({
+      freeBytes: pages.freePages * PAGE_SIZE,
+      totalBytes: pages.managedPages * PAGE_SIZE,
+      availableBytes: pages.freePages * PAGE_SIZE,
+      cacheBytes: 0,
+      majorFaults: 0,
+      minorFaults: 0,
+    }));
+    this.kernel.registerShrinker((wanted) => this.driver.shrink(wanted));
+    this.kernel.registerOomNotifier(() => this.driver.deflateOnOom());
+  }
+
+  /** Probe the balloon and boot the workload. Returns false when the driver failed to probe. */
+  boot(): boolean {
+    if (!this.driver.probe()) return false;
+    this.workload.boot(this.kernel);
+    this.settle();
+    return true;
+  }
+
+  /** Run the guest for `ms` of simulated time in vCPU steps. */
+  run(ms: number): void {
+    for (let elapsed = 0; elapsed < ms; elapsed += this.stepMs) this.step();
+  }
+
+  /** One vCPU step: pending interrupts, the balloon's work, then the workload. */
+  step(): void {
+    if (this.vcpusRunning) {
+      this.deliverInterrupts();
+      this.driver.step();
+      this.workload.step(this.kernel, this.stepMs);
+    }
+    this.clockMs += this.stepMs;
+  }
+
+  /** Let the driver finish what it has queued without the workload running (bounded). */
+  settle(maxPasses = 10_000): void {
+    for (let pass = 0; pass < maxPasses; pass++) {
+      this.deliverInterrupts();
+      if (!this.driver.step() && !this.irqHigh) return;
+    }
+  }
+
+  /** Stop the vCPUs, then the devices (interrupts are held while devices are stopped). */
+  pause(): void {
+    this.vcpusRunning = false;
+    this.devicesRunning = false;
+  }
+
+  /** Start the devices, then the vCPUs. */
+  resume(): void {
+    this.devicesRunning = true;
+    this.vcpusRunning = true;
+  }
+
+  get running(): boolean {
+    return this.vcpusRunning;
+  }
+
+  private deliverInterrupts(): void {
+    if (this.devicesRunning && this.irqHigh) this.driver.handleInterrupt();
+  }
+}
