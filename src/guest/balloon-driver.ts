@@ -63,6 +63,8 @@ export class BalloonDriver {
   private freePageQ: DriverQueue<'cmd' | number> | undefined;
   private readonly index = { inflate: 0, deflate: 1, stats: -1, freePage: -1, reporting: -1 };
   private scratch = 0;
+  /** Blocks the driver took for its rings and buffers: [head, order]. */
+  private ownBlocks: Array<[number, number]> = [];
   private inFlight: BalloonRequest | undefined;
 
   // Free page hinting state (Linux's cmd_id_received_cache / cmd_id_active / config_read_bitmap).
@@ -102,6 +104,16 @@ export class BalloonDriver {
   /** Heads of the blocks held after hinting. */
   get heldBlockList(): readonly number[] {
     return this.heldBlocks;
+  }
+
+  /** The 4 KiB PFNs in the balloon (inflated). */
+  get balloonedPfns(): readonly number[] {
+    return this.balloonPages;
+  }
+
+  /** Whether a hint round is running (its STOP not yet sent). */
+  get hinting(): boolean {
+    return this.hintRoundRunning;
   }
 
   get hintOrder(): number {
@@ -171,12 +183,35 @@ export class BalloonDriver {
     return this.transport.setupQueue<T>(index, layoutRing(base * PAGE_SIZE, size), { eventIdx });
   }
 
-  /** Contiguous kernel pages for rings and buffers (never freed while the driver lives). */
+  /** Contiguous kernel pages for rings and buffers, freed by {@link remove}. */
   private kernelPages(count: number): number {
     const order = Math.ceil(Math.log2(count));
     const pfn = this.pages.alloc(order);
     if (pfn === undefined) throw new Error('balloon probe: out of memory for rings');
+    this.ownBlocks.push([pfn, order]);
     return pfn;
+  }
+
+  /**
+   * virtballoon_remove and freeze (remove_common): deflate everything, give every hinted block
+   * back, reset the device and free the rings. {@link probe} brings the driver back.
+   */
+  remove(): void {
+    for (let guard = 0; this.balloonPages.length > 0 && guard < this.balloonPages.length + 2; guard++) {
+      if (!this.completeRequest()) break; // a device that never acks keeps its pages
+      this.leakBalloon(PFNS_PER_REQUEST);
+      this.completeRequest();
+    }
+    this.returnHeldBlocks(Number.POSITIVE_INFINITY);
+    this.transport.reset();
+    for (const [pfn, order] of this.ownBlocks) this.pages.free(pfn, order);
+    this.ownBlocks = [];
+    this.inFlight = undefined;
+    this.cmdIdReceivedCache = this.cmdIdActive = CMD_ID_STOP;
+    this.rereadCmdId = this.hintRoundRunning = false;
+    this.sizeWorkQueued = this.hintWorkQueued = this.statsRequested = false;
+    this.index.stats = this.index.freePage = this.index.reporting = -1;
+    this.inflateQ = this.deflateQ = this.statsQ = this.freePageQ = undefined;
   }
 
   // ---- interrupts and work ----
@@ -363,10 +398,11 @@ export class BalloonDriver {
       this.pages.free(head, this.hintOrder);
       return false;
     }
-    queue.add([], [{ gpa: head * PAGE_SIZE, length: PAGE_SIZE << this.hintOrder }], head);
-    this.transport.kick(this.index.freePage, queue);
+    // The block is held from the moment it is queued: a synchronous device may act on the kick.
     this.heldBlocks.push(head);
     this.rounds[this.rounds.length - 1]!.blocks.push(head);
+    queue.add([], [{ gpa: head * PAGE_SIZE, length: PAGE_SIZE << this.hintOrder }], head);
+    this.transport.kick(this.index.freePage, queue);
     return true;
   }
 
