@@ -10,6 +10,12 @@ import type { TransportDriver } from './mmio-driver.js';
 export const PFNS_PER_REQUEST = 256;
 /** VIRTIO_BALLOON_OOM_NR_PAGES: pages given back per OOM notification with DEFLATE_ON_OOM. */
 export const OOM_DEFLATE_PAGES = 256;
+/** PAGE_REPORTING_CAPACITY: scatter-gather entries per report. */
+export const REPORTING_CAPACITY = 32;
+/** PAGE_REPORTING_DELAY: reporting runs 2 s after free pages accumulate. */
+export const REPORTING_DELAY_MS = 2000;
+/** pageblock_order on x86: reports are made of free blocks of at least 2 MiB. */
+export const REPORTING_ORDER = 9;
 /** PAGE_POISON repeated to 32 bits (include/linux/poison.h). */
 export const POISON_VAL = 0xaaaaaaaa;
 
@@ -61,6 +67,8 @@ export class BalloonDriver {
   private deflateQ: DriverQueue<BalloonRequest> | undefined;
   private statsQ: DriverQueue<'stats'> | undefined;
   private freePageQ: DriverQueue<'cmd' | number> | undefined;
+  private reportingQ: DriverQueue<Array<[number, number]>> | undefined;
+  private nextReportMs = REPORTING_DELAY_MS;
   private readonly index = { inflate: 0, deflate: 1, stats: -1, freePage: -1, reporting: -1 };
   private scratch = 0;
   /** Blocks the driver took for its rings and buffers: [head, order]. */
@@ -147,7 +155,6 @@ export class BalloonDriver {
     if (accepted === undefined) return false;
     this.features = accepted;
     const has = (bit: number): boolean => hasFeature(accepted, bit);
-    // Page reporting is not implemented by this driver yet; a negotiated queue still gets set up.
     let next = 2;
     if (has(BalloonFeature.STATS_VQ)) this.index.stats = next++;
     if (has(BalloonFeature.FREE_PAGE_HINT)) this.index.freePage = next++;
@@ -164,7 +171,11 @@ export class BalloonDriver {
       this.freePageQ = this.setupQueue<'cmd' | number>(this.index.freePage, eventIdx);
       this.freePageQ.setInterrupts(false); // Linux gives this queue no callback
     }
-    if (this.index.reporting >= 0) this.setupQueue<'report'>(this.index.reporting, eventIdx);
+    if (this.index.reporting >= 0) {
+      // The probe fails when a full report (32 entries) cannot fit in the ring.
+      if (this.transport.queueMaxSize(this.index.reporting) < REPORTING_CAPACITY) return false;
+      this.reportingQ = this.setupQueue<Array<[number, number]>>(this.index.reporting, eventIdx);
+    }
     if (has(BalloonFeature.PAGE_POISON)) {
       this.transport.writeConfig32(BalloonConfig.POISON_VAL, this.options.initOnFree ? 0 : POISON_VAL);
     }
@@ -211,7 +222,8 @@ export class BalloonDriver {
     this.rereadCmdId = this.hintRoundRunning = false;
     this.sizeWorkQueued = this.hintWorkQueued = this.statsRequested = false;
     this.index.stats = this.index.freePage = this.index.reporting = -1;
-    this.inflateQ = this.deflateQ = this.statsQ = this.freePageQ = undefined;
+    if (this.reportingQ) for (const [, blocks] of this.reportingQ.takeOutstanding()) for (const [head, order] of blocks) this.pages.putBackReported(head, order);
+    this.inflateQ = this.deflateQ = this.statsQ = this.freePageQ = this.reportingQ = undefined;
   }
 
   // ---- interrupts and work ----
@@ -231,8 +243,11 @@ export class BalloonDriver {
     }
   }
 
-  /** Run queued work once (a pass of the balloon workqueue). Returns whether work remains. */
-  step(): boolean {
+  /**
+   * Run queued work once (a pass of the balloon workqueue) at simulated time `nowMs`. Returns
+   * whether work remains.
+   */
+  step(nowMs = 0): boolean {
     if (this.statsRequested) {
       this.statsRequested = false;
       this.queueStats();
@@ -240,6 +255,10 @@ export class BalloonDriver {
     }
     if (this.sizeWorkQueued) this.updateBalloonSize();
     if (this.hintWorkQueued || this.hintRoundRunning) this.reportFreePages(this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY);
+    if (this.reportingQ && nowMs >= this.nextReportMs) {
+      this.nextReportMs = nowMs + REPORTING_DELAY_MS;
+      this.reportToHost();
+    }
     return this.sizeWorkQueued || this.hintWorkQueued || this.hintRoundRunning || this.inFlight !== undefined;
   }
 
@@ -318,6 +337,36 @@ export class BalloonDriver {
     const freed = this.leakBalloon(OOM_DEFLATE_PAGES);
     this.completeRequest();
     return freed;
+  }
+
+  // ---- free page reporting (mm/page_reporting.c + virtballoon_free_page_report) ----
+
+  /**
+   * Report every free block of at least pageblock order that was not reported yet, 32 per
+   * request; each block goes back to the free lists, marked reported, once the device acked.
+   */
+  private reportToHost(): void {
+    const queue = this.reportingQ!;
+    this.completeReports();
+    if (queue.outstanding > 0) return; // the previous report is still with the device
+    const order = Math.min(REPORTING_ORDER, this.pages.maxOrder);
+    for (;;) {
+      const blocks = this.pages.isolateUnreported(order, REPORTING_CAPACITY);
+      if (blocks.length === 0) return;
+      const segments = blocks.map(([head, o]) => ({ gpa: head * PAGE_SIZE, length: PAGE_SIZE << o }));
+      queue.add([], segments, blocks);
+      this.transport.kick(this.index.reporting, queue);
+      if (!this.completeReports()) return;
+    }
+  }
+
+  /** Put acknowledged reports back; false while one is still with the device. */
+  private completeReports(): boolean {
+    const queue = this.reportingQ!;
+    for (let used = queue.getUsed(); used !== undefined; used = queue.getUsed()) {
+      for (const [head, order] of used.token) this.pages.putBackReported(head, order);
+    }
+    return queue.outstanding === 0;
   }
 
   // ---- stats ----

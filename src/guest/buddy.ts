@@ -45,6 +45,8 @@ export class BuddyAllocator {
   private readonly stacks: number[][];
   private readonly freeBlockCount: number[];
   private freeCount = 0;
+  /** Free block heads that free page reporting has reported (Linux's PageReported). */
+  private readonly reported = new Set<number>();
   private readonly contents: PageContents | undefined;
 
   constructor(options: BuddyOptions) {
@@ -143,6 +145,7 @@ export class BuddyAllocator {
       const buddy = pfn ^ (1 << order);
       if (this.info[buddy] !== tag(Kind.FREE_HEAD, order)) break;
       this.info[buddy] = tag(Kind.FREE_TAIL);
+      this.reported.delete(buddy);
       this.freeBlockCount[order]!--;
       this.freeCount -= 1 << order;
       pfn = Math.min(pfn, buddy);
@@ -159,7 +162,47 @@ export class BuddyAllocator {
     }
   }
 
+  /**
+   * Free page reporting: take up to `max` free blocks of order ≥ `minOrder` that were not
+   * reported yet out of the free lists, untouched (no init_on_alloc), as [head, order].
+   */
+  isolateUnreported(minOrder: number, max: number): Array<[number, number]> {
+    const out: Array<[number, number]> = [];
+    for (let order = this.maxOrder; order >= minOrder && out.length < max; order--) {
+      const want = tag(Kind.FREE_HEAD, order);
+      const stack = this.stacks[order]!;
+      for (let i = stack.length - 1; i >= 0 && out.length < max; i--) {
+        const head = stack[i]!;
+        if (this.info[head] !== want || this.reported.has(head)) continue;
+        stack.splice(i, 1);
+        this.info[head] = tag(Kind.USED_HEAD, order);
+        this.info.fill(tag(Kind.USED_TAIL), head + 1, head + (1 << order));
+        this.freeBlockCount[order]!--;
+        this.freeCount -= 1 << order;
+        out.push([head, order]);
+      }
+    }
+    return out;
+  }
+
+  /** Put an isolated block back after the device acknowledged it, marked reported, contents kept. */
+  putBackReported(head: number, order: number): void {
+    if (this.info[head] !== tag(Kind.USED_HEAD, order)) throw new Error(`put back of pfn ${head} order ${order}: not an isolated block`);
+    this.info.fill(tag(Kind.FREE_TAIL), head, head + (1 << order));
+    this.addFree(head, order);
+    this.reported.add(head);
+  }
+
+  /** Free blocks of order ≥ `minOrder` not reported yet. */
+  unreportedBlocks(minOrder: number): number {
+    let n = 0;
+    for (let order = minOrder; order <= this.maxOrder; order++) n += this.freeBlockCount[order]!;
+    for (const head of this.reported) if (((this.info[head] ?? 0) & ORDER_MASK) >= minOrder) n--;
+    return n;
+  }
+
   private addFree(pfn: number, order: number): void {
+    this.reported.delete(pfn);
     this.info[pfn] = tag(Kind.FREE_HEAD, order);
     const stack = this.stacks[order]!;
     stack.push(pfn);
@@ -180,6 +223,7 @@ export class BuddyAllocator {
       const head = stack.pop()!;
       if (this.info[head] !== want) continue;
       this.info[head] = tag(Kind.FREE_TAIL);
+      this.reported.delete(head);
       this.freeBlockCount[order]!--;
       this.freeCount -= 1 << order;
       return head;

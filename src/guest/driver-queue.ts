@@ -173,6 +173,17 @@ export class DriverQueue<T> {
     return out;
   }
 
+  /**
+   * Forget every chain still with the device (after a device reset) and return their tokens
+   * with their heads, so the driver can take back what it lent.
+   */
+  takeOutstanding(): Array<[number, T]> {
+    const out = [...this.inFlight].map(([head, entry]): [number, T] => [head, entry.token]);
+    for (const [, entry] of this.inFlight) this.freeList.push(...entry.descriptors);
+    this.inFlight.clear();
+    return out;
+  }
+
   /** Ask for (or suppress) used-buffer interrupts: avail.flags, or used_event with EVENT_IDX. */
   setInterrupts(enabled: boolean): void {
     if (this.eventIdx) {

@@ -70,17 +70,22 @@ export interface IdleParams {
 
 export const IDLE_DEFAULTS: IdleParams = { residentBytes: 512 * MiB, bootChurnBytes: 256 * MiB, dirtyBytesPerSec: 1 * MiB };
 
-/** An idle guest: boot, then a small steady dirty rate over what it holds. */
+/**
+ * An idle guest: boot, then a small steady dirty rate over what it holds. A small guest
+ * (under 4 GiB) holds proportionally less: the defaults scale down with the pages it has.
+ */
 export function idle(params: Partial<IdleParams> = {}): Workload {
-  const p = { ...IDLE_DEFAULTS, ...params };
   const resident = new PagePool();
-  const dirty = new PageRate(p.dirtyBytesPerSec);
+  const dirty = new PageRate(params.dirtyBytesPerSec ?? IDLE_DEFAULTS.dirtyBytesPerSec);
   return {
     name: 'idle',
     boot(kernel) {
+      const managedBytes = kernel.pages.managedPages * PAGE_SIZE;
+      const scaled = (key: 'residentBytes' | 'bootChurnBytes'): number =>
+        params[key] ?? Math.min(IDLE_DEFAULTS[key], Math.floor((managedBytes * IDLE_DEFAULTS[key]) / (4096 * MiB)));
       const churn = new PagePool();
-      churn.grow(kernel, Math.floor(p.bootChurnBytes / PAGE_SIZE));
-      resident.grow(kernel, Math.floor(p.residentBytes / PAGE_SIZE));
+      churn.grow(kernel, Math.floor(scaled('bootChurnBytes') / PAGE_SIZE));
+      resident.grow(kernel, Math.floor(scaled('residentBytes') / PAGE_SIZE));
       churn.shrink(kernel);
     },
     step(kernel, ms) {
@@ -118,7 +123,7 @@ export const COMPILE_DEFAULTS: CompileParams = {
 /** A parallel build: short-lived processes that allocate, write and free, and a growing cache. */
 export function compile(params: Partial<CompileParams> = {}, name = 'compile', freePolicy?: FreePolicy): Workload {
   const p = { ...COMPILE_DEFAULTS, ...params };
-  const base = idle(p);
+  const base = idle(params);
   const cache = new PagePool();
   const jobs = Array.from({ length: p.jobs }, (_, i) => ({
     pool: new PagePool(),

@@ -126,7 +126,7 @@ export class Vm {
   step(): void {
     if (this.vcpusRunning) {
       this.deliverInterrupts();
-      this.driver.step();
+      this.driver.step(this.clockMs);
       this.workload.step(this.kernel, this.stepMs);
     }
     this.clockMs += this.stepMs;
@@ -136,7 +136,7 @@ export class Vm {
   settle(maxPasses = 10_000): void {
     for (let pass = 0; pass < maxPasses; pass++) {
       this.deliverInterrupts();
-      if (!this.driver.step() && !this.irqHigh) return;
+      if (!this.driver.step(this.clockMs) && !this.irqHigh) return;
     }
   }
 
