@@ -14,8 +14,8 @@ export interface PatternId {
 /**
  * Fill one page (1024 little-endian words) with the content a simulated guest writes to `pfn`
  * at `version`: a header naming (pfn, version, seed), then an xorshift32 stream seeded from
- * them. Every word is non-zero, so a pattern page is never mistaken for a zero page, and the
- * header lets a receiver recognise the page without storing it.
+ * them. The magic word and every stream word are non-zero, so a pattern page is never
+ * mistaken for a zero page, and the header lets a receiver recognise the page without storing it.
  */
 export function fillPattern(words: Uint32Array, id: PatternId): void {
   words[0] = PATTERN_MAGIC;
