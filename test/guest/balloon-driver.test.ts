@@ -239,7 +239,8 @@ describe('balloon driver and device together', () => {
         return 1 << ORDER;
       };
     };
-    const result = fc.check(property(leakyShrinker), { numRuns: runs(100), seed: 5 });
+    // Fixed runs and seed: a broken twin must be caught the same way in every environment.
+    const result = fc.check(property(leakyShrinker), { numRuns: 100, seed: 5 });
     expect(result.failed).toBe(true);
     // Caught either as a page both held and handed out, or as the held block freed twice.
     expect(String(result.errorInstance)).toMatch(/expected true to be false|not an allocated block/);

@@ -259,7 +259,8 @@ describe('free page hinting against the reference model', () => {
   });
 
   it('catches a device that skips the command id check', () => {
-    const result = fc.check(property(() => new NoIdCheck()), { numRuns: runs(300), seed: 42 });
+    // Fixed runs and seed: a broken twin must be caught the same way in every environment.
+    const result = fc.check(property(() => new NoIdCheck()), { numRuns: 300, seed: 42 });
     expect(result.failed).toBe(true);
     // It fails for the right reason: a range published that the protocol forbids.
     expect(String(result.errorInstance)).toMatch(/to deeply equal/);
