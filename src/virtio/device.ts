@@ -313,7 +313,12 @@ export abstract class VirtioDevice {
   }
 
   private buildQueues(features: bigint): SplitQueue[] {
-    return this.queueSizes(features).map((size) => new SplitQueue(this.memory, size));
+    return this.queueSizes(features).map((size) => this.newQueue(size));
+  }
+
+  /** Make one queue; tests override it to inject a broken chain walker. */
+  protected newQueue(maxSize: number): SplitQueue {
+    return new SplitQueue(this.memory, maxSize);
   }
 
   private featureWindow(features: bigint, select: number): number {
