@@ -1,0 +1,19 @@
+/**
+ * `npm run bench [-- --quick] [-- --filter NAME]`: one line per figure. Wall-clock figures on a
+ * shared machine: compare figures from the same run (the notes give such ratios).
+ */
+import { parseArgs } from 'node:util';
+import { formatValue, type Benchmark } from './harness.js';
+import { hints } from './hints.js';
+import { ring } from './ring.js';
+import { scale } from './scale.js';
+
+const benchmarks: readonly Benchmark[] = [ring, hints, scale];
+
+const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, filter: { type: 'string' } } });
+for (const bench of benchmarks) {
+  if (values.filter && !bench.name.includes(values.filter)) continue;
+  for (const f of await bench.figures({ quick: values.quick ?? false })) {
+    console.log(`${f.name}: ${formatValue(f.value)} ${f.unit}${f.note ? ` (${f.note})` : ''}`);
+  }
+}
