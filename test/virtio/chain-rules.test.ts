@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { FlatMemory } from '../../src/memory/flat-memory.js';
+import { readChain, type ChainContext } from '../../src/virtio/descriptor-chain.js';
+import { VirtioError, type VirtioErrorKind } from '../../src/virtio/errors.js';
+
+// One test per rule of virtio 1.2 §2.7.5: descriptors are written byte by byte here, not with
+// the driver-side ring, so the reader is checked against the layout itself.
+
+const NEXT = 1;
+const WRITE = 2;
+const INDIRECT = 4;
+const TABLE = 0x1000;
+const Q = 8;
+
+interface Desc {
+  addr: number;
+  len: number;
+  flags?: number;
+  next?: number;
+  /** High 32 bits of addr, to write addresses past 2^53. */
+  high?: number;
+}
+
+/** Two RAM regions with a hole: [0, 64 KiB) and [128 KiB, 192 KiB). */
+function memoryWith(descs: readonly Desc[], at = TABLE): FlatMemory {
+  const m = new FlatMemory([
+    { gpa: 0, size: 0x10000 },
+    { gpa: 0x20000, size: 0x10000 },
+  ]);
+  writeTable(m, descs, at);
+  return m;
+}
+
+function writeTable(m: FlatMemory, descs: readonly Desc[], at: number): void {
+  descs.forEach((d, i) => {
+    const base = at + 16 * i;
+    m.writeU32(base, d.addr % 2 ** 32);
+    m.writeU32(base + 4, d.high ?? Math.floor(d.addr / 2 ** 32));
+    m.writeU32(base + 8, d.len);
+    m.writeU16(base + 12, d.flags ?? 0);
+    m.writeU16(base + 14, d.next ?? 0);
+  });
+}
+
+const ctx = (memory: FlatMemory, indirect = true): ChainContext => ({ memory, descTable: TABLE, queueSize: Q, indirect });
+
+function rejects(kind: VirtioErrorKind, memory: FlatMemory, head = 0, indirect = true): void {
+  let error: unknown;
+  try {
+    readChain(ctx(memory, indirect), head);
+  } catch (e) {
+    error = e;
+  }
+  expect(error).toBeInstanceOf(VirtioError);
+  expect((error as VirtioError).kind).toBe(kind);
+}
+
+describe('readChain accepts what §2.7.5 allows', () => {
+  it('walks a NEXT chain: readable segments, then writable ones, with their lengths', () => {
+    const m = memoryWith([
+      { addr: 0x2000, len: 10, flags: NEXT, next: 3 },
+      {},
+      {},
+      { addr: 0x2100, len: 20, flags: NEXT | WRITE, next: 5 },
+      {},
+      { addr: 0x20000, len: 30, flags: WRITE },
+    ] as Desc[]);
+    const chain = readChain(ctx(m), 0);
+    expect(chain.head).toBe(0);
+    expect(chain.readable).toEqual([{ gpa: 0x2000, length: 10 }]);
+    expect(chain.writable).toEqual([
+      { gpa: 0x2100, length: 20 },
+      { gpa: 0x20000, length: 30 },
+    ]);
+    expect([chain.readableLength, chain.writableLength]).toEqual([10, 50]);
+  });
+
+  it('takes direct descriptors followed by one indirect table, ignoring WRITE on the pointer (§2.7.5.3)', () => {
+    const m = memoryWith([
+      { addr: 0x2000, len: 8, flags: NEXT, next: 1 },
+      { addr: 0x3000, len: 32, flags: INDIRECT | WRITE },
+    ]);
+    writeTable(m, [{ addr: 0x2200, len: 4, flags: NEXT, next: 1 }, { addr: 0x2300, len: 16, flags: WRITE }], 0x3000);
+    const chain = readChain(ctx(m), 0);
+    expect(chain.readable).toEqual([
+      { gpa: 0x2000, length: 8 },
+      { gpa: 0x2200, length: 4 },
+    ]);
+    expect(chain.writable).toEqual([{ gpa: 0x2300, length: 16 }]);
+  });
+
+  it('accepts a buffer that spans two adjacent RAM regions', () => {
+    const m = new FlatMemory([
+      { gpa: 0, size: 0x10000 },
+      { gpa: 0x10000, size: 0x10000 },
+    ]);
+    writeTable(m, [{ addr: 0xff00, len: 0x200 }], TABLE);
+    expect(readChain(ctx(m), 0).readable).toEqual([{ gpa: 0xff00, length: 0x200 }]);
+  });
+});
+
+describe('readChain rejects each thing a driver must not do', () => {
+  it('a head outside the queue', () => rejects('head-out-of-range', memoryWith([]), Q));
+
+  it('a next index outside the table', () => rejects('next-out-of-range', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: Q }])));
+
+  it('a loop in the descriptor table (more descriptors than the queue size)', () => {
+    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }]));
+    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 0 }]));
+  });
+
+  it('a loop inside an indirect table', () => {
+    const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
+    writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }], 0x3000);
+    rejects('chain-too-long', m);
+  });
+
+  it('a buffer outside RAM: in the hole, straddling into it, past the end, or past 2^53', () => {
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 1 }]));
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0xfff0, len: 0x20 }]));
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0x2fff0, len: 0x20 }]));
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0x1000, len: 4, high: 0x200000 }]));
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0, len: 4, high: 0xffffffff }]));
+  });
+
+  it('INDIRECT without VIRTIO_F_INDIRECT_DESC', () => rejects('indirect-not-negotiated', memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT }]), 0, false));
+
+  it('INDIRECT together with NEXT', () => rejects('indirect-with-next', memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT | NEXT, next: 1 }])));
+
+  it('an INDIRECT descriptor inside an indirect table', () => {
+    const m = memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT }]);
+    writeTable(m, [{ addr: 0x3000, len: 16, flags: INDIRECT }], 0x3000);
+    rejects('nested-indirect', m);
+  });
+
+  it('an indirect table of zero length, a length not a multiple of 16, or too many entries', () => {
+    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 0, flags: INDIRECT }]));
+    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 24, flags: INDIRECT }]));
+    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 16 * 32769, flags: INDIRECT }]));
+  });
+
+  it('an indirect table that is not in RAM', () => rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 32, flags: INDIRECT }])));
+
+  it('a device-readable descriptor after a device-writable one, also across the indirect boundary', () => {
+    rejects('readable-after-writable', memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x2000, len: 1 }]));
+    const m = memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x3000, len: 16, flags: INDIRECT }]);
+    writeTable(m, [{ addr: 0x2000, len: 1 }], 0x3000);
+    rejects('readable-after-writable', m);
+  });
+
+  it('a chain of 2^32 bytes or more (§2.7.5.2)', () => {
+    // Real RAM that large is not needed: a memory that claims every range is RAM.
+    class Boundless extends FlatMemory {
+      override contains(): boolean {
+        return true;
+      }
+    }
+    const big = new Boundless(0x10000);
+    const huge: ChainContext = { memory: big, descTable: TABLE, queueSize: Q, indirect: true };
+    writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x80000000 }], TABLE);
+    expect(() => readChain(huge, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large' }) as Error);
+    writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x7fffffff }], TABLE);
+    expect(readChain(huge, 0).readableLength).toBe(0xffffffff);
+  });
+});
