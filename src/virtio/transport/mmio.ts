@@ -206,13 +206,14 @@ export class MmioTransport {
 }
 
 /**
- * Replace the low 32 bits of a 64-bit address. High halves above 2^21 make addresses past 2^53,
- * which are saturated so that they fail the RAM check instead of rounding onto real RAM.
+ * Replace the low 32 bits of a 64-bit address. High halves above 2^21 make addresses of 2^53 or
+ * more, which are saturated to 2^53 (not a safe integer: every RAM check fails on it) instead of
+ * being rounded onto real RAM.
  */
 function setLow(address: number, low: number): number {
   return Math.floor(address / U32) * U32 + low;
 }
 
 function setHigh(address: number, high: number): number {
-  return high > 0x1fffff ? Number.MAX_SAFE_INTEGER : high * U32 + (address % U32);
+  return high > 0x1fffff ? 2 ** 53 : high * U32 + (address % U32);
 }
