@@ -25,7 +25,7 @@ export interface GuestMemory {
   readonly ramSize: number;
   readonly dirtyLog: DirtyLog;
 
-  /** True when [gpa, gpa + length) is a valid range that lies wholly in RAM. */
+  /** True when [gpa, gpa + length) is a valid range that lies wholly in RAM (an empty one always does). */
   contains(gpa: number, length: number): boolean;
 
   read(gpa: number, length: number): Uint8Array;
@@ -111,6 +111,8 @@ export abstract class ChunkedMemory implements GuestMemory {
 
   contains(gpa: number, length: number): boolean {
     if (!Number.isSafeInteger(gpa) || !Number.isSafeInteger(length) || gpa < 0 || length < 0) return false;
+    // An empty range touches nothing, wherever it is.
+    if (length === 0) return true;
     const end = gpa + length;
     if (end > this.end) return false;
     // Walk regions from the one holding gpa while they are contiguous.
@@ -121,7 +123,7 @@ export abstract class ChunkedMemory implements GuestMemory {
       at = r.gpa + r.size;
       if (at >= end) return true;
     }
-    return length === 0 && at >= end;
+    return false;
   }
 
   protected check(gpa: number, length: number): void {
