@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-/** The freehint command line. Until the strategy comparison lands it runs a short device demo. */
-import { runDeviceDemo } from './sim/device-demo.js';
+/** The freehint command line. Until the strategy comparison lands it runs a balloon demo. */
+import { runBalloonDemo } from './sim/balloon-demo.js';
 
-for (const line of runDeviceDemo()) console.log(line);
+for (const line of runBalloonDemo()) console.log(line);

@@ -27,6 +27,8 @@ export interface BalloonDriverOptions {
   readonly pagePoisoning?: boolean;
   /** Hint blocks the driver can allocate and queue per work step (it models elapsed time). */
   readonly hintBlocksPerStep?: number;
+  /** Inflate or deflate requests (256 pages each) per work step; 4 by default (about 4 GiB/s). */
+  readonly balloonRequestsPerStep?: number;
 }
 
 /** Memory statistics the kernel reports through the stats queue. */
@@ -253,7 +255,7 @@ export class BalloonDriver {
       this.queueStats();
       this.transport.kick(this.index.stats, this.statsQ!);
     }
-    if (this.sizeWorkQueued) this.updateBalloonSize();
+    for (let i = this.options.balloonRequestsPerStep ?? 4; i > 0 && this.sizeWorkQueued; i--) this.updateBalloonSize();
     if (this.hintWorkQueued || this.hintRoundRunning) this.reportFreePages(this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY);
     if (this.reportingQ && nowMs >= this.nextReportMs) {
       this.nextReportMs = nowMs + REPORTING_DELAY_MS;
