@@ -48,6 +48,67 @@ export class PageBitmap {
     this.#count = 0;
   }
 
+  /** Add pages [first, first + count); returns how many were not in the set. */
+  addRange(first: number, count: number): number {
+    return this.updateRange(first, count, true);
+  }
+
+  /** Remove pages [first, first + count); returns how many were in the set. */
+  deleteRange(first: number, count: number): number {
+    return this.updateRange(first, count, false);
+  }
+
+  private updateRange(first: number, count: number, set: boolean): number {
+    const end = Math.min(first + count, this.pageCount);
+    let changed = 0;
+    for (let p = Math.max(0, first); p < end; ) {
+      const w = p >>> 5;
+      const bit = p & 31;
+      const span = Math.min(32 - bit, end - p);
+      const mask = span === 32 ? 0xffffffff : ((1 << span) - 1) << bit;
+      const word = this.words[w]!;
+      const next = set ? word | mask : word & ~mask;
+      changed += popcount32((word ^ next) >>> 0);
+      this.words[w] = next;
+      p += span;
+    }
+    this.#count += set ? changed : -changed;
+    return changed;
+  }
+
+  /**
+   * OR `source` (same layout, e.g. a dirty log's words) into the set and zero `source` word by
+   * word, skipping zero words. Returns how many pages were added.
+   */
+  mergeAndClear(source: Uint32Array): number {
+    let added = 0;
+    const n = Math.min(source.length, this.words.length);
+    for (let w = 0; w < n; w++) {
+      const incoming = source[w]!;
+      if (incoming === 0) continue;
+      const word = this.words[w]!;
+      added += popcount32((incoming & ~word) >>> 0);
+      this.words[w] = word | incoming;
+      source[w] = 0;
+    }
+    this.#count += added;
+    return added;
+  }
+
+  /** The first page in the set at or after `from`, or -1. Skips empty words whole. */
+  nextSet(from: number): number {
+    if (from >= this.pageCount) return -1;
+    let w = from >>> 5;
+    let word = this.words[w]! & (~0 << (from & 31));
+    while (word === 0) {
+      if (++w >= this.words.length) return -1;
+      word = this.words[w]!;
+    }
+    // Index of the lowest set bit: 31 - clz32(word & -word).
+    const pfn = w * 32 + (31 - Math.clz32(word & -word));
+    return pfn < this.pageCount ? pfn : -1;
+  }
+
   /** The set as ascending runs [firstPfn, count]. */
   runs(): Array<[number, number]> {
     const out: Array<[number, number]> = [];

@@ -122,14 +122,20 @@ export class Vm {
     for (let elapsed = 0; elapsed < ms; elapsed += this.stepMs) this.step();
   }
 
-  /** One vCPU step: pending interrupts, the balloon's work, then the workload. */
-  step(): void {
+  /** One vCPU step: pending interrupts, the balloon's work, then the workload. Returns its ms. */
+  step(): number {
     if (this.vcpusRunning) {
       this.deliverInterrupts();
       this.driver.step(this.clockMs);
       this.workload.step(this.kernel, this.stepMs);
     }
     this.clockMs += this.stepMs;
+    return this.stepMs;
+  }
+
+  /** State that travels with a migration besides RAM: the balloon's. */
+  deviceStates(): Record<string, unknown> {
+    return { balloon: this.device.save() };
   }
 
   /** Let the driver finish what it has queued without the workload running (bounded). */

@@ -1,6 +1,6 @@
-import { CompactMemory } from '../memory/compact-memory.js';
-import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { fillPattern } from '../memory/page-pattern.js';
+import { CompactMemory } from './compact-memory.js';
+import { PAGE_SIZE, type GuestMemory } from './guest-memory.js';
+import { fillPattern } from './page-pattern.js';
 
 const scratchWords = new Uint32Array(PAGE_SIZE / 4);
 const scratchBytes = new Uint8Array(scratchWords.buffer);

@@ -1,0 +1,251 @@
+import { Subject, type Observable } from 'rxjs';
+import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
+import { PageBitmap } from '../memory/page-bitmap.js';
+import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
+import { BalloonFeature } from '../virtio/balloon/constants.js';
+import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
+import { StrategyError, type StrategySet } from './strategies.js';
+import { StreamWriter, type ByteSink } from './stream.js';
+
+/** What the engine needs of the source VM (the simulator's Vm provides it). */
+export interface MigrationSource {
+  readonly memory: GuestMemory;
+  readonly device: BalloonDevice;
+  /** Run the guest one step; returns the simulated milliseconds it took. */
+  step(): number;
+  /** Stop the vCPUs, then the devices. */
+  pause(): void;
+  resume(): void;
+  /** Device and guest state that travels in device records, by name. */
+  deviceStates(): Record<string, unknown>;
+}
+
+/** Per-round figures, as `progress$` emits them. */
+export interface RoundProgress {
+  readonly round: number;
+  readonly remainingPages: number;
+  readonly bytes: number;
+  readonly simulatedMs: number;
+}
+
+/** What a migration did, in simulated time and on the wire. */
+export interface MigrationResult {
+  readonly status: 'completed' | 'cancelled';
+  readonly rounds: number;
+  readonly totalMs: number;
+  readonly downtimeMs: number;
+  readonly bytes: number;
+  /** Pages sent whole. */
+  readonly normalPages: number;
+  /** Zero pages sent as header-only records. */
+  readonly zeroPages: number;
+  /** Zero pages not sent at all (zero-skip, first round, fresh destination). */
+  readonly skippedZeroPages: number;
+  /** Pages cleared from the bitmap by hints. */
+  readonly hintedPages: number;
+  readonly hintedRanges: number;
+}
+
+/**
+ * The pieces of the engine that carry its safety rules. Tests substitute broken ones to show
+ * that the properties catch them; everyone else uses {@link SAFE_PIECES}.
+ */
+export interface EnginePieces {
+  /** A hint arrived: clear its pages if it belongs to the current round's window (I2). */
+  onHint(batch: HintBatch, round: HintWindow): void;
+  /** Called right after each bitmap sync. */
+  afterSync(round: HintWindow): void;
+  /** May zero pages be skipped in this round? (I3) */
+  maySkipZero(round: number, destinationFresh: boolean): boolean;
+  /** The migration ended, however it ended: release the guest's hinted pages (H5). */
+  cleanup(device: BalloonDevice): void;
+}
+
+/** The hint window the engine has open, and the one way to clear bits with a hint. */
+export interface HintWindow {
+  /** True between AFTER_SYNC and BEFORE_SYNC of one round. */
+  readonly open: boolean;
+  readonly cmdId: number | undefined;
+  clear(batch: HintBatch): void;
+}
+
+/** The engine's own window: it opens and closes it around syncs. */
+class EngineHintWindow implements HintWindow {
+  open = false;
+  cmdId: number | undefined;
+  constructor(readonly clear: (batch: HintBatch) => void) {}
+}
+
+export const SAFE_PIECES: EnginePieces = {
+  onHint(batch, window) {
+    if (window.open && batch.cmdId === window.cmdId) window.clear(batch);
+  },
+  afterSync() {},
+  maySkipZero(round, destinationFresh) {
+    return round === 1 && destinationFresh;
+  },
+  cleanup(device) {
+    device.doneHinting();
+  },
+};
+
+export interface PrecopyOptions {
+  readonly strategies: StrategySet;
+  readonly sink: ByteSink;
+  readonly destinationFresh: boolean;
+  readonly cost?: Partial<CostModel>;
+  /** Switch over when the remaining dirty pages can be sent within this (QEMU: downtime-limit). */
+  readonly downtimeLimitMs?: number;
+  readonly maxRounds?: number;
+  /** Cancel the migration once this much simulated time has passed (fault injection). */
+  readonly cancelAfterMs?: number;
+  readonly pieces?: EnginePieces;
+}
+
+/**
+ * Precopy live migration (QEMU's RAM migration, one channel): all pages start dirty, dirty
+ * logging runs, and each round sends the dirty pages, then syncs the dirty log into the bitmap,
+ * until what is left fits the downtime limit. Then the VM stops, a final sync runs, the rest is
+ * sent with the device state, and the stream ends. Free page hinting follows QEMU's precopy
+ * notifier: stop before every sync, start after it while the VM runs, DONE at the final sync and
+ * at cleanup; a hint clears only the current round's bitmap bits.
+ */
+export class PrecopyMigration {
+  readonly progress$: Observable<RoundProgress>;
+  readonly #progress$ = new Subject<RoundProgress>();
+  private readonly bitmap: PageBitmap;
+  private readonly clock: SimClock;
+  private readonly writer: StreamWriter;
+  private readonly pieces: EnginePieces;
+  private readonly cost: CostModel;
+  private readonly window = new EngineHintWindow((batch) => this.clearHinted(batch));
+  private counts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0, hintedPages: 0, hintedRanges: 0 };
+
+  constructor(
+    private readonly source: MigrationSource,
+    private readonly options: PrecopyOptions,
+  ) {
+    this.progress$ = this.#progress$.asObservable();
+    this.cost = { ...DEFAULT_COST_MODEL, ...options.cost };
+    this.pieces = options.pieces ?? SAFE_PIECES;
+    this.bitmap = new PageBitmap(source.memory.end / PAGE_SIZE);
+    this.clock = new SimClock(this.cost, () => source.step());
+    this.writer = new StreamWriter(options.sink);
+  }
+
+  run(): MigrationResult {
+    const { memory, device } = this.source;
+    if (this.options.strategies.report && !device.hasNegotiated(BalloonFeature.PAGE_REPORTING)) {
+      throw new StrategyError("'report' needs a guest that negotiated free page reporting");
+    }
+    const subscription = device.hints$.subscribe((batch) => this.pieces.onHint(batch, this.window));
+    try {
+      // Setup: every RAM page is dirty; logging starts from a clean log.
+      for (const r of memory.regions) this.bitmap.addRange(r.gpa / PAGE_SIZE, r.size / PAGE_SIZE);
+      memory.dirtyLog.disable();
+      memory.dirtyLog.enable();
+      this.writer.header(memory.end);
+      this.sync(true);
+
+      let round = 0;
+      const maxRounds = this.options.maxRounds ?? 30;
+      const limitMs = this.options.downtimeLimitMs ?? 300;
+      for (;;) {
+        round++;
+        this.writer.round(round);
+        if (!this.sendDirty(round)) return this.cancel(round);
+        this.sync(true);
+        const remainingMs = (this.bitmap.count * (PAGE_SIZE + 21) * 1000) / this.cost.bandwidth;
+        this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.writer.bytes, simulatedMs: this.clock.nowMs });
+        if (remainingMs <= limitMs || round >= maxRounds) break;
+      }
+
+      // Stop and copy.
+      const pausedAt = this.clock.nowMs;
+      this.source.pause();
+      this.sync(false);
+      round++;
+      this.writer.round(round);
+      this.sendDirty(round);
+      for (const [name, state] of Object.entries(this.source.deviceStates())) this.clock.send(this.writer.device(name, state));
+      this.clock.send(this.writer.end());
+      this.#progress$.next({ round, remainingPages: 0, bytes: this.writer.bytes, simulatedMs: this.clock.nowMs });
+      return this.result('completed', round, pausedAt);
+    } finally {
+      subscription.unsubscribe();
+      this.pieces.cleanup(device);
+      memory.dirtyLog.disable();
+      this.#progress$.complete();
+    }
+  }
+
+  /**
+   * BEFORE_BITMAP_SYNC → sync → AFTER_BITMAP_SYNC. Hinting stops before the dirty log is merged
+   * (no hint may clear a bit the sync sets) and a new round starts after it — or, with the VM
+   * stopped (the final sync), DONE.
+   */
+  private sync(vmRunning: boolean): void {
+    const { memory, device } = this.source;
+    if (this.options.strategies.hint) {
+      device.stopHinting();
+      this.window.open = false;
+    }
+    this.bitmap.mergeAndClear(memory.dirtyLog.words);
+    this.clock.sync(memory.ramSize);
+    this.pieces.afterSync(this.window);
+    if (!this.options.strategies.hint) return;
+    if (vmRunning) {
+      this.window.cmdId = device.startHinting();
+      this.window.open = this.window.cmdId !== undefined;
+    } else {
+      device.doneHinting();
+    }
+  }
+
+  /** Send every page whose bit is set, in address order. False when cancelled. */
+  private sendDirty(round: number): boolean {
+    const { memory } = this.source;
+    const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
+    for (let pfn = this.bitmap.nextSet(0); pfn >= 0; pfn = this.bitmap.nextSet(pfn + 1)) {
+      if (this.clock.nowMs >= cancelAt) return false;
+      this.bitmap.delete(pfn);
+      const gpa = pfn * PAGE_SIZE;
+      // The page is read after the log was re-armed, so a later write shows up dirty (H13).
+      this.clock.scan(PAGE_SIZE);
+      if (this.options.strategies.detectZero && memory.isZeroPage(pfn)) {
+        if (this.options.strategies.skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh)) {
+          this.counts.skippedZeroPages++;
+        } else {
+          this.counts.zeroPages++;
+          this.clock.send(this.writer.zero(gpa));
+        }
+      } else {
+        this.counts.normalPages++;
+        this.clock.send(this.writer.page(gpa, memory.read(gpa, PAGE_SIZE)));
+      }
+    }
+    return true;
+  }
+
+  private clearHinted(batch: HintBatch): void {
+    for (const r of batch.ranges) this.counts.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
+    this.counts.hintedRanges += batch.ranges.length;
+    this.clock.hint(batch.ranges.length);
+  }
+
+  private cancel(round: number): MigrationResult {
+    // Whatever was not sent stays the source's; the guest keeps running.
+    return this.result('cancelled', round, this.clock.nowMs);
+  }
+
+  private result(status: MigrationResult['status'], rounds: number, pausedAt: number): MigrationResult {
+    return {
+      status,
+      rounds,
+      totalMs: this.clock.nowMs,
+      downtimeMs: this.clock.nowMs - pausedAt,
+      bytes: this.writer.bytes,
+      ...this.counts,
+    };
+  }
+}

@@ -1,0 +1,49 @@
+import { Destination, type Received } from '../migration/destination.js';
+import { PrecopyMigration, type EnginePieces, type MigrationResult } from '../migration/precopy.js';
+import { strategySet } from '../migration/strategies.js';
+import type { CostModel } from '../migration/cost-model.js';
+import type { Vm } from './vm.js';
+
+export interface MigrateOptions {
+  /** e.g. 'zero+hint' or ['zero', 'hint']. */
+  readonly strategies: string | readonly string[];
+  readonly cost?: Partial<CostModel>;
+  readonly downtimeLimitMs?: number;
+  readonly maxRounds?: number;
+  readonly cancelAfterMs?: number;
+  /** Flip bits or cut the stream on the way (fault injection): return the bytes to deliver. */
+  readonly tamper?: (chunk: Uint8Array, index: number) => Uint8Array | undefined;
+  readonly pieces?: EnginePieces;
+}
+
+export interface Migration {
+  readonly result: MigrationResult;
+  /** What the destination applied; undefined when it rejected the stream. */
+  readonly received: Received | undefined;
+  readonly error: Error | undefined;
+}
+
+/** Migrate `vm` to `destination` with precopy over one channel; the destination verifies. */
+export function migrate(vm: Vm, destination: Destination, options: MigrateOptions): Migration {
+  const incoming = destination.incoming();
+  let chunks = 0;
+  const engine = new PrecopyMigration(vm, {
+    strategies: strategySet(options.strategies),
+    destinationFresh: destination.fresh,
+    sink: (chunk) => {
+      const delivered = options.tamper ? options.tamper(chunk, chunks++) : chunk;
+      if (delivered !== undefined) incoming.push(delivered);
+    },
+    ...(options.cost ? { cost: options.cost } : {}),
+    ...(options.downtimeLimitMs !== undefined ? { downtimeLimitMs: options.downtimeLimitMs } : {}),
+    ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
+    ...(options.cancelAfterMs !== undefined ? { cancelAfterMs: options.cancelAfterMs } : {}),
+    ...(options.pieces ? { pieces: options.pieces } : {}),
+  });
+  const result = engine.run();
+  try {
+    return { result, received: incoming.finish(), error: undefined };
+  } catch (error) {
+    return { result, received: undefined, error: error as Error };
+  }
+}
