@@ -34,6 +34,8 @@ export interface KernelCounters {
 
 /** Bits of a page's content version: the version counter wraps below this. */
 const VERSION_LIMIT = 1 << 30;
+/** The version of a page the kernel zeroed and expects to read as zero. */
+const ZERO_VERSION = VERSION_LIMIT;
 
 /**
  * The simulated guest kernel's memory side: a buddy allocator over RAM, the reclaim path
@@ -113,6 +115,13 @@ export class GuestKernel {
     this.counters.pagesWritten++;
   }
 
+  /** The guest zeroes page `pfn` (which it owns) and keeps it in use: a zeroed buffer, a page table. */
+  zeroPage(pfn: number): void {
+    this.versions.set(pfn, ZERO_VERSION);
+    this.memory.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0);
+    this.counters.pagesWritten++;
+  }
+
   /** The content version the kernel last wrote to `pfn` (0: none it can check). */
   versionOf(pfn: number): number {
     return this.versions.get(pfn);
@@ -122,7 +131,8 @@ export class GuestKernel {
   verify(): number[] {
     const wrong: number[] = [];
     this.versions.forEachNonZero((pfn, version) => {
-      if (!holdsPatternPage(this.memory, this.seed, pfn, version)) wrong.push(pfn);
+      const right = version === ZERO_VERSION ? this.memory.isZeroPage(pfn) : holdsPatternPage(this.memory, this.seed, pfn, version);
+      if (!right) wrong.push(pfn);
     });
     return wrong;
   }

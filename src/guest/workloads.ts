@@ -33,13 +33,17 @@ class PageRate {
 /** A set of order-0 pages a workload owns, written as it goes. */
 class PagePool {
   readonly pfns: number[] = [];
-  /** Allocate and write up to `count` pages; returns how many it got. */
-  grow(kernel: GuestKernel, count: number): number {
+  /**
+   * Allocate and fill up to `count` pages, a `zeroedFraction` of them with zeros (zeroed
+   * buffers, page tables, calloc'd heap), the rest with data; returns how many it got.
+   */
+  grow(kernel: GuestKernel, count: number, zeroedFraction = 0): number {
     let got = 0;
     for (; got < count; got++) {
       const pfn = kernel.allocPages(0);
       if (pfn === undefined) break;
-      kernel.writePage(pfn);
+      if (zeroedFraction > 0 && kernel.random.chance(zeroedFraction)) kernel.zeroPage(pfn);
+      else kernel.writePage(pfn);
       this.pfns.push(pfn);
     }
     return got;
@@ -66,9 +70,11 @@ export interface IdleParams {
   readonly residentBytes: number;
   readonly bootChurnBytes: number;
   readonly dirtyBytesPerSec: number;
+  /** Share of resident pages that hold zeros while in use (zeroed buffers, page tables). */
+  readonly zeroedFraction: number;
 }
 
-export const IDLE_DEFAULTS: IdleParams = { residentBytes: 512 * MiB, bootChurnBytes: 256 * MiB, dirtyBytesPerSec: 1 * MiB };
+export const IDLE_DEFAULTS: IdleParams = { residentBytes: 512 * MiB, bootChurnBytes: 256 * MiB, dirtyBytesPerSec: 1 * MiB, zeroedFraction: 0.05 };
 
 /**
  * An idle guest: boot, then a small steady dirty rate over what it holds. A small guest
@@ -85,7 +91,7 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
         params[key] ?? Math.min(IDLE_DEFAULTS[key], Math.floor((managedBytes * IDLE_DEFAULTS[key]) / (4096 * MiB)));
       const churn = new PagePool();
       churn.grow(kernel, Math.floor(scaled('bootChurnBytes') / PAGE_SIZE));
-      resident.grow(kernel, Math.floor(scaled('residentBytes') / PAGE_SIZE));
+      resident.grow(kernel, Math.floor(scaled('residentBytes') / PAGE_SIZE), params.zeroedFraction ?? IDLE_DEFAULTS.zeroedFraction);
       churn.shrink(kernel);
     },
     step(kernel, ms) {
