@@ -7,3 +7,4 @@ export { PageBitmap } from './page-bitmap.js';
 export { CompactMemory, type CompactMemoryOptions } from './compact-memory.js';
 export { fillPattern, recognisePattern, PATTERN_MAGIC, type PatternId } from './page-pattern.js';
 export { LazyU32Array } from './lazy-array.js';
+export { DelegatingMemory, MovableMemory } from './delegating-memory.js';

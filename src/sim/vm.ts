@@ -7,7 +7,9 @@ import { CompactMemory } from '../memory/compact-memory.js';
 import { FlatMemory } from '../memory/flat-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';
-import { BalloonDevice, type BalloonOptions } from '../virtio/balloon/balloon-device.js';
+import type { Subscription } from 'rxjs';
+import { MovableMemory } from '../memory/delegating-memory.js';
+import { BalloonDevice, type BalloonOptions, type BalloonState } from '../virtio/balloon/balloon-device.js';
 import { MmioTransport } from '../virtio/transport/mmio.js';
 
 /** How guest RAM is stored: every byte, written pages only, or compactly (patterns as versions). */
@@ -42,6 +44,13 @@ export function kernelReserved(ramBytes: number): Array<[number, number]> {
   return [[0, (MiB + image + memmap) / PAGE_SIZE]];
 }
 
+/** The shape of a saved balloon (it came through a verified stream, from our own source). */
+function isBalloonState(value: unknown): value is BalloonState {
+  if (typeof value !== 'object' || value === null) return false;
+  const v = value as Record<string, unknown>;
+  return typeof v['core'] === 'object' && v['core'] !== null && typeof v['numPages'] === 'number' && typeof v['actual'] === 'number' && Array.isArray(v['inflated']) && typeof v['hint'] === 'object';
+}
+
 function makeMemory(kind: MemoryKind, ramBytes: number, seed: number): GuestMemory {
   switch (kind) {
     case 'flat':
@@ -61,10 +70,11 @@ function makeMemory(kind: MemoryKind, ramBytes: number, seed: number): GuestMemo
  * instructions, never in the middle of a device access.
  */
 export class Vm {
-  readonly memory: GuestMemory;
+  /** The host RAM the guest runs in (a destination's after {@link switchOver}). */
+  memory: GuestMemory;
   readonly kernel: GuestKernel;
-  readonly device: BalloonDevice;
-  readonly transport: MmioTransport;
+  device: BalloonDevice;
+  transport: MmioTransport;
   readonly driver: BalloonDriver;
   readonly workload: Workload;
   readonly stepMs: number;
@@ -73,6 +83,10 @@ export class Vm {
   private vcpusRunning = true;
   private devicesRunning = true;
   private irqHigh = false;
+  /** The guest's view of its RAM: it follows the guest to another host at switchover. */
+  private readonly guestMemory: MovableMemory;
+  private readonly balloonOptions: BalloonOptions;
+  private irqSubscription: Subscription;
 
   constructor(options: VmOptions) {
     if (!Number.isSafeInteger(options.ramBytes) || options.ramBytes <= 0 || options.ramBytes % (4 * MiB) !== 0) {
@@ -81,19 +95,23 @@ export class Vm {
     this.workload = options.workload ?? idle();
     this.stepMs = options.stepMs ?? 1;
     this.memory = makeMemory(options.memory ?? 'compact', options.ramBytes, options.seed);
+    this.guestMemory = new MovableMemory(this.memory);
     this.kernel = new GuestKernel({
-      memory: this.memory,
+      memory: this.guestMemory,
       seed: options.seed,
       freePolicy: options.freePolicy ?? this.workload.freePolicy ?? 'none',
       initOnAlloc: options.initOnAlloc ?? true,
       maxOrder: options.maxOrder ?? 10,
       reserved: kernelReserved(options.ramBytes),
     });
-    this.device = new BalloonDevice(this.memory, options.balloon ?? { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true });
+    this.balloonOptions = options.balloon ?? { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true };
+    this.device = new BalloonDevice(this.memory, this.balloonOptions);
     this.transport = new MmioTransport(this.device);
-    this.device.irqLevel$.subscribe((high) => (this.irqHigh = high));
+    this.irqSubscription = this.device.irqLevel$.subscribe((high) => (this.irqHigh = high));
     const pages = this.kernel.pages;
-    this.driver = new BalloonDriver(new MmioDriver(this.transport, this.memory), this.memory, pages, {
+    // The guest's MMIO accesses reach whichever transport the VM has now.
+    const bus = { read: (offset: number, size: number) => this.transport.read(offset, size), write: (offset: number, size: number, value: number) => this.transport.write(offset, size, value) };
+    this.driver = new BalloonDriver(new MmioDriver(bus, this.guestMemory), this.guestMemory, pages, {
       ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
       ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
       ...options.driver,
@@ -136,6 +154,24 @@ export class Vm {
   /** State that travels with a migration besides RAM: the balloon's. */
   deviceStates(): Record<string, unknown> {
     return { balloon: this.device.save() };
+  }
+
+  /**
+   * Switchover: the guest continues on the destination's RAM with devices rebuilt there from
+   * the migrated device state. The guest's own state (its kernel, driver and workload) lives in
+   * its RAM, so it moves with it. Call {@link resume} to run it.
+   */
+  switchOver(memory: GuestMemory, devices: ReadonlyMap<string, unknown>): void {
+    const state = devices.get('balloon');
+    if (!isBalloonState(state)) throw new Error('the migration carried no usable balloon state');
+    const device = new BalloonDevice(memory, this.balloonOptions);
+    device.restore(state);
+    this.irqSubscription.unsubscribe();
+    this.device = device;
+    this.transport = new MmioTransport(device);
+    this.irqSubscription = device.irqLevel$.subscribe((high) => (this.irqHigh = high));
+    this.guestMemory.moveTo(memory);
+    this.memory = memory;
   }
 
   /** Let the driver finish what it has queued without the workload running (bounded). */

@@ -48,6 +48,15 @@ function nothingLost(pieces?: EnginePieces) {
     // Accounting: pages on the wire add up.
     expect(m.received!.pages).toBe(m.result.normalPages);
     expect(m.received!.zeroPages).toBe(m.result.zeroPages);
+    expect(m.result.bytes).toBeGreaterThanOrEqual(m.result.normalPages * 4096);
+    // The guest runs on at the destination, finds every page it wrote intact, and gets back
+    // the pages it held for hinting (the destination device reads DONE).
+    vm.switchOver(destination.memory, m.received!.devices);
+    vm.resume();
+    vm.run(10);
+    vm.settle();
+    expect(vm.kernel.verify()).toEqual([]);
+    expect(vm.driver.heldPages).toBe(0);
   });
 }
 
