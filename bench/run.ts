@@ -5,10 +5,11 @@
 import { parseArgs } from 'node:util';
 import { formatValue, type Benchmark } from './harness.js';
 import { hints } from './hints.js';
+import { migration } from './migration.js';
 import { ring } from './ring.js';
 import { scale } from './scale.js';
 
-const benchmarks: readonly Benchmark[] = [ring, hints, scale];
+const benchmarks: readonly Benchmark[] = [ring, hints, scale, migration];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, filter: { type: 'string' } } });
 for (const bench of benchmarks) {

@@ -52,6 +52,8 @@ export class DriverQueue<T> {
   private lastUsed: number;
   private availAtLastKick: number;
   private readonly eventIdx: boolean;
+  /** Used-buffer interrupts are wanted (Linux: the callback is enabled). */
+  private interrupts = true;
 
   constructor(
     private readonly memory: GuestMemory,
@@ -162,7 +164,8 @@ export class DriverQueue<T> {
     this.inFlight.delete(head);
     this.freeList.push(...entry.descriptors);
     this.lastUsed = (this.lastUsed + 1) & 0xffff;
-    if (this.eventIdx) this.memory.writeU16(this.usedEventAddr, this.lastUsed);
+    // Ask for an interrupt at the next entry, unless interrupts are off (Linux's get_buf).
+    if (this.eventIdx && this.interrupts) this.memory.writeU16(this.usedEventAddr, this.lastUsed);
     return { token: entry.token, len };
   }
 
@@ -186,9 +189,12 @@ export class DriverQueue<T> {
 
   /** Ask for (or suppress) used-buffer interrupts: avail.flags, or used_event with EVENT_IDX. */
   setInterrupts(enabled: boolean): void {
+    this.interrupts = enabled;
     if (this.eventIdx) {
-      // Re-arm at the next entry; the caller re-checks getUsed() afterwards (§2.7.14 race).
-      if (enabled) this.memory.writeU16(this.usedEventAddr, this.lastUsed);
+      // On: re-arm at the next entry; the caller re-checks getUsed() afterwards (§2.7.14 race).
+      // Off: one behind the last entry collected, a position the device has already passed and
+      // will not reach again for 2^16 entries (Linux writes 0, which a ring near the wrap hits).
+      this.memory.writeU16(this.usedEventAddr, enabled ? this.lastUsed : (this.lastUsed - 1) & 0xffff);
     } else {
       this.memory.writeU16(this.layout.availRing, enabled ? 0 : AVAIL_F_NO_INTERRUPT);
     }

@@ -56,8 +56,9 @@ export class EchoDevice extends VirtioDevice {
       }
       let written = 0;
       for (const s of chain.writable) {
+        if (written === data.length) break;
+        // An empty segment holds nothing; the next one may (§2.7.4: no assumed split).
         const n = Math.min(s.length, data.length - written);
-        if (n <= 0) break;
         this.memory.write(s.gpa, data.subarray(written, written + n));
         written += n;
       }
