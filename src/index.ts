@@ -4,6 +4,6 @@
  */
 export * from './memory/index.js';
 export * from './virtio/index.js';
-export { DriverQueue, layoutRing, type RingLayout, type DriverQueueOptions, type UsedBuffer } from './guest/driver-queue.js';
-
-
+export * from './guest/index.js';
+export * from './migration/index.js';
+export * from './sim/index.js';

@@ -1,0 +1,29 @@
+export { DriverQueue, layoutRing, type RingLayout, type DriverQueueOptions, type UsedBuffer } from './driver-queue.js';
+export { MmioDriver, type MmioBus, type TransportDriver } from './mmio-driver.js';
+export { BuddyAllocator, PAGE_POISON_BYTE, type BuddyOptions, type FreePolicy, type PageContents } from './buddy.js';
+export {
+  BalloonDriver,
+  PFNS_PER_REQUEST,
+  OOM_DEFLATE_PAGES,
+  POISON_VAL,
+  REPORTING_CAPACITY,
+  REPORTING_DELAY_MS,
+  REPORTING_ORDER,
+  type BalloonDriverOptions,
+  type GuestMemoryStats,
+} from './balloon-driver.js';
+export { GuestKernel, type GuestKernelOptions, type KernelCounters, type Shrinker, type OomNotifier } from './kernel.js';
+export {
+  idle,
+  compile,
+  hog,
+  sanitize,
+  IDLE_DEFAULTS,
+  COMPILE_DEFAULTS,
+  HOG_DEFAULTS,
+  type Workload,
+  type IdleParams,
+  type CompileParams,
+  type HogParams,
+} from './workloads.js';
+export { Random } from './random.js';

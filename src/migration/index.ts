@@ -1,0 +1,14 @@
+export { StreamWriter, StreamReader, StreamError, RecordType, STREAM_MAGIC, STREAM_VERSION, RECORD_OVERHEAD, type StreamRecord, type StreamErrorKind, type ByteSink } from './stream.js';
+export { Destination, Incoming, type Received } from './destination.js';
+export { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
+export { strategySet, StrategyError, STRATEGIES, type Strategy, type StrategySet } from './strategies.js';
+export {
+  PrecopyMigration,
+  SAFE_PIECES,
+  type MigrationSource,
+  type MigrationResult,
+  type RoundProgress,
+  type EnginePieces,
+  type HintWindow,
+  type PrecopyOptions,
+} from './precopy.js';
