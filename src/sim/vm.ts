@@ -10,7 +10,7 @@ import { SparseMemory } from '../memory/sparse-memory.js';
 import type { Subscription } from 'rxjs';
 import { MovableMemory } from '../memory/delegating-memory.js';
 import { BalloonDevice, type BalloonOptions, type BalloonState } from '../virtio/balloon/balloon-device.js';
-import { MmioTransport } from '../virtio/transport/mmio.js';
+import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
 
 /** How guest RAM is stored: every byte, written pages only, or compactly (patterns as versions). */
 export type MemoryKind = 'flat' | 'sparse' | 'compact';
@@ -29,6 +29,11 @@ export interface VmOptions {
   readonly driver?: BalloonDriverOptions;
   /** Simulated time per vCPU step. */
   readonly stepMs?: number;
+  /**
+   * Serve the free page queue like QEMU's iothread: kicks wait until the start of the next
+   * step, so a backlog of buffers can meet a hint state that changed in between (H4).
+   */
+  readonly lazyHintQueue?: boolean;
 }
 
 const MiB = 1 << 20;
@@ -87,6 +92,8 @@ export class Vm {
   private readonly guestMemory: MovableMemory;
   private readonly balloonOptions: BalloonOptions;
   private irqSubscription: Subscription;
+  private readonly lazyHintQueue: boolean;
+  private pendingKicks: number[] = [];
 
   constructor(options: VmOptions) {
     if (!Number.isSafeInteger(options.ramBytes) || options.ramBytes <= 0 || options.ramBytes % (4 * MiB) !== 0) {
@@ -109,8 +116,9 @@ export class Vm {
     this.transport = new MmioTransport(this.device);
     this.irqSubscription = this.device.irqLevel$.subscribe((high) => (this.irqHigh = high));
     const pages = this.kernel.pages;
+    this.lazyHintQueue = options.lazyHintQueue ?? false;
     // The guest's MMIO accesses reach whichever transport the VM has now.
-    const bus = { read: (offset: number, size: number) => this.transport.read(offset, size), write: (offset: number, size: number, value: number) => this.transport.write(offset, size, value) };
+    const bus = { read: (offset: number, size: number) => this.transport.read(offset, size), write: (offset: number, size: number, value: number) => this.mmioWrite(offset, size, value) };
     this.driver = new BalloonDriver(new MmioDriver(bus, this.guestMemory), this.guestMemory, pages, {
       ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
       ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
@@ -142,6 +150,7 @@ export class Vm {
 
   /** One vCPU step: pending interrupts, the balloon's work, then the workload. Returns its ms. */
   step(): number {
+    if (this.devicesRunning) this.serveLazyKicks();
     if (this.vcpusRunning) {
       this.deliverInterrupts();
       this.driver.step(this.clockMs);
@@ -177,6 +186,7 @@ export class Vm {
   /** Let the driver finish what it has queued without the workload running (bounded). */
   settle(maxPasses = 10_000): void {
     for (let pass = 0; pass < maxPasses; pass++) {
+      if (this.devicesRunning) this.serveLazyKicks();
       this.deliverInterrupts();
       if (!this.driver.step(this.clockMs) && !this.irqHigh) return;
     }
@@ -196,6 +206,19 @@ export class Vm {
 
   get running(): boolean {
     return this.vcpusRunning;
+  }
+
+  private mmioWrite(offset: number, size: number, value: number): void {
+    if (this.lazyHintQueue && offset === MmioReg.QUEUE_NOTIFY && value === this.device.queueIndex('freePage')) {
+      this.pendingKicks.push(value);
+      return;
+    }
+    this.transport.write(offset, size, value);
+  }
+
+  /** The iothread catches up with the free page queue. */
+  private serveLazyKicks(): void {
+    for (const queue of this.pendingKicks.splice(0)) this.transport.write(MmioReg.QUEUE_NOTIFY, 4, queue);
   }
 
   private deliverInterrupts(): void {
