@@ -12,3 +12,4 @@ export {
   type HintWindow,
   type PrecopyOptions,
 } from './precopy.js';
+export { OverlayManager, overlayContent, OVERLAY_KINDS, type Overlay, type OverlayKind, type OverlayMode, type OverlayPageState } from './overlay.js';

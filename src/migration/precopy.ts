@@ -4,6 +4,7 @@ import { PageBitmap } from '../memory/page-bitmap.js';
 import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
 import { BalloonFeature } from '../virtio/balloon/constants.js';
 import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
+import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
 import { StreamWriter, type ByteSink } from './stream.js';
 
@@ -18,6 +19,8 @@ export interface MigrationSource {
   resume(): void;
   /** Device and guest state that travels in device records, by name. */
   deviceStates(): Record<string, unknown>;
+  /** Hypervisor overlay pages, if the VM has any. */
+  readonly overlays?: OverlayManager;
 }
 
 /** Per-round figures, as `progress$` emits them. */
@@ -59,6 +62,8 @@ export interface EnginePieces {
   maySkipZero(round: number, destinationFresh: boolean): boolean;
   /** The migration ended, however it ended: release the guest's hinted pages (H5). */
   cleanup(device: BalloonDevice): void;
+  /** drop-at-pause: with the vCPUs stopped, remove every overlay so RAM carries the originals (I4). */
+  dropOverlays(overlays: OverlayManager): void;
 }
 
 /** The hint window the engine has open, and the one way to clear bits with a hint. */
@@ -87,6 +92,9 @@ export const SAFE_PIECES: EnginePieces = {
   cleanup(device) {
     device.doneHinting();
   },
+  dropOverlays(overlays) {
+    overlays.removeAll();
+  },
 };
 
 export interface PrecopyOptions {
@@ -99,6 +107,8 @@ export interface PrecopyOptions {
   readonly maxRounds?: number;
   /** Cancel the migration once this much simulated time has passed (fault injection). */
   readonly cancelAfterMs?: number;
+  /** How overlay pages travel (default drop-at-pause). */
+  readonly overlayMode?: OverlayMode;
   readonly pieces?: EnginePieces;
 }
 
@@ -160,14 +170,16 @@ export class PrecopyMigration {
         if (remainingMs <= limitMs || round >= maxRounds) break;
       }
 
-      // Stop and copy.
+      // Stop and copy: vCPUs, then devices; then overlays, which must not change under a vCPU.
       const pausedAt = this.clock.nowMs;
       this.source.pause();
+      const overlays = this.takeOverlays();
       this.sync(false);
       round++;
       this.writer.round(round);
       this.sendDirty(round);
       for (const [name, state] of Object.entries(this.source.deviceStates())) this.clock.send(this.writer.device(name, state));
+      if (overlays) this.clock.send(this.writer.device('overlays', overlays));
       this.clock.send(this.writer.end());
       this.#progress$.next({ round, remainingPages: 0, bytes: this.writer.bytes, simulatedMs: this.clock.nowMs });
       return this.result('completed', round, pausedAt);
@@ -202,6 +214,19 @@ export class PrecopyMigration {
     }
   }
 
+  /**
+   * Overlay parameters for the device state. drop-at-pause removes the overlays now, so the
+   * final round sends the originals as RAM; ship-originals keeps them and ships the originals.
+   */
+  private takeOverlays(): { mode: OverlayMode; pages: OverlayPageState[] } | undefined {
+    const overlays = this.source.overlays;
+    if (overlays === undefined || overlays.pfns().length === 0) return undefined;
+    const mode = this.options.overlayMode ?? 'drop-at-pause';
+    const pages = overlays.save(mode === 'ship-originals');
+    if (mode === 'drop-at-pause') this.pieces.dropOverlays(overlays);
+    return { mode, pages };
+  }
+
   /** Send every page whose bit is set, in address order. False when cancelled. */
   private sendDirty(round: number): boolean {
     const { memory } = this.source;
@@ -209,6 +234,8 @@ export class PrecopyMigration {
     for (let pfn = this.bitmap.nextSet(0); pfn >= 0; pfn = this.bitmap.nextSet(pfn + 1)) {
       if (this.clock.nowMs >= cancelAt) return false;
       this.bitmap.delete(pfn);
+      // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
+      if (this.source.overlays?.has(pfn)) continue;
       const gpa = pfn * PAGE_SIZE;
       // The page is read after the log was re-armed, so a later write shows up dirty (H13).
       this.clock.scan(PAGE_SIZE);

@@ -2,6 +2,7 @@ import { Destination, type Received } from '../migration/destination.js';
 import { PrecopyMigration, type EnginePieces, type MigrationResult } from '../migration/precopy.js';
 import { strategySet } from '../migration/strategies.js';
 import type { CostModel } from '../migration/cost-model.js';
+import type { OverlayMode } from '../migration/overlay.js';
 import type { Vm } from './vm.js';
 
 export interface MigrateOptions {
@@ -11,6 +12,7 @@ export interface MigrateOptions {
   readonly downtimeLimitMs?: number;
   readonly maxRounds?: number;
   readonly cancelAfterMs?: number;
+  readonly overlayMode?: OverlayMode;
   /** Flip bits or cut the stream on the way (fault injection): return the bytes to deliver. */
   readonly tamper?: (chunk: Uint8Array, index: number) => Uint8Array | undefined;
   readonly pieces?: EnginePieces;
@@ -39,6 +41,7 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
     ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
     ...(options.cancelAfterMs !== undefined ? { cancelAfterMs: options.cancelAfterMs } : {}),
     ...(options.pieces ? { pieces: options.pieces } : {}),
+    ...(options.overlayMode ? { overlayMode: options.overlayMode } : {}),
   });
   const result = engine.run();
   try {

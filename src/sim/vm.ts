@@ -9,6 +9,7 @@ import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';
 import type { Subscription } from 'rxjs';
 import { MovableMemory } from '../memory/delegating-memory.js';
+import { OverlayManager, type OverlayPageState } from '../migration/overlay.js';
 import { BalloonDevice, type BalloonOptions, type BalloonState } from '../virtio/balloon/balloon-device.js';
 import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
 
@@ -80,6 +81,8 @@ export class Vm {
   readonly kernel: GuestKernel;
   device: BalloonDevice;
   transport: MmioTransport;
+  /** Hypervisor overlay pages over guest RAM. */
+  overlays: OverlayManager;
   readonly driver: BalloonDriver;
   readonly workload: Workload;
   readonly stepMs: number;
@@ -111,6 +114,7 @@ export class Vm {
       maxOrder: options.maxOrder ?? 10,
       reserved: kernelReserved(options.ramBytes),
     });
+    this.overlays = new OverlayManager(this.memory);
     this.balloonOptions = options.balloon ?? { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true };
     this.device = new BalloonDevice(this.memory, this.balloonOptions);
     this.transport = new MmioTransport(this.device);
@@ -181,6 +185,9 @@ export class Vm {
     this.irqSubscription = device.irqLevel$.subscribe((high) => (this.irqHigh = high));
     this.guestMemory.moveTo(memory);
     this.memory = memory;
+    this.overlays = new OverlayManager(memory);
+    const overlays = devices.get('overlays') as { pages?: OverlayPageState[] } | undefined;
+    if (overlays?.pages) this.overlays.restore(overlays.pages);
   }
 
   /** Let the driver finish what it has queued without the workload running (bounded). */
