@@ -9,7 +9,7 @@ import type { HintBatch } from '../../src/virtio/balloon/balloon-device.js';
 import { runs } from '../support/runs.js';
 import { busyGuest, freshDestination, lostPages, usedDestination } from './support.js';
 
-const combos = ['none', 'zero', 'zero+zero-skip', 'zero+hint', 'hint', 'zero-skip+hint', 'zero+zero-skip+hint'];
+const combos = ['none', 'zero', 'zero+zero-skip', 'zero+hint', 'hint', 'zero-skip+hint', 'zero+zero-skip+hint', 'zero+report', 'zero+hint+report'];
 
 interface Scenario {
   seed: number;
@@ -34,9 +34,13 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   lazy: fc.boolean(),
 });
 
+const BALLOON = { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true };
+
 function run(s: Scenario, pieces?: EnginePieces) {
-  const vm = busyGuest(s.seed, { lazyHintQueue: s.lazy });
-  vm.run(s.warmupMs);
+  const report = s.strategies.includes('report');
+  const vm = busyGuest(s.seed, { lazyHintQueue: s.lazy, balloon: { ...BALLOON, pageReporting: report } });
+  // Free page reporting runs every 2 s of guest time: let it report before the migration.
+  vm.run(s.warmupMs + (report ? 2100 : 0));
   const destination = s.used ? usedDestination() : freshDestination(s.seed);
   const m = migrate(vm, destination, { strategies: s.strategies, cost: { bandwidth: s.bandwidth }, downtimeLimitMs: s.downtimeLimitMs, maxRounds: 8, ...(pieces ? { pieces } : {}) });
   return { vm, destination, m };
