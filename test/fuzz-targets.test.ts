@@ -5,7 +5,7 @@ import { runs } from './support/runs.js';
 // A bounded slice of every fuzz campaign (`npm run fuzz` runs the long ones).
 describe('fuzz campaigns, bounded', () => {
   it.each(targets.map((t) => [t.name, t] as const))('%s survives its hostile inputs', (_name, target) => {
-    const outcome = target.run(runs(1000), 20261124);
+    const outcome = target.run({ numRuns: runs(1000), seed: 20261124 });
     expect(outcome.failure).toBeUndefined();
     expect(outcome.inputs).toBeGreaterThan(0);
   });

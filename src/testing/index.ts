@@ -4,5 +4,19 @@
  */
 export { EchoDevice, ECHO_DEVICE_ID } from './echo-device.js';
 export { WatchedMemory, AccessBudgetExceeded } from './watched-memory.js';
-export { hostileRing, runHostileRing, HOSTILE_RAM, type HostileRing, type HostileRunOptions, type RawDescriptor, type RegisterAccess } from './hostile-ring.js';
+export {
+  hostileRing,
+  placeHostileRing,
+  hostileLayout,
+  HOSTILE_RAM,
+  HOSTILE_RING_BASE,
+  HOSTILE_TABLE_BASE,
+  type HostileRing,
+  type RawDescriptor,
+  type BytePatch,
+} from './hostile-ring.js';
+export { registerScript, type RegisterAccess } from './register-script.js';
+export { runHostileRing, hostileRingProperty, DEFAULT_ACCESS_BUDGET, type HostileRunOptions, type HostileRingPropertyOptions } from './ring-fuzz.js';
+export { DeviceAudit } from './device-audit.js';
+export { ViolationError, type Violation, type ViolationKind } from './violation.js';
 export { watchBalloon } from './balloon-watch.js';

@@ -389,31 +389,35 @@ export class BalloonDevice extends VirtioDevice {
       if (batch.length > 0) this.#hints$.next({ cmdId: this.#hint.cmdId, ranges: batch });
       batch = [];
     };
-    for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
-      if (chain.readable.length > 0) {
-        // H11: classify by direction; a command is exactly 4 bytes or the driver is broken.
-        if (chain.readableLength !== 4) {
-          throw new VirtioError('bad-buffer', `free page hint command is ${chain.readableLength} bytes, not 4`);
+    // Hints from chains served before a bad one are still published: they were valid.
+    try {
+      for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
+        if (chain.readable.length > 0) {
+          // H11: classify by direction; a command is exactly 4 bytes or the driver is broken.
+          if (chain.readableLength !== 4) {
+            throw new VirtioError('bad-buffer', `free page hint command is ${chain.readableLength} bytes, not 4`);
+          }
+          const bytes = this.gather(chain.readable, 4);
+          const before = this.#hint.state;
+          this.#hint.command(new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true));
+          if (this.#hint.state !== before) {
+            // Hints gathered so far belong to the window that just closed.
+            flush();
+            this.#hintState$.next(this.#hint.state);
+          }
         }
-        const bytes = this.gather(chain.readable, 4);
-        const before = this.#hint.state;
-        this.#hint.command(new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true));
-        if (this.#hint.state !== before) {
-          // Hints gathered so far belong to the window that just closed.
-          flush();
-          this.#hintState$.next(this.#hint.state);
+        if (this.#hint.acceptsHints) {
+          for (const segment of chain.writable) {
+            const range = wholePages(segment);
+            if (range === undefined) this.balloonCounters.emptyHints++;
+            else batch.push(range);
+          }
         }
+        queue.push(chain.head, 0);
       }
-      if (this.#hint.acceptsHints) {
-        for (const segment of chain.writable) {
-          const range = wholePages(segment);
-          if (range === undefined) this.balloonCounters.emptyHints++;
-          else batch.push(range);
-        }
-      }
-      queue.push(chain.head, 0);
+    } finally {
+      flush();
     }
-    flush();
   }
 
   /** Free page reporting: discard the pages before telling the driver it may reuse them (H15). */
