@@ -6,7 +6,10 @@ import { BalloonFeature } from '../virtio/balloon/constants.js';
 import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
-import { StreamWriter, type ByteSink } from './stream.js';
+import { RECORD_OVERHEAD, StreamWriter, type ByteSink } from './stream.js';
+
+/** Bytes of a page record on the wire: record overhead, the address, the page. */
+const PAGE_RECORD_BYTES = RECORD_OVERHEAD + 8 + PAGE_SIZE;
 
 /** What the engine needs of the source VM (the simulator's Vm provides it). */
 export interface MigrationSource {
@@ -165,7 +168,8 @@ export class PrecopyMigration {
         this.writer.round(round);
         if (!this.sendDirty(round)) return this.cancel(round);
         this.sync(true);
-        const remainingMs = (this.bitmap.count * (PAGE_SIZE + 21) * 1000) / this.cost.bandwidth;
+        // What sending the rest would take if every page went whole: the switchover estimate.
+        const remainingMs = (this.bitmap.count * PAGE_RECORD_BYTES * 1000) / this.cost.bandwidth;
         this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.writer.bytes, simulatedMs: this.clock.nowMs });
         if (remainingMs <= limitMs || round >= maxRounds) break;
       }
