@@ -88,6 +88,11 @@ export class Vm {
   readonly stepMs: number;
   /** Simulated milliseconds since boot. */
   clockMs = 0;
+  /**
+   * With `lazyHintQueue`: while true, the iothread does not get to the free page queue at all
+   * (fault injection: a stalled or descheduled host thread).
+   */
+  iothreadStalled = false;
   private vcpusRunning = true;
   private devicesRunning = true;
   private irqHigh = false;
@@ -225,6 +230,7 @@ export class Vm {
 
   /** The iothread catches up with the free page queue. */
   private serveLazyKicks(): void {
+    if (this.iothreadStalled) return;
     for (const queue of this.pendingKicks.splice(0)) this.transport.write(MmioReg.QUEUE_NOTIFY, 4, queue);
   }
 
