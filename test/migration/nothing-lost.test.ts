@@ -2,12 +2,12 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SAFE_PIECES, type EnginePieces } from '../../src/migration/precopy.js';
 import { StreamError } from '../../src/migration/stream.js';
-import { idle } from '../../src/guest/workloads.js';
+import { hog, idle } from '../../src/guest/workloads.js';
 import { migrate } from '../../src/sim/migrate.js';
 import type { Vm } from '../../src/sim/vm.js';
 import type { HintBatch } from '../../src/virtio/balloon/balloon-device.js';
 import { runs } from '../support/runs.js';
-import { busyGuest, freshDestination, lostPages, usedDestination } from './support.js';
+import { busyGuest, freshDestination, lostPages, MiB, usedDestination } from './support.js';
 
 const combos = ['none', 'zero', 'zero+zero-skip', 'zero+hint', 'hint', 'zero-skip+hint', 'zero+zero-skip+hint', 'zero+report', 'zero+hint+report'];
 
@@ -20,7 +20,15 @@ interface Scenario {
   used: boolean;
   /** The device serves the free page queue a step late, like QEMU's iothread. */
   lazy: boolean;
+  workload: 'compile' | 'hog' | 'idle';
 }
+
+/** Small versions of the workloads (the busy guest's build is the default). */
+const WORKLOADS = {
+  compile: undefined,
+  hog: () => hog({ workingSetBytes: 6 * MiB, dirtyBytesPerSec: 64 * MiB }),
+  idle: () => idle({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, dirtyBytesPerSec: 8 * MiB, zeroedFraction: 0.2 }),
+};
 
 /** Scenario knobs that change how guest steps, hints and syncs interleave with sending. */
 const scenario: fc.Arbitrary<Scenario> = fc.record({
@@ -32,13 +40,15 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
   downtimeLimitMs: fc.constantFrom(5, 50, 300),
   used: fc.boolean(),
   lazy: fc.boolean(),
+  workload: fc.constantFrom('compile' as const, 'hog' as const, 'idle' as const),
 });
 
 const BALLOON = { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true };
 
 function run(s: Scenario, pieces?: EnginePieces) {
   const report = s.strategies.includes('report');
-  const vm = busyGuest(s.seed, { lazyHintQueue: s.lazy, balloon: { ...BALLOON, pageReporting: report } });
+  const make = WORKLOADS[s.workload];
+  const vm = busyGuest(s.seed, { lazyHintQueue: s.lazy, balloon: { ...BALLOON, pageReporting: report }, ...(make ? { workload: make() } : {}) });
   // Free page reporting runs every 2 s of guest time: let it report before the migration.
   vm.run(s.warmupMs + (report ? 2100 : 0));
   const destination = s.used ? usedDestination() : freshDestination(s.seed);
@@ -81,13 +91,13 @@ describe('I1: nothing lost', () => {
         for (const b of stashed.splice(0)) window.clear(b);
       },
     };
-    const result = fc.check(nothingLost(late), { numRuns: 30, seed: 1, examples: [[{ seed: 7, strategies: 'zero+hint', warmupMs: 20, bandwidth: 1e8, downtimeLimitMs: 5, used: false, lazy: false }]] });
+    const result = fc.check(nothingLost(late), { numRuns: 30, seed: 1, examples: [[{ seed: 7, strategies: 'zero+hint', warmupMs: 20, bandwidth: 1e8, downtimeLimitMs: 5, used: false, lazy: false, workload: 'compile' }]] });
     expect(result.failed).toBe(true);
   });
 
   it('catches zero pages skipped on a destination that is not known to be zero', () => {
     const careless: EnginePieces = { ...SAFE_PIECES, maySkipZero: (round) => round === 1 };
-    const result = fc.check(nothingLost(careless), { numRuns: 30, seed: 2, examples: [[{ seed: 3, strategies: 'zero+zero-skip', warmupMs: 0, bandwidth: 1e9, downtimeLimitMs: 300, used: true, lazy: false }]] });
+    const result = fc.check(nothingLost(careless), { numRuns: 30, seed: 2, examples: [[{ seed: 3, strategies: 'zero+zero-skip', warmupMs: 0, bandwidth: 1e9, downtimeLimitMs: 300, used: true, lazy: false, workload: 'compile' }]] });
     expect(result.failed).toBe(true);
   });
 });
