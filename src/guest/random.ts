@@ -22,9 +22,4 @@ export class Random {
   chance(p: number): boolean {
     return this.int(0, 0xffffff) < p * 0x1000000;
   }
-
-  /** A new generator whose stream depends only on this one's seed and `label`. */
-  fork(label: number): Random {
-    return new Random((Math.imul(this.seed, 0x9e3779b1) ^ Math.imul(label + 1, 0x85ebca6b)) | 0);
-  }
 }

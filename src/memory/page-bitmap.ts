@@ -130,11 +130,4 @@ export class PageBitmap {
     return out;
   }
 
-  /** Recount after bulk changes to `words`. */
-  recount(): number {
-    let n = 0;
-    for (const word of this.words) n += popcount32(word);
-    this.#count = n;
-    return n;
-  }
 }

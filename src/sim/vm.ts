@@ -216,10 +216,6 @@ export class Vm {
     this.vcpusRunning = true;
   }
 
-  get running(): boolean {
-    return this.vcpusRunning;
-  }
-
   private mmioWrite(offset: number, size: number, value: number): void {
     if (this.lazyHintQueue && offset === MmioReg.QUEUE_NOTIFY && value === this.device.queueIndex('freePage')) {
       this.pendingKicks.push(value);

@@ -19,15 +19,9 @@ export class WatchedMemory extends DelegatingMemory {
 
   constructor(
     inner: GuestMemory,
-    private budget = Number.POSITIVE_INFINITY,
+    private readonly budget = Number.POSITIVE_INFINITY,
   ) {
     super(inner);
-  }
-
-  /** Allow `budget` more accesses from now on. */
-  resetBudget(budget: number): void {
-    this.budget = budget;
-    this.accesses = 0;
   }
 
   protected override touch(gpa: number, length: number): void {
