@@ -134,24 +134,12 @@ export class BuddyAllocator {
 
   /** Free a block that {@link alloc} returned, with the same order. Throws on a kernel bug. */
   free(pfn: number, order: number): void {
-    if (this.info[pfn] !== tag(Kind.USED_HEAD, order)) {
+    if (!this.isUsedHead(pfn, order)) {
       throw new Error(`free of pfn ${pfn} order ${order}: not an allocated block of that order`);
     }
     const size = 1 << order;
     if (this.freePolicy !== 'none') this.contents?.fill(pfn, size, this.freePolicy === 'zero' ? 0 : PAGE_POISON_BYTE);
-    this.info.fill(tag(Kind.FREE_TAIL), pfn, pfn + size);
-    // Merge with the buddy while it is a free block of the same order (__free_one_page).
-    while (order < this.maxOrder) {
-      const buddy = pfn ^ (1 << order);
-      if (this.info[buddy] !== tag(Kind.FREE_HEAD, order)) break;
-      this.info[buddy] = tag(Kind.FREE_TAIL);
-      this.reported.delete(buddy);
-      this.freeBlockCount[order]!--;
-      this.freeCount -= 1 << order;
-      pfn = Math.min(pfn, buddy);
-      order++;
-    }
-    this.addFree(pfn, order);
+    this.mergeFree(pfn, order);
   }
 
   /** Every free block as [head pfn, order], in no particular order (for tests and stats). */
@@ -187,10 +175,10 @@ export class BuddyAllocator {
 
   /** Put an isolated block back after the device acknowledged it, marked reported, contents kept. */
   putBackReported(head: number, order: number): void {
-    if (this.info[head] !== tag(Kind.USED_HEAD, order)) throw new Error(`put back of pfn ${head} order ${order}: not an isolated block`);
-    this.info.fill(tag(Kind.FREE_TAIL), head, head + (1 << order));
-    this.addFree(head, order);
-    this.reported.add(head);
+    if (!this.isUsedHead(head, order)) throw new Error(`put back of pfn ${head} order ${order}: not an isolated block`);
+    // Like __putback_isolated_page, the block merges with a free buddy; only a block that
+    // stayed as it was counts as reported (page_reporting_drain).
+    if (this.mergeFree(head, order) === order) this.reported.add(head);
   }
 
   /** Free blocks of order ≥ `minOrder` not reported yet. */
@@ -199,6 +187,31 @@ export class BuddyAllocator {
     for (let order = minOrder; order <= this.maxOrder; order++) n += this.freeBlockCount[order]!;
     for (const head of this.reported) if (((this.info[head] ?? 0) & ORDER_MASK) >= minOrder) n--;
     return n;
+  }
+
+  /** The head of an allocated (or isolated) block of exactly `order`; orders past the maximum alias in the tag byte. */
+  private isUsedHead(pfn: number, order: number): boolean {
+    return Number.isInteger(order) && order >= 0 && order <= this.maxOrder && this.info[pfn] === tag(Kind.USED_HEAD, order);
+  }
+
+  /**
+   * Return a used block to the free lists, merging with its buddy while that is a free block
+   * of the same order (__free_one_page). Returns the order of the resulting free block.
+   */
+  private mergeFree(pfn: number, order: number): number {
+    this.info.fill(tag(Kind.FREE_TAIL), pfn, pfn + (1 << order));
+    while (order < this.maxOrder) {
+      const buddy = pfn ^ (1 << order);
+      if (this.info[buddy] !== tag(Kind.FREE_HEAD, order)) break;
+      this.info[buddy] = tag(Kind.FREE_TAIL);
+      this.reported.delete(buddy);
+      this.freeBlockCount[order]!--;
+      this.freeCount -= 1 << order;
+      pfn = Math.min(pfn, buddy);
+      order++;
+    }
+    this.addFree(pfn, order);
+    return order;
   }
 
   private addFree(pfn: number, order: number): void {
