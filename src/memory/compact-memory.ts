@@ -49,6 +49,14 @@ export class CompactMemory extends ChunkedMemory {
     return d >>> KIND_SHIFT === Kind.PATTERN ? d & VALUE_MASK : undefined;
   }
 
+  /** The byte a page is filled with (0 for a zero page), or undefined when it holds more. */
+  fillByte(pfn: number): number | undefined {
+    const d = this.descriptor(pfn);
+    const kind = d >>> KIND_SHIFT;
+    if (kind === Kind.ZERO) return 0;
+    return kind === Kind.FILL ? d & 0xff : undefined;
+  }
+
   /** Write the pattern page (patternSeed, pfn, version) — what a guest writing `pfn` leaves. */
   writePattern(pfn: number, version: number): void {
     this.check(pfn * PAGE_SIZE, PAGE_SIZE);

@@ -12,6 +12,24 @@ function compactFor(memory: GuestMemory, seed: number): CompactMemory | undefine
   return backing instanceof CompactMemory && backing.patternSeed === seed >>> 0 ? backing : undefined;
 }
 
+/** A page described without its bytes: one byte repeated, or a guest pattern page. */
+export type PageSummary = { readonly fill: number } | { readonly seed: number; readonly version: number };
+
+const ZERO_FILL: PageSummary = { fill: 0 };
+
+/**
+ * What page `pfn` holds, when a short exact description exists; undefined when only its bytes
+ * say it. Cheap on compact memory (its page descriptors), a zero check elsewhere.
+ */
+export function summarisePage(memory: GuestMemory, pfn: number): PageSummary | undefined {
+  const backing = memory instanceof DelegatingMemory ? memory.backing : memory;
+  if (!(backing instanceof CompactMemory)) return memory.isZeroPage(pfn) ? ZERO_FILL : undefined;
+  const fill = backing.fillByte(pfn);
+  if (fill !== undefined) return fill === 0 ? ZERO_FILL : { fill };
+  const version = backing.patternVersion(pfn);
+  return version === undefined ? (backing.isZeroPage(pfn) ? ZERO_FILL : undefined) : { seed: backing.patternSeed, version };
+}
+
 /** Write the content the guest with `seed` gives page `pfn` at `version`. */
 export function writePatternPage(memory: GuestMemory, seed: number, pfn: number, version: number): void {
   const compact = compactFor(memory, seed);

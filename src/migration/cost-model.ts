@@ -23,6 +23,13 @@ export interface CostModel {
   readonly hintRangeUs: number;
 }
 
+/**
+ * Bytes on the wire per page, as QEMU's RAM stream carries them: an 8-byte address-and-flags
+ * header and the page; a zero page is the header and one byte (RAM_SAVE_FLAG_ZERO).
+ */
+export const WIRE_PAGE_BYTES = 8 + 4096;
+export const WIRE_ZERO_PAGE_BYTES = 8 + 1;
+
 export const DEFAULT_COST_MODEL: CostModel = {
   bandwidth: 1.25e9,
   scanRate: 5e9,
@@ -59,11 +66,17 @@ export class SimClock {
   }
 
   send(bytes: number): void {
-    this.charge((bytes * 1000) / this.cost.bandwidth);
+    this.charge(this.sendMs(bytes));
   }
 
-  scan(bytes: number): void {
-    this.charge((bytes * 1000) / this.cost.scanRate);
+  /** Milliseconds that sending `bytes` takes (nothing charged). */
+  sendMs(bytes: number): number {
+    return (bytes * 1000) / this.cost.bandwidth;
+  }
+
+  /** Milliseconds that reading `bytes` of guest RAM takes (nothing charged). */
+  scanMs(bytes: number): number {
+    return (bytes * 1000) / this.cost.scanRate;
   }
 
   sync(ramBytes: number): void {

@@ -43,13 +43,19 @@ export class Destination {
   }
 }
 
-/** A staged page: zero, a recognised pattern page (kept as its id, not its bytes), or bytes. */
-type StagedPage = null | PatternId | Uint8Array;
+/**
+ * A staged write, applied in arrival order at a verified END (so a later round's record for a
+ * page wins): a run of pages holding one byte, a pattern page kept as its id, or real bytes.
+ */
+type Staged =
+  | { readonly pfn: number; readonly count: number; readonly fill: number; readonly zeroRecord: boolean }
+  | { readonly pfn: number; readonly pattern: PatternId }
+  | { readonly pfn: number; readonly data: Uint8Array };
 
 /** One incoming stream: push bytes, then finish() to apply it, or drop it to forget it. */
 export class Incoming {
   private readonly reader: StreamReader;
-  private readonly staged = new Map<number, StagedPage>();
+  private readonly staged: Staged[] = [];
   private readonly devices = new Map<string, unknown>();
   private failure: StreamError | undefined;
   private readonly scratch = new Uint32Array(PAGE_SIZE / 4);
@@ -85,19 +91,32 @@ export class Incoming {
     if (this.failure) throw this.failure;
     const memory = this.destination.memory;
     let already = 0;
-    for (const [pfn, data] of this.staged) {
-      if (data === null) {
-        // Write only what is not zero already: do not touch (allocate) fresh memory.
-        if (memory.isZeroPage(pfn)) already++;
-        else memory.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0);
-      } else if (data instanceof Uint8Array) {
-        memory.write(pfn * PAGE_SIZE, data);
+    for (const op of this.staged) {
+      if ('fill' in op) {
+        for (let pfn = op.pfn; pfn < op.pfn + op.count; pfn++) {
+          // Write only what differs: do not touch (allocate) fresh memory with zeros.
+          if (op.fill === 0 && memory.isZeroPage(pfn)) {
+            if (op.zeroRecord) already++;
+          } else {
+            memory.fill(pfn * PAGE_SIZE, PAGE_SIZE, op.fill);
+          }
+        }
+      } else if ('data' in op) {
+        memory.write(op.pfn * PAGE_SIZE, op.data);
       } else {
-        writePatternPage(memory, data.seed, pfn, data.version);
+        writePatternPage(memory, op.pattern.seed, op.pfn, op.pattern.version);
       }
     }
     this.markUsed();
     return { pages: this.pages, zeroPages: this.zeroPages, zeroPagesAlreadyZero: already, devices: this.devices };
+  }
+
+  /** The first pfn of `count` pages at `gpa`, which must all be RAM here. */
+  private pagesAt(gpa: number, count: number): number {
+    if (gpa % PAGE_SIZE !== 0 || !this.destination.memory.contains(gpa, count * PAGE_SIZE)) {
+      throw new StreamError('bad-record', -1, `${count} page(s) at 0x${gpa.toString(16)} are not RAM here`);
+    }
+    return gpa / PAGE_SIZE;
   }
 
   private stage(record: StreamRecord): void {
@@ -107,19 +126,27 @@ export class Incoming {
         if (record.ramBytes !== memory.end) throw new StreamError('bad-header', 0, `stream is for ${record.ramBytes} bytes of RAM, the destination has ${memory.end}`);
         return;
       case 'PAGE':
-      case 'ZERO': {
-        if (record.gpa % PAGE_SIZE !== 0 || !memory.contains(record.gpa, PAGE_SIZE)) throw new StreamError('bad-record', -1, `page at 0x${record.gpa.toString(16)} is not a RAM page here`);
-        const pfn = record.gpa / PAGE_SIZE;
-        if (record.type === 'ZERO') {
-          this.zeroPages++;
-          this.staged.set(pfn, null);
+      case 'PATTERN': {
+        const pfn = this.pagesAt(record.gpa, 1);
+        this.pages++;
+        if (record.type === 'PATTERN') {
+          this.staged.push({ pfn, pattern: { seed: record.seed, pfn, version: record.version } });
           return;
         }
-        this.pages++;
         // Stage compactly: a page of zeros as zero, a simulated guest page by its pattern id.
         const id = recognisePattern(record.data, this.scratch);
-        if (id !== undefined && id.pfn === pfn) this.staged.set(pfn, id);
-        else this.staged.set(pfn, Buffer.compare(record.data, ZERO_PAGE) === 0 ? null : record.data);
+        if (id !== undefined && id.pfn === pfn) this.staged.push({ pfn, pattern: id });
+        else if (Buffer.compare(record.data, ZERO_PAGE) === 0) this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
+        else this.staged.push({ pfn, data: record.data });
+        return;
+      }
+      case 'ZERO':
+      case 'FILL': {
+        const pfn = this.pagesAt(record.gpa, record.count);
+        const zeroRecord = record.type === 'ZERO';
+        if (zeroRecord) this.zeroPages += record.count;
+        else this.pages += record.count;
+        this.staged.push({ pfn, count: record.count, fill: zeroRecord ? 0 : record.byte, zeroRecord });
         return;
       }
       case 'DEVICE':

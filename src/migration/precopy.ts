@@ -1,15 +1,16 @@
 import { Subject, type Observable } from 'rxjs';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { PageBitmap } from '../memory/page-bitmap.js';
+import { summarisePage } from '../memory/page-content.js';
 import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
 import { BalloonFeature } from '../virtio/balloon/constants.js';
-import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
+import { DEFAULT_COST_MODEL, SimClock, WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from './cost-model.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
-import { RECORD_OVERHEAD, StreamWriter, type ByteSink } from './stream.js';
+import { StreamWriter, type ByteSink } from './stream.js';
 
-/** Bytes of a page record on the wire: record overhead, the address, the page. */
-const PAGE_RECORD_BYTES = RECORD_OVERHEAD + 8 + PAGE_SIZE;
+/** Dirty pages read and sent as one batch: at most a fraction of a millisecond of simulated time. */
+const BATCH_PAGES = 64;
 
 /** What the engine needs of the source VM (the simulator's Vm provides it). */
 export interface MigrationSource {
@@ -132,6 +133,8 @@ export class PrecopyMigration {
   private readonly pieces: EnginePieces;
   private readonly cost: CostModel;
   private readonly window = new EngineHintWindow((batch) => this.clearHinted(batch));
+  /** Bytes on the wire as QEMU would send them (see WIRE_PAGE_BYTES). */
+  private wireBytes = 0;
   private counts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0, hintedPages: 0, hintedRanges: 0 };
 
   constructor(
@@ -169,8 +172,8 @@ export class PrecopyMigration {
         if (!this.sendDirty(round)) return this.cancel(round);
         this.sync(true);
         // What sending the rest would take if every page went whole: the switchover estimate.
-        const remainingMs = (this.bitmap.count * PAGE_RECORD_BYTES * 1000) / this.cost.bandwidth;
-        this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.writer.bytes, simulatedMs: this.clock.nowMs });
+        const remainingMs = this.clock.sendMs(this.bitmap.count * WIRE_PAGE_BYTES);
+        this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.wireBytes, simulatedMs: this.clock.nowMs });
         if (remainingMs <= limitMs || round >= maxRounds) break;
       }
 
@@ -182,10 +185,10 @@ export class PrecopyMigration {
       round++;
       this.writer.round(round);
       this.sendDirty(round);
-      for (const [name, state] of Object.entries(this.source.deviceStates())) this.clock.send(this.writer.device(name, state));
-      if (overlays) this.clock.send(this.writer.device('overlays', overlays));
-      this.clock.send(this.writer.end());
-      this.#progress$.next({ round, remainingPages: 0, bytes: this.writer.bytes, simulatedMs: this.clock.nowMs });
+      for (const [name, state] of Object.entries(this.source.deviceStates())) this.sendRecord(this.writer.device(name, state));
+      if (overlays) this.sendRecord(this.writer.device('overlays', overlays));
+      this.sendRecord(this.writer.end());
+      this.#progress$.next({ round, remainingPages: 0, bytes: this.wireBytes, simulatedMs: this.clock.nowMs });
       return this.result('completed', round, pausedAt);
     } finally {
       subscription.unsubscribe();
@@ -231,31 +234,77 @@ export class PrecopyMigration {
     return { mode, pages };
   }
 
-  /** Send every page whose bit is set, in address order. False when cancelled. */
+  /**
+   * Send every page whose bit is set, in address order, in batches of consecutive dirty pages.
+   * A batch's bits are cleared and its pages read at one instant, so a write after that shows
+   * up dirty (H13); then its cost is charged and the guest runs in that time. Runs of pages
+   * that hold one byte go as one record. False when cancelled.
+   */
   private sendDirty(round: number): boolean {
-    const { memory } = this.source;
+    const { memory, overlays } = this.source;
+    const { detectZero, skipZeroInFirstRound } = this.options.strategies;
+    const skipZero = skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh);
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
-    for (let pfn = this.bitmap.nextSet(0); pfn >= 0; pfn = this.bitmap.nextSet(pfn + 1)) {
+    const fillOf = (pfn: number): number | undefined => {
+      const summary = summarisePage(memory, pfn);
+      return summary !== undefined && 'fill' in summary ? summary.fill : undefined;
+    };
+    for (let first = this.bitmap.nextSet(0); first >= 0; first = this.bitmap.nextSet(first)) {
       if (this.clock.nowMs >= cancelAt) return false;
-      this.bitmap.delete(pfn);
-      // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
-      if (this.source.overlays?.has(pfn)) continue;
-      const gpa = pfn * PAGE_SIZE;
-      // The page is read after the log was re-armed, so a later write shows up dirty (H13).
-      this.clock.scan(PAGE_SIZE);
-      if (this.options.strategies.detectZero && memory.isZeroPage(pfn)) {
-        if (this.options.strategies.skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh)) {
-          this.counts.skippedZeroPages++;
-        } else {
-          this.counts.zeroPages++;
-          this.clock.send(this.writer.zero(gpa));
+      let end = first + 1;
+      while (end < first + BATCH_PAGES && this.bitmap.has(end)) end++;
+      this.bitmap.deleteRange(first, end - first);
+      let ms = 0;
+      for (let pfn = first; pfn < end; ) {
+        // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
+        if (overlays?.has(pfn)) {
+          pfn++;
+          continue;
         }
-      } else {
+        const gpa = pfn * PAGE_SIZE;
+        const summary = summarisePage(memory, pfn);
+        if (summary !== undefined && 'fill' in summary) {
+          let next = pfn + 1;
+          while (next < end && !overlays?.has(next) && fillOf(next) === summary.fill) next++;
+          const count = next - pfn;
+          ms += this.clock.scanMs(count * PAGE_SIZE);
+          if (summary.fill === 0 && detectZero) {
+            if (skipZero) {
+              this.counts.skippedZeroPages += count;
+            } else {
+              this.counts.zeroPages += count;
+              this.writer.zero(gpa, count);
+              ms += this.wire(count * WIRE_ZERO_PAGE_BYTES);
+            }
+          } else {
+            this.counts.normalPages += count;
+            this.writer.fill(gpa, count, summary.fill);
+            ms += this.wire(count * WIRE_PAGE_BYTES);
+          }
+          pfn = next;
+          continue;
+        }
+        ms += this.clock.scanMs(PAGE_SIZE);
         this.counts.normalPages++;
-        this.clock.send(this.writer.page(gpa, memory.read(gpa, PAGE_SIZE)));
+        if (summary !== undefined) this.writer.pattern(gpa, summary.seed, summary.version);
+        else this.writer.page(gpa, memory.read(gpa, PAGE_SIZE));
+        ms += this.wire(WIRE_PAGE_BYTES);
+        pfn++;
       }
+      this.clock.charge(ms);
     }
     return true;
+  }
+
+  /** Count `bytes` as sent on the wire; returns the time that takes. */
+  private wire(bytes: number): number {
+    this.wireBytes += bytes;
+    return this.clock.sendMs(bytes);
+  }
+
+  /** Send a record as it is (device state, end) and charge it. */
+  private sendRecord(bytes: number): void {
+    this.clock.charge(this.wire(bytes));
   }
 
   private clearHinted(batch: HintBatch): void {
@@ -275,7 +324,7 @@ export class PrecopyMigration {
       rounds,
       totalMs: this.clock.nowMs,
       downtimeMs: this.clock.nowMs - pausedAt,
-      bytes: this.writer.bytes,
+      bytes: this.wireBytes,
       ...this.counts,
     };
   }

@@ -9,12 +9,14 @@ export const RecordType = {
   DEVICE: 3,
   ROUND: 4,
   END: 5,
+  FILL: 6,
+  PATTERN: 7,
 } as const;
 export type RecordTypeName = keyof typeof RecordType;
 
 /** "FHMS": the first four payload bytes of the header record. */
 export const STREAM_MAGIC = 0x534d4846;
-export const STREAM_VERSION = 1;
+export const STREAM_VERSION = 2;
 /** type u8, sequence u32, payload length u32 before the payload; crc32 u32 after it. */
 export const RECORD_OVERHEAD = 13;
 /** Largest payload a decoder accepts: a page record (gpa + one page) or a device state. */
@@ -24,7 +26,12 @@ const MAX_PAYLOAD = 1 << 24;
 export type StreamRecord =
   | { readonly type: 'HEADER'; readonly ramBytes: number }
   | { readonly type: 'PAGE'; readonly gpa: number; readonly data: Uint8Array }
-  | { readonly type: 'ZERO'; readonly gpa: number }
+  /** `count` zero pages from `gpa`, found by zero detection (header-only on the wire). */
+  | { readonly type: 'ZERO'; readonly gpa: number; readonly count: number }
+  /** `count` whole pages from `gpa` that all hold one byte (sent whole; encoded compactly here). */
+  | { readonly type: 'FILL'; readonly gpa: number; readonly count: number; readonly byte: number }
+  /** A whole page holding the simulated guest's pattern (seed, pfn, version), encoded by its id. */
+  | { readonly type: 'PATTERN'; readonly gpa: number; readonly seed: number; readonly version: number }
   | { readonly type: 'DEVICE'; readonly name: string; readonly state: unknown }
   | { readonly type: 'ROUND'; readonly round: number }
   | { readonly type: 'END'; readonly records: number };
@@ -50,6 +57,11 @@ export type ByteSink = (chunk: Uint8Array) => void;
  * Encodes the migration stream: a header, then page, zero, device, round records and an end
  * record, each with a sequence number and a CRC-32 so that a decoder can reject a truncated,
  * reordered or corrupted stream. Byte-for-byte deterministic for the same calls (I7).
+ *
+ * Pages whose content has a short exact description (one byte repeated, or a simulated guest's
+ * pattern page) travel as that description and runs of pages as one record, so simulating a
+ * large guest does not cost a copy of its RAM. This is the simulator's own encoding; what the
+ * migration is charged on the wire is the engine's business (QEMU's record sizes).
  */
 export class StreamWriter {
   private seq = 0;
@@ -73,10 +85,27 @@ export class StreamWriter {
     return this.record(RecordType.PAGE, payload);
   }
 
-  zero(gpa: number): number {
-    const p = new DataView(new ArrayBuffer(8));
+  zero(gpa: number, count = 1): number {
+    const p = new DataView(new ArrayBuffer(12));
     setU64(p, 0, gpa);
+    p.setUint32(8, count, true);
     return this.record(RecordType.ZERO, new Uint8Array(p.buffer));
+  }
+
+  fill(gpa: number, count: number, byte: number): number {
+    const p = new DataView(new ArrayBuffer(13));
+    setU64(p, 0, gpa);
+    p.setUint32(8, count, true);
+    p.setUint8(12, byte);
+    return this.record(RecordType.FILL, new Uint8Array(p.buffer));
+  }
+
+  pattern(gpa: number, seed: number, version: number): number {
+    const p = new DataView(new ArrayBuffer(16));
+    setU64(p, 0, gpa);
+    p.setUint32(8, seed, true);
+    p.setUint32(12, version, true);
+    return this.record(RecordType.PATTERN, new Uint8Array(p.buffer));
   }
 
   device(name: string, state: unknown): number {
@@ -129,9 +158,12 @@ export class StreamReader {
 
   push(chunk: Uint8Array): void {
     if (this.ended && chunk.length > 0) throw new StreamError('after-end', this.seq, 'bytes after the end record');
-    const joined = new Uint8Array(this.pending.length + chunk.length);
-    joined.set(this.pending);
-    joined.set(chunk, this.pending.length);
+    let joined = chunk;
+    if (this.pending.length > 0) {
+      joined = new Uint8Array(this.pending.length + chunk.length);
+      joined.set(this.pending);
+      joined.set(chunk, this.pending.length);
+    }
     let at = 0;
     while (!this.ended && joined.length - at >= 9) {
       const v = new DataView(joined.buffer, joined.byteOffset + at);
@@ -183,8 +215,14 @@ export class StreamReader {
         need(8 + PAGE_SIZE);
         return { type: 'PAGE', gpa: getU64(p, 0, n), data: new Uint8Array(p.buffer, p.byteOffset + 8, PAGE_SIZE).slice() };
       case RecordType.ZERO:
-        need(8);
-        return { type: 'ZERO', gpa: getU64(p, 0, n) };
+        need(12);
+        return { type: 'ZERO', gpa: getU64(p, 0, n), count: getCount(p, 8, n) };
+      case RecordType.FILL:
+        need(13);
+        return { type: 'FILL', gpa: getU64(p, 0, n), count: getCount(p, 8, n), byte: p.getUint8(12) };
+      case RecordType.PATTERN:
+        need(16);
+        return { type: 'PATTERN', gpa: getU64(p, 0, n), seed: p.getUint32(8, true), version: p.getUint32(12, true) };
       case RecordType.DEVICE: {
         const nameLength = p.byteLength >= 2 ? p.getUint16(0, true) : Number.POSITIVE_INFINITY;
         if (2 + nameLength > p.byteLength) throw new StreamError('bad-record', n, 'device record too short for its name');
@@ -212,6 +250,13 @@ export class StreamReader {
 function setU64(v: DataView, at: number, value: number): void {
   v.setUint32(at, value % 0x1_0000_0000, true);
   v.setUint32(at + 4, Math.floor(value / 0x1_0000_0000), true);
+}
+
+/** A run length: at least one page (whether the run fits in RAM is the destination's check). */
+function getCount(v: DataView, at: number, n: number): number {
+  const count = v.getUint32(at, true);
+  if (count === 0) throw new StreamError('bad-record', n, 'a run of zero pages');
+  return count;
 }
 
 function getU64(v: DataView, at: number, n: number): number {

@@ -52,6 +52,9 @@ describe('the migration stream', () => {
     w.round(1);
     w.page(0x5000, page);
     w.zero(2 ** 40);
+    w.zero(0x8000, 7);
+    w.fill(0x10000, 3, 0xaa);
+    w.pattern(0x20000, 0xdeadbeef, 12);
     w.device('balloon', { a: [1, 2], b: 'x' });
     w.end();
     const got: StreamRecord[] = [];
@@ -62,9 +65,12 @@ describe('the migration stream', () => {
       { type: 'HEADER', ramBytes: RAM },
       { type: 'ROUND', round: 1 },
       { type: 'PAGE', gpa: 0x5000, data: page },
-      { type: 'ZERO', gpa: 2 ** 40 },
+      { type: 'ZERO', gpa: 2 ** 40, count: 1 },
+      { type: 'ZERO', gpa: 0x8000, count: 7 },
+      { type: 'FILL', gpa: 0x10000, count: 3, byte: 0xaa },
+      { type: 'PATTERN', gpa: 0x20000, seed: 0xdeadbeef, version: 12 },
       { type: 'DEVICE', name: 'balloon', state: { a: [1, 2], b: 'x' } },
-      { type: 'END', records: 5 },
+      { type: 'END', records: 8 },
     ]);
     expect(w.bytes).toBe(concat(chunks).length);
   });
@@ -112,6 +118,28 @@ describe('the migration stream', () => {
       }),
       { numRuns: runs(200) },
     );
+  });
+
+  it('well-formed records that do not fit the destination: rejected whole, destination untouched', () => {
+    const bad: Array<(w: StreamWriter) => void> = [
+      (w) => w.zero(0, 0), // an empty run
+      (w) => w.fill(RAM - PAGE_SIZE, 2, 0xaa), // a run past the end of RAM
+      (w) => w.zero(RAM, 1), // a zero page past the end
+      (w) => w.pattern(PAGE_SIZE + 1, 1, 1), // not page-aligned
+    ];
+    for (const record of bad) {
+      const chunks: Uint8Array[] = [];
+      const w = new StreamWriter((c) => chunks.push(c));
+      w.header(RAM);
+      w.fill(0, 4, 0x11);
+      record(w);
+      w.end();
+      const destination = freshDestination(1);
+      const written = watch(destination);
+      expect(deliver(destination, concat(chunks))?.kind).toBe('bad-record');
+      expect(written()).toBe(0);
+      expect(destination.fresh).toBe(true);
+    }
   });
 
   it('records in the wrong order, or bytes after the end: rejected', () => {
