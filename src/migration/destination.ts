@@ -1,6 +1,6 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { writePatternPage } from '../memory/page-content.js';
-import { recognisePattern, type PatternId } from '../memory/page-pattern.js';
+import { recognisePattern } from '../memory/page-pattern.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
 
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
@@ -49,7 +49,7 @@ export class Destination {
  */
 type Staged =
   | { readonly pfn: number; readonly count: number; readonly fill: number; readonly zeroRecord: boolean }
-  | { readonly pfn: number; readonly pattern: PatternId }
+  | { readonly pfn: number; readonly seed: number; readonly versions: ArrayLike<number> }
   | { readonly pfn: number; readonly data: Uint8Array };
 
 /** One incoming stream: push bytes, then finish() to apply it, or drop it to forget it. */
@@ -104,7 +104,7 @@ export class Incoming {
       } else if ('data' in op) {
         memory.write(op.pfn * PAGE_SIZE, op.data);
       } else {
-        writePatternPage(memory, op.pattern.seed, op.pfn, op.pattern.version);
+        for (let i = 0; i < op.versions.length; i++) writePatternPage(memory, op.seed, op.pfn + i, op.versions[i]!);
       }
     }
     this.markUsed();
@@ -125,17 +125,18 @@ export class Incoming {
       case 'HEADER':
         if (record.ramBytes !== memory.end) throw new StreamError('bad-header', 0, `stream is for ${record.ramBytes} bytes of RAM, the destination has ${memory.end}`);
         return;
-      case 'PAGE':
       case 'PATTERN': {
+        const pfn = this.pagesAt(record.gpa, record.versions.length);
+        this.pages += record.versions.length;
+        this.staged.push({ pfn, seed: record.seed, versions: record.versions });
+        return;
+      }
+      case 'PAGE': {
         const pfn = this.pagesAt(record.gpa, 1);
         this.pages++;
-        if (record.type === 'PATTERN') {
-          this.staged.push({ pfn, pattern: { seed: record.seed, pfn, version: record.version } });
-          return;
-        }
         // Stage compactly: a page of zeros as zero, a simulated guest page by its pattern id.
         const id = recognisePattern(record.data, this.scratch);
-        if (id !== undefined && id.pfn === pfn) this.staged.push({ pfn, pattern: id });
+        if (id !== undefined && id.pfn === pfn) this.staged.push({ pfn, seed: id.seed, versions: [id.version] });
         else if (Buffer.compare(record.data, ZERO_PAGE) === 0) this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
         else this.staged.push({ pfn, data: record.data });
         return;

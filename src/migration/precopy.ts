@@ -245,10 +245,6 @@ export class PrecopyMigration {
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
     const skipZero = skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh);
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
-    const fillOf = (pfn: number): number | undefined => {
-      const summary = summarisePage(memory, pfn);
-      return summary !== undefined && 'fill' in summary ? summary.fill : undefined;
-    };
     for (let first = this.bitmap.nextSet(0); first >= 0; first = this.bitmap.nextSet(first)) {
       if (this.clock.nowMs >= cancelAt) return false;
       let end = first + 1;
@@ -263,33 +259,40 @@ export class PrecopyMigration {
         }
         const gpa = pfn * PAGE_SIZE;
         const summary = summarisePage(memory, pfn);
-        if (summary !== undefined && 'fill' in summary) {
-          let next = pfn + 1;
-          while (next < end && !overlays?.has(next) && fillOf(next) === summary.fill) next++;
-          const count = next - pfn;
-          ms += this.clock.scanMs(count * PAGE_SIZE);
-          if (summary.fill === 0 && detectZero) {
-            if (skipZero) {
-              this.counts.skippedZeroPages += count;
-            } else {
-              this.counts.zeroPages += count;
-              this.writer.zero(gpa, count);
-              ms += this.wire(count * WIRE_ZERO_PAGE_BYTES);
-            }
-          } else {
-            this.counts.normalPages += count;
-            this.writer.fill(gpa, count, summary.fill);
-            ms += this.wire(count * WIRE_PAGE_BYTES);
-          }
-          pfn = next;
+        if (summary === undefined) {
+          ms += this.clock.scanMs(PAGE_SIZE) + this.wire(WIRE_PAGE_BYTES);
+          this.counts.normalPages++;
+          this.writer.page(gpa, memory.read(gpa, PAGE_SIZE));
+          pfn++;
           continue;
         }
-        ms += this.clock.scanMs(PAGE_SIZE);
-        this.counts.normalPages++;
-        if (summary !== undefined) this.writer.pattern(gpa, summary.seed, summary.version);
-        else this.writer.page(gpa, memory.read(gpa, PAGE_SIZE));
-        ms += this.wire(WIRE_PAGE_BYTES);
-        pfn++;
+        // Extend a run of pages with the same one-byte fill, or of pattern pages.
+        const fill = 'fill' in summary ? summary.fill : undefined;
+        const seed = 'seed' in summary ? summary.seed : undefined;
+        const versions = 'version' in summary ? [summary.version] : [];
+        let next = pfn + 1;
+        for (; next < end && !overlays?.has(next); next++) {
+          const s = summarisePage(memory, next);
+          if (s === undefined || ('fill' in s ? s.fill !== fill : s.seed !== seed)) break;
+          if ('version' in s) versions.push(s.version);
+        }
+        const count = next - pfn;
+        ms += this.clock.scanMs(count * PAGE_SIZE);
+        if (fill === 0 && detectZero) {
+          if (skipZero) {
+            this.counts.skippedZeroPages += count;
+          } else {
+            this.counts.zeroPages += count;
+            this.writer.zero(gpa, count);
+            ms += this.wire(count * WIRE_ZERO_PAGE_BYTES);
+          }
+        } else {
+          this.counts.normalPages += count;
+          if ('seed' in summary) this.writer.pattern(gpa, summary.seed, versions);
+          else this.writer.fill(gpa, count, summary.fill);
+          ms += this.wire(count * WIRE_PAGE_BYTES);
+        }
+        pfn = next;
       }
       this.clock.charge(ms);
     }

@@ -30,8 +30,8 @@ export type StreamRecord =
   | { readonly type: 'ZERO'; readonly gpa: number; readonly count: number }
   /** `count` whole pages from `gpa` that all hold one byte (sent whole; encoded compactly here). */
   | { readonly type: 'FILL'; readonly gpa: number; readonly count: number; readonly byte: number }
-  /** A whole page holding the simulated guest's pattern (seed, pfn, version), encoded by its id. */
-  | { readonly type: 'PATTERN'; readonly gpa: number; readonly seed: number; readonly version: number }
+  /** Whole pages from `gpa` holding the simulated guest's patterns (seed, pfn, version), by id. */
+  | { readonly type: 'PATTERN'; readonly gpa: number; readonly seed: number; readonly versions: Uint32Array }
   | { readonly type: 'DEVICE'; readonly name: string; readonly state: unknown }
   | { readonly type: 'ROUND'; readonly round: number }
   | { readonly type: 'END'; readonly records: number };
@@ -100,11 +100,12 @@ export class StreamWriter {
     return this.record(RecordType.FILL, new Uint8Array(p.buffer));
   }
 
-  pattern(gpa: number, seed: number, version: number): number {
-    const p = new DataView(new ArrayBuffer(16));
+  /** Pattern pages from `gpa` on, one version per page. */
+  pattern(gpa: number, seed: number, versions: ArrayLike<number>): number {
+    const p = new DataView(new ArrayBuffer(12 + 4 * versions.length));
     setU64(p, 0, gpa);
     p.setUint32(8, seed, true);
-    p.setUint32(12, version, true);
+    for (let i = 0; i < versions.length; i++) p.setUint32(12 + 4 * i, versions[i]!, true);
     return this.record(RecordType.PATTERN, new Uint8Array(p.buffer));
   }
 
@@ -220,9 +221,12 @@ export class StreamReader {
       case RecordType.FILL:
         need(13);
         return { type: 'FILL', gpa: getU64(p, 0, n), count: getCount(p, 8, n), byte: p.getUint8(12) };
-      case RecordType.PATTERN:
-        need(16);
-        return { type: 'PATTERN', gpa: getU64(p, 0, n), seed: p.getUint32(8, true), version: p.getUint32(12, true) };
+      case RecordType.PATTERN: {
+        if (p.byteLength < 16 || p.byteLength % 4 !== 0) throw new StreamError('bad-record', n, `pattern record of ${p.byteLength} payload bytes`);
+        const versions = new Uint32Array((p.byteLength - 12) / 4);
+        for (let i = 0; i < versions.length; i++) versions[i] = p.getUint32(12 + 4 * i, true);
+        return { type: 'PATTERN', gpa: getU64(p, 0, n), seed: p.getUint32(8, true), versions };
+      }
       case RecordType.DEVICE: {
         const nameLength = p.byteLength >= 2 ? p.getUint16(0, true) : Number.POSITIVE_INFINITY;
         if (2 + nameLength > p.byteLength) throw new StreamError('bad-record', n, 'device record too short for its name');

@@ -31,7 +31,7 @@ describe('migration accounting', () => {
         const records = { pages: 0, zero: 0, badSends: [] as number[] };
         const reader = new StreamReader((r) => {
           if (r.type === 'HEADER' || r.type === 'DEVICE' || r.type === 'ROUND' || r.type === 'END') return;
-          const count = r.type === 'ZERO' || r.type === 'FILL' ? r.count : 1;
+          const count = r.type === 'ZERO' || r.type === 'FILL' ? r.count : r.type === 'PATTERN' ? r.versions.length : 1;
           for (let pfn = r.gpa / PAGE_SIZE; pfn < r.gpa / PAGE_SIZE + count; pfn++) {
             const hint = hintedAt.get(pfn);
             if (hint !== undefined && (writtenAt.get(pfn) ?? 0) < hint) records.badSends.push(pfn);
