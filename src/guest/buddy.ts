@@ -76,6 +76,8 @@ export class BuddyAllocator {
         let order = this.maxOrder;
         while (order > 0 && (at % (1 << order) !== 0 || at + (1 << order) > runEnd)) order--;
         this.addFree(at, order);
+        // Memory handed to the allocator at boot is freed like any other (free_pages_prepare).
+        if (this.freePolicy === 'poison') this.contents?.fill(at, 1 << order, PAGE_POISON_BYTE);
         at += 1 << order;
       }
       pfn = runEnd;

@@ -74,7 +74,7 @@ export interface IdleParams {
   readonly zeroedFraction: number;
 }
 
-export const IDLE_DEFAULTS: IdleParams = { residentBytes: 512 * MiB, bootChurnBytes: 256 * MiB, dirtyBytesPerSec: 1 * MiB, zeroedFraction: 0.05 };
+export const IDLE_DEFAULTS: IdleParams = { residentBytes: 192 * MiB, bootChurnBytes: 64 * MiB, dirtyBytesPerSec: 1 * MiB, zeroedFraction: 0.05 };
 
 /**
  * An idle guest: boot, then a small steady dirty rate over what it holds. A small guest
@@ -114,6 +114,8 @@ export interface CompileParams extends IdleParams {
   readonly jobWriteBytesPerSec: number;
   readonly cacheBytesPerJob: number;
   readonly maxCacheBytes: number;
+  /** Page cache the build already holds when measuring starts (sources and headers read so far). */
+  readonly warmCacheBytes: number;
 }
 
 export const COMPILE_DEFAULTS: CompileParams = {
@@ -124,6 +126,7 @@ export const COMPILE_DEFAULTS: CompileParams = {
   jobWriteBytesPerSec: 96 * MiB,
   cacheBytesPerJob: 4 * MiB,
   maxCacheBytes: 2048 * MiB,
+  warmCacheBytes: 512 * MiB,
 };
 
 /** A parallel build: short-lived processes that allocate, write and free, and a growing cache. */
@@ -143,6 +146,10 @@ export function compile(params: Partial<CompileParams> = {}, name = 'compile', f
     ...(freePolicy ? { freePolicy } : {}),
     boot(kernel) {
       base.boot(kernel);
+      // Like the idle defaults, the default warm cache shrinks with guests under 4 GiB.
+      const managedBytes = kernel.pages.managedPages * PAGE_SIZE;
+      const warm = params.warmCacheBytes ?? Math.min(p.warmCacheBytes, Math.floor((managedBytes * p.warmCacheBytes) / (4096 * MiB)));
+      cache.grow(kernel, Math.floor(warm / PAGE_SIZE));
       // Page cache is reclaimable: under memory pressure the oldest goes first.
       kernel.registerShrinker((wanted) => {
         const n = Math.min(wanted, cache.pfns.length);

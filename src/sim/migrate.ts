@@ -1,5 +1,5 @@
 import { Destination, type Received } from '../migration/destination.js';
-import { PrecopyMigration, type EnginePieces, type MigrationResult } from '../migration/precopy.js';
+import { PrecopyMigration, type EnginePieces, type MigrationResult, type RoundProgress } from '../migration/precopy.js';
 import { strategySet } from '../migration/strategies.js';
 import type { CostModel } from '../migration/cost-model.js';
 import type { OverlayMode } from '../migration/overlay.js';
@@ -16,6 +16,8 @@ export interface MigrateOptions {
   /** Flip bits or cut the stream on the way (fault injection): return the bytes to deliver. */
   readonly tamper?: (chunk: Uint8Array, index: number) => Uint8Array | undefined;
   readonly pieces?: EnginePieces;
+  /** Called after each round with the engine's progress. */
+  readonly onRound?: (progress: RoundProgress) => void;
 }
 
 export interface Migration {
@@ -43,6 +45,7 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
     ...(options.pieces ? { pieces: options.pieces } : {}),
     ...(options.overlayMode ? { overlayMode: options.overlayMode } : {}),
   });
+  if (options.onRound) engine.progress$.subscribe(options.onRound);
   const result = engine.run();
   try {
     return { result, received: incoming.finish(), error: undefined };

@@ -15,7 +15,7 @@ export function busyGuest(seed: number, overrides: Partial<VmOptions> = {}): Vm 
     seed,
     memory: 'compact',
     initOnAlloc: false,
-    workload: compile({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, jobBytes: 3 * MiB, jobMs: 30, jobWriteBytesPerSec: 128 * MiB, cacheBytesPerJob: MiB, maxCacheBytes: 4 * MiB, zeroedFraction: 0.2 }),
+    workload: compile({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, jobBytes: 3 * MiB, jobMs: 30, jobWriteBytesPerSec: 128 * MiB, cacheBytesPerJob: MiB, maxCacheBytes: 4 * MiB, warmCacheBytes: 0, zeroedFraction: 0.2 }),
     driver: { hintBlocksPerStep: 2 },
     ...overrides,
   });

@@ -1,0 +1,45 @@
+import { markdownTable } from 'markdown-table';
+import type { StrategyResult } from '../sim/compare.js';
+
+const MiB = 2 ** 20;
+const GiB = 2 ** 30;
+
+function size(bytes: number): string {
+  return bytes >= GiB && bytes % GiB === 0 ? `${bytes / GiB} GiB` : `${(bytes / MiB).toFixed(0)} MiB`;
+}
+
+function count(n: number): string {
+  return n.toLocaleString('en-US');
+}
+
+/** Results as a Markdown table (readable in a terminal, pasteable into a README). */
+export function resultsTable(results: readonly StrategyResult[]): string {
+  const header = ['guest', 'workload', 'free', 'strategy', 'time (ms)', 'vs zero', 'downtime (ms)', 'sent', 'pages sent', 'zero pages', 'hinted', 'skipped', 'rounds', 'verified'];
+  const rows = results.map((r) => [
+    size(r.guestBytes),
+    r.workload,
+    r.freePolicy,
+    r.strategy,
+    r.simulatedMs.toFixed(0),
+    r.reductionVsZero === undefined ? '' : `${r.reductionVsZero > 0 ? '+' : r.reductionVsZero < 0 ? '−' : '±'}${Math.abs(r.reductionVsZero * 100).toFixed(0)}%`,
+    r.downtimeMs.toFixed(0),
+    `${(r.bytes / MiB).toFixed(0)} MiB`,
+    count(r.pagesSent),
+    count(r.zeroPages),
+    count(r.hintedPages),
+    count(r.skippedZeroPages),
+    String(r.rounds),
+    r.verified ? 'yes' : `NO: ${r.problem ?? r.status}`,
+  ]);
+  return markdownTable([header, ...rows], { align: ['r', 'l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'] });
+}
+
+/** Results as CSV, one row per strategy run. */
+export function resultsCsv(results: readonly StrategyResult[]): string {
+  const columns = ['guestBytes', 'workload', 'freePolicy', 'seed', 'strategy', 'status', 'verified', 'simulatedMs', 'reductionVsZero', 'downtimeMs', 'bytes', 'pagesSent', 'zeroPages', 'hintedPages', 'skippedZeroPages', 'rounds'] as const;
+  const cell = (value: unknown): string => {
+    const text = value === undefined ? '' : String(value);
+    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
+  };
+  return [columns.join(','), ...results.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}

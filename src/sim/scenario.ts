@@ -1,0 +1,166 @@
+import type { FreePolicy } from '../guest/buddy.js';
+import { COMPILE_DEFAULTS, HOG_DEFAULTS, IDLE_DEFAULTS, compile, hog, idle, sanitize, type Workload } from '../guest/workloads.js';
+import type { OverlayMode } from '../migration/overlay.js';
+import { strategySet } from '../migration/strategies.js';
+import { DEFAULT_COST_MODEL } from '../migration/cost-model.js';
+
+/** A bad scenario value, said in one line that names the value and what was expected. */
+export class ScenarioError extends Error {
+  override readonly name = 'ScenarioError';
+}
+
+export const WORKLOADS = ['idle', 'compile', 'hog', 'sanitize'] as const;
+export type WorkloadName = (typeof WORKLOADS)[number];
+export const FREE_POLICIES: readonly FreePolicy[] = ['none', 'zero', 'poison'];
+const OVERLAY_MODES: readonly OverlayMode[] = ['drop-at-pause', 'ship-originals'];
+
+/** One migration setup; each strategy in `strategies` runs on its own copy of the same guest. */
+export interface Scenario {
+  readonly guestBytes: number;
+  readonly workload: WorkloadName;
+  /** Overrides of the workload's parameters (see workloads.ts), in bytes, ms and bytes/s. */
+  readonly workloadParams: Readonly<Record<string, number>>;
+  /** What the guest kernel does to freed pages: nothing, zero them (init_on_free), or poison them. */
+  readonly freePolicy: FreePolicy;
+  /** Strategy combinations such as `zero+hint`, each checked by strategySet. */
+  readonly strategies: readonly string[];
+  readonly overlayMode: OverlayMode;
+  /** Migration bandwidth, bytes per second. */
+  readonly bandwidth: number;
+  readonly downtimeLimitMs: number;
+  /** Simulated time the guest runs after boot before the migration starts. */
+  readonly warmupMs: number;
+  /** Whether the guest zeroes pages on allocation (init_on_alloc, on in Debian since 2020). */
+  readonly initOnAlloc: boolean;
+  readonly seed: number;
+}
+
+/** The strategies the comparison runs by default: from no detection at all to hints and reporting. */
+export const DEFAULT_STRATEGIES = ['none', 'zero', 'zero+zero-skip', 'zero+hint', 'zero+hint+zero-skip', 'zero+report'] as const;
+
+const GiB = 2 ** 30;
+
+/**
+ * The published setup of the free page hint results: an 8 GiB guest, downtime limit 2 s, no
+ * bandwidth cap (the cost model's link speed), a 2018 kernel without init_on_alloc.
+ */
+export const PUBLISHED_SETUP: Scenario = {
+  guestBytes: 8 * GiB,
+  workload: 'idle',
+  workloadParams: {},
+  freePolicy: 'none',
+  strategies: DEFAULT_STRATEGIES,
+  overlayMode: 'drop-at-pause',
+  bandwidth: DEFAULT_COST_MODEL.bandwidth,
+  downtimeLimitMs: 2000,
+  warmupMs: 3000,
+  initOnAlloc: false,
+  seed: 1,
+};
+
+const UNITS: Record<string, number> = { '': 1, K: 2 ** 10, M: 2 ** 20, G: 2 ** 30, T: 2 ** 40 };
+
+/** Parse a size such as 512M, 8G, 1T or 1.5G (binary units; a plain number is bytes). */
+export function parseSize(text: string, what: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(text.trim());
+  const value = match ? Math.round(Number(match[1]) * UNITS[match[2]!.toUpperCase()]!) : Number.NaN;
+  if (!Number.isSafeInteger(value) || value <= 0) throw new ScenarioError(`${what} '${text}': expected a size like 512M, 8G, 1T`);
+  return value;
+}
+
+/** A size that the guest can have: whole 4 MiB blocks, up to 1 TiB. */
+function guestSize(value: unknown): number {
+  const bytes = typeof value === 'number' ? value : typeof value === 'string' ? parseSize(value, 'guest size') : Number.NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 64 * 2 ** 20 || bytes > 2 ** 40 || bytes % (4 * 2 ** 20) !== 0) {
+    throw new ScenarioError(`guest size '${String(value)}': expected a multiple of 4M from 64M to 1T, like 512M, 8G, 1T`);
+  }
+  return bytes;
+}
+
+function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: string): T {
+  if (typeof value !== 'string' || !allowed.includes(value as T)) throw new ScenarioError(`${what} '${String(value)}': expected one of ${allowed.join(', ')}`);
+  return value as T;
+}
+
+function number(value: unknown, what: string, min: number, max: number): number {
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) throw new ScenarioError(`${what} '${String(value)}': expected a number from ${min} to ${max}`);
+  return n;
+}
+
+function integer(value: unknown, what: string, min: number, max: number): number {
+  const n = number(value, what, min, max);
+  if (!Number.isInteger(n)) throw new ScenarioError(`${what} '${String(value)}': expected a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** The parameters each workload takes, with their defaults (for checking overrides). */
+const WORKLOAD_DEFAULTS: Record<WorkloadName, object> = { idle: IDLE_DEFAULTS, compile: COMPILE_DEFAULTS, hog: HOG_DEFAULTS, sanitize: COMPILE_DEFAULTS };
+
+function workloadParams(workload: WorkloadName, value: unknown): Record<string, number> {
+  if (value === undefined) return {};
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ScenarioError('workload parameters: expected an object of numbers');
+  const known = Object.keys(WORKLOAD_DEFAULTS[workload]);
+  const params: Record<string, number> = {};
+  for (const [key, v] of Object.entries(value)) {
+    if (!known.includes(key)) throw new ScenarioError(`workload parameter '${key}': ${workload} takes ${known.join(', ')}`);
+    params[key] = typeof v === 'string' && /[KMGT]/i.test(v) ? parseSize(v, `workload parameter '${key}'`) : number(v, `workload parameter '${key}'`, 0, 2 ** 50);
+  }
+  return params;
+}
+
+function strategies(value: unknown): string[] {
+  const list = typeof value === 'string' ? value.split(',') : value;
+  if (!Array.isArray(list) || list.length === 0) throw new ScenarioError('strategies: expected a list such as zero,zero+hint');
+  return list.map((s) => {
+    const name = String(s).trim();
+    try {
+      strategySet(name);
+    } catch (error) {
+      throw new ScenarioError(`strategy '${name}': ${(error as Error).message}`);
+    }
+    return name;
+  });
+}
+
+/**
+ * Check a scenario given as plain data (a JSON file, command-line options), filling in the
+ * published setup for what is missing. Throws a ScenarioError naming the first bad value.
+ */
+export function checkScenario(input: unknown, base: Scenario = PUBLISHED_SETUP): Scenario {
+  if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new ScenarioError('scenario: expected an object');
+  const known = [...Object.keys(base), 'guest'];
+  const raw = input as Record<string, unknown>;
+  for (const key of Object.keys(raw)) if (!known.includes(key)) throw new ScenarioError(`scenario key '${key}': expected one of ${known.join(', ')}`);
+  const workload = raw['workload'] === undefined ? base.workload : oneOf(raw['workload'], WORKLOADS, 'workload');
+  const size = raw['guest'] ?? raw['guestBytes'];
+  const bandwidth = raw['bandwidth'];
+  return {
+    guestBytes: size === undefined ? base.guestBytes : guestSize(size),
+    workload,
+    workloadParams: raw['workloadParams'] === undefined && workload === base.workload ? base.workloadParams : workloadParams(workload, raw['workloadParams']),
+    freePolicy: raw['freePolicy'] === undefined ? base.freePolicy : oneOf(raw['freePolicy'], FREE_POLICIES, 'free-time policy'),
+    strategies: raw['strategies'] === undefined ? base.strategies : strategies(raw['strategies']),
+    overlayMode: raw['overlayMode'] === undefined ? base.overlayMode : oneOf(raw['overlayMode'], OVERLAY_MODES, 'overlay mode'),
+    bandwidth: bandwidth === undefined ? base.bandwidth : typeof bandwidth === 'string' ? parseSize(bandwidth, 'bandwidth') : number(bandwidth, 'bandwidth', 1e6, 1e12),
+    downtimeLimitMs: raw['downtimeLimitMs'] === undefined ? base.downtimeLimitMs : number(raw['downtimeLimitMs'], 'downtime limit', 1, 60_000),
+    warmupMs: raw['warmupMs'] === undefined ? base.warmupMs : number(raw['warmupMs'], 'warm-up', 0, 600_000),
+    initOnAlloc: raw['initOnAlloc'] === undefined ? base.initOnAlloc : oneOf(String(raw['initOnAlloc']), ['true', 'false'], 'init_on_alloc') === 'true',
+    seed: raw['seed'] === undefined ? base.seed : integer(raw['seed'], 'seed', 0, 2 ** 32 - 1),
+  };
+}
+
+/** The workload a scenario names, with its parameter overrides. */
+export function makeWorkload(scenario: Scenario): Workload {
+  const p = scenario.workloadParams;
+  switch (scenario.workload) {
+    case 'idle':
+      return idle(p);
+    case 'compile':
+      return compile(p);
+    case 'hog':
+      return hog(p);
+    case 'sanitize':
+      return sanitize(p);
+  }
+}
