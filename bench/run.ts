@@ -3,13 +3,14 @@
  * shared machine: compare figures from the same run (the notes give such ratios).
  */
 import { parseArgs } from 'node:util';
+import { compare } from './compare.js';
 import { formatValue, type Benchmark } from './harness.js';
 import { hints } from './hints.js';
 import { migration } from './migration.js';
 import { ring } from './ring.js';
 import { scale } from './scale.js';
 
-const benchmarks: readonly Benchmark[] = [ring, hints, scale, migration];
+const benchmarks: readonly Benchmark[] = [ring, hints, scale, migration, compare];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, filter: { type: 'string' } } });
 for (const bench of benchmarks) {

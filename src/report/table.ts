@@ -12,6 +12,14 @@ function count(n: number): string {
   return n.toLocaleString('en-US');
 }
 
+/** The change against zero detection, as −84% or +3%; `base` for zero detection itself. */
+function change(r: StrategyResult): string {
+  if (r.strategy === 'zero') return 'base';
+  if (r.reductionVsZero === undefined) return '';
+  const percent = Math.round(r.reductionVsZero * 100);
+  return percent === 0 ? '±0%' : `${percent > 0 ? '+' : '−'}${Math.abs(percent)}%`;
+}
+
 /** Results as a Markdown table (readable in a terminal, pasteable into a README). */
 export function resultsTable(results: readonly StrategyResult[]): string {
   const header = ['guest', 'workload', 'free', 'strategy', 'time (ms)', 'vs zero', 'downtime (ms)', 'sent', 'pages sent', 'zero pages', 'hinted', 'skipped', 'rounds', 'verified'];
@@ -21,7 +29,7 @@ export function resultsTable(results: readonly StrategyResult[]): string {
     r.freePolicy,
     r.strategy,
     r.simulatedMs.toFixed(0),
-    r.reductionVsZero === undefined ? '' : `${r.reductionVsZero > 0 ? '+' : r.reductionVsZero < 0 ? '−' : '±'}${Math.abs(r.reductionVsZero * 100).toFixed(0)}%`,
+    change(r),
     r.downtimeMs.toFixed(0),
     `${(r.bytes / MiB).toFixed(0)} MiB`,
     count(r.pagesSent),
