@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import type { StrategyResult } from '../src/sim/compare.js';
 import type { Benchmark, Figure } from './harness.js';
 
-const root = join(import.meta.dirname, '..');
+// The package root, from source (bench/) or from the bundle (bench/.build/).
+const root = join(import.meta.dirname, import.meta.dirname.endsWith('.build') ? '../..' : '..');
 
 /**
  * The default comparison as `npm start` runs it (a fresh process, from source): its wall time

@@ -6,7 +6,8 @@ const GiB = 2 ** 30;
 
 /** Boot an idle guest in a fresh process, so its peak RSS is its own. */
 function boot(ramBytes: number): { bootMs: number; hintMs: number; heldPages: number; maxRssBytes: number } {
-  const child = fileURLToPath(new URL('./scale-child.ts', import.meta.url));
+  // From source (tsx) or from the bundle bench/build.ts makes.
+  const child = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './scale-child.ts' : './scale-child.js', import.meta.url));
   const out = execFileSync(process.execPath, [...process.execArgv, child, String(ramBytes)], { encoding: 'utf8' });
   return JSON.parse(out.trim().split('\n').pop()!) as ReturnType<typeof boot>;
 }

@@ -1,7 +1,13 @@
+import { MemoryError } from '../memory/errors.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, DescFlag, USED_F_NO_NOTIFY } from '../virtio/constants.js';
 import type { Segment } from '../virtio/descriptor-chain.js';
 import { needsEvent, ringSizes } from '../virtio/split-queue.js';
+
+/** A descriptor address must be an exact u64 (what writeU64 would accept). */
+function checkAddress(gpa: number): void {
+  if (!Number.isSafeInteger(gpa) || gpa < 0) throw new MemoryError('u64-unsafe', -1, 8, `cannot store ${gpa} as an exact unsigned 64-bit address`);
+}
 
 /** Where a split ring lives in guest memory. */
 export interface RingLayout {
@@ -45,15 +51,23 @@ export function layoutRing(base: number, size: number): RingLayout & { readonly 
  */
 export class DriverQueue<T> {
   readonly layout: RingLayout;
-  private readonly freeList: number[] = [];
-  /** Per head: the token and the descriptors the chain holds. */
-  private readonly inFlight = new Map<number, { token: T; descriptors: number[] }>();
+  /** Free descriptors as a stack: the most recently freed is reused first, as in Linux. */
+  private readonly freeStack: Int32Array;
+  private freeCount = 0;
+  /** Per head: the token, and the descriptors of its chain (a private copy of the links). */
+  private readonly tokens: Array<T | undefined>;
+  private readonly chainLength: Int32Array;
+  private readonly chainNext: Int32Array;
+  private inFlightCount = 0;
   private availIdx: number;
   private lastUsed: number;
   private availAtLastKick: number;
   private readonly eventIdx: boolean;
   /** Used-buffer interrupts are wanted (Linux: the callback is enabled). */
   private interrupts = true;
+  /** One descriptor, assembled here and written with one memory access. */
+  private readonly descBytes = new Uint8Array(DESC_SIZE);
+  private readonly descView = new DataView(this.descBytes.buffer);
 
   constructor(
     private readonly memory: GuestMemory,
@@ -72,17 +86,22 @@ export class DriverQueue<T> {
     memory.writeU16(layout.availRing + 2, start);
     memory.writeU16(layout.usedRing + 2, start);
     if (this.eventIdx) memory.writeU16(this.usedEventAddr, start);
-    for (let i = 0; i < layout.size; i++) this.freeList.push(i);
+    this.freeStack = new Int32Array(layout.size);
+    // Lowest index on top, so a fresh ring hands out 0, 1, 2, …
+    for (let i = layout.size - 1; i >= 0; i--) this.freeStack[this.freeCount++] = i;
+    this.tokens = new Array<T | undefined>(layout.size);
+    this.chainLength = new Int32Array(layout.size);
+    this.chainNext = new Int32Array(layout.size);
   }
 
   /** Descriptors not in use. */
   get freeDescriptors(): number {
-    return this.freeList.length;
+    return this.freeCount;
   }
 
   /** Chains given to the device and not yet returned. */
   get outstanding(): number {
-    return this.inFlight.size;
+    return this.inFlightCount;
   }
 
   private get usedEventAddr(): number {
@@ -98,42 +117,53 @@ export class DriverQueue<T> {
    * (and changes nothing) when there are not enough free descriptors.
    */
   add(out: readonly Segment[], inn: readonly Segment[], token: T): boolean {
-    const segments = [...out.map((s) => ({ ...s, write: false })), ...inn.map((s) => ({ ...s, write: true }))];
-    if (segments.length === 0) throw new RangeError('a chain needs at least one segment');
+    const count = out.length + inn.length;
+    if (count === 0) throw new RangeError('a chain needs at least one segment');
     const indirect = this.options.indirect;
-    const useIndirect = indirect !== undefined && segments.length > 1 && segments.length <= indirect.maxSegments;
-    const needed = useIndirect ? 1 : segments.length;
-    if (this.freeList.length < needed) return false;
-    const descriptors = this.freeList.splice(0, needed);
-    const head = descriptors[0]!;
-    const m = this.memory;
-
-    const writeDesc = (at: number, seg: Segment, flags: number, next: number): void => {
-      m.writeU64(at, seg.gpa);
-      m.writeU32(at + 8, seg.length);
-      m.writeU16(at + 12, flags);
-      m.writeU16(at + 14, next);
-    };
+    const useIndirect = indirect !== undefined && count > 1 && count <= indirect.maxSegments;
+    const needed = useIndirect ? 1 : count;
+    if (this.freeCount < needed) return false;
+    for (const s of out) checkAddress(s.gpa);
+    for (const s of inn) checkAddress(s.gpa);
+    const head = this.freeStack[--this.freeCount]!;
+    this.chainLength[head] = needed;
     if (useIndirect) {
       const table = indirect.area + head * indirect.maxSegments * DESC_SIZE;
-      segments.forEach((s, i) => {
-        const last = i === segments.length - 1;
-        writeDesc(table + i * DESC_SIZE, s, (s.write ? DescFlag.WRITE : 0) | (last ? 0 : DescFlag.NEXT), last ? 0 : i + 1);
-      });
-      writeDesc(this.descAddr(head), { gpa: table, length: segments.length * DESC_SIZE }, DescFlag.INDIRECT, 0);
+      for (let i = 0; i < count; i++) {
+        const last = i === count - 1;
+        const s = i < out.length ? out[i]! : inn[i - out.length]!;
+        this.writeDesc(table + i * DESC_SIZE, s.gpa, s.length, (i < out.length ? 0 : DescFlag.WRITE) | (last ? 0 : DescFlag.NEXT), last ? 0 : i + 1);
+      }
+      this.writeDesc(this.descAddr(head), table, count * DESC_SIZE, DescFlag.INDIRECT, 0);
     } else {
-      segments.forEach((s, i) => {
-        const last = i === segments.length - 1;
-        const next = last ? 0 : descriptors[i + 1]!;
-        writeDesc(this.descAddr(descriptors[i]!), s, (s.write ? DescFlag.WRITE : 0) | (last ? 0 : DescFlag.NEXT), next);
-      });
+      let index = head;
+      for (let i = 0; i < count; i++) {
+        const last = i === count - 1;
+        const next = last ? 0 : this.freeStack[--this.freeCount]!;
+        const s = i < out.length ? out[i]! : inn[i - out.length]!;
+        this.chainNext[index] = next;
+        this.writeDesc(this.descAddr(index), s.gpa, s.length, (i < out.length ? 0 : DescFlag.WRITE) | (last ? 0 : DescFlag.NEXT), next);
+        index = next;
+      }
     }
-    this.inFlight.set(head, { token, descriptors });
+    this.tokens[head] = token;
+    this.inFlightCount++;
+    const m = this.memory;
     // The ring entry is written before avail.idx publishes it (§2.7.13).
     m.writeU16(this.layout.availRing + 4 + 2 * (this.availIdx % this.layout.size), head);
     this.availIdx = (this.availIdx + 1) & 0xffff;
     m.writeU16(this.layout.availRing + 2, this.availIdx);
     return true;
+  }
+
+  private writeDesc(at: number, gpa: number, length: number, flags: number, next: number): void {
+    const v = this.descView;
+    v.setUint32(0, gpa % 0x1_0000_0000, true);
+    v.setUint32(4, Math.floor(gpa / 0x1_0000_0000), true);
+    v.setUint32(8, length, true);
+    v.setUint16(12, flags, true);
+    v.setUint16(14, next, true);
+    this.memory.write(at, this.descBytes);
   }
 
   /**
@@ -159,14 +189,13 @@ export class DriverQueue<T> {
     const elem = this.layout.usedRing + 4 + 8 * (this.lastUsed % this.layout.size);
     const head = this.memory.readU32(elem);
     const len = this.memory.readU32(elem + 4);
-    const entry = this.inFlight.get(head);
-    if (entry === undefined) throw new Error(`device returned head ${head}, which is not in flight`);
-    this.inFlight.delete(head);
-    this.freeList.push(...entry.descriptors);
+    if (head >= this.layout.size || this.chainLength[head] === 0) throw new Error(`device returned head ${head}, which is not in flight`);
+    const token = this.tokens[head] as T;
+    this.release(head);
     this.lastUsed = (this.lastUsed + 1) & 0xffff;
     // Ask for an interrupt at the next entry, unless interrupts are off (Linux's get_buf).
     if (this.eventIdx && this.interrupts) this.memory.writeU16(this.usedEventAddr, this.lastUsed);
-    return { token: entry.token, len };
+    return { token, len };
   }
 
   /** Every used buffer available now, in ring order. */
@@ -181,10 +210,25 @@ export class DriverQueue<T> {
    * with their heads, so the driver can take back what it lent.
    */
   takeOutstanding(): Array<[number, T]> {
-    const out = [...this.inFlight].map(([head, entry]): [number, T] => [head, entry.token]);
-    for (const [, entry] of this.inFlight) this.freeList.push(...entry.descriptors);
-    this.inFlight.clear();
+    const out: Array<[number, T]> = [];
+    for (let head = 0; head < this.layout.size; head++) {
+      if (this.chainLength[head] === 0) continue;
+      out.push([head, this.tokens[head] as T]);
+      this.release(head);
+    }
     return out;
+  }
+
+  /** Put a chain's descriptors back on the free stack (detach_buf). */
+  private release(head: number): void {
+    let index = head;
+    for (let n = this.chainLength[head]!; n > 0; n--) {
+      this.freeStack[this.freeCount++] = index;
+      index = this.chainNext[index]!;
+    }
+    this.chainLength[head] = 0;
+    this.tokens[head] = undefined;
+    this.inFlightCount--;
   }
 
   /** Ask for (or suppress) used-buffer interrupts: avail.flags, or used_event with EVENT_IDX. */

@@ -6,6 +6,8 @@ import { fillPattern, recognisePattern } from './page-pattern.js';
 const KIND_SHIFT = 30;
 const VALUE_MASK = (1 << KIND_SHIFT) - 1;
 const Kind = { ZERO: 0, BYTES: 1, FILL: 2, PATTERN: 3 } as const;
+/** Entries of the page lookup cache (a power of two). */
+const CACHE_WAYS = 8;
 
 /** Options for {@link CompactMemory}. */
 export interface CompactMemoryOptions {
@@ -29,6 +31,9 @@ export class CompactMemory extends ChunkedMemory {
   /** Where fill and pattern pages are generated for reading; valid until the next read. */
   private readonly generated: { gpa: number; readonly bytes: Uint8Array; readonly view: DataView };
   private readonly generatedWords = new Uint32Array(PAGE_SIZE / 4);
+  /** The last few BYTES pages looked up (rings, buffers): pfn and chunk, direct-mapped. */
+  private readonly cachedPfns = new Float64Array(CACHE_WAYS).fill(-1);
+  private readonly cachedChunks = new Array<Chunk | undefined>(CACHE_WAYS);
 
   constructor(options: CompactMemoryOptions) {
     super(typeof options.regions === 'number' ? [{ gpa: 0, size: options.regions }] : options.regions);
@@ -105,9 +110,16 @@ export class CompactMemory extends ChunkedMemory {
 
   protected chunkAt(gpa: number, forWrite: boolean): Chunk | undefined {
     const pfn = Math.floor(gpa / PAGE_SIZE);
+    const way = pfn & (CACHE_WAYS - 1);
+    if (this.cachedPfns[way] === pfn) return this.cachedChunks[way];
     const d = this.descriptor(pfn);
     const kind = d >>> KIND_SHIFT;
-    if (kind === Kind.BYTES) return this.bytes.get(pfn);
+    if (kind === Kind.BYTES) {
+      const chunk = this.bytes.get(pfn);
+      this.cachedPfns[way] = pfn;
+      this.cachedChunks[way] = chunk;
+      return chunk;
+    }
     if (kind === Kind.ZERO && !forWrite) return undefined;
     // Generate the page's bytes, then either hand them out for reading or make them real.
     this.generated.gpa = pfn * PAGE_SIZE;
@@ -140,5 +152,6 @@ export class CompactMemory extends ChunkedMemory {
   private setDescriptor(pfn: number, value: number): void {
     this.descriptors.set(pfn, value);
     this.bytes.delete(pfn);
+    if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
   }
 }

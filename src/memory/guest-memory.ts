@@ -115,6 +115,8 @@ export abstract class ChunkedMemory implements GuestMemory {
     if (length === 0) return true;
     const end = gpa + length;
     if (end > this.end) return false;
+    // The common case: one region from 0 (checked on the hot path of every ring access).
+    if (this.regions.length === 1 && this.regions[0]!.gpa === 0) return true;
     // Walk regions from the one holding gpa while they are contiguous.
     let at = gpa;
     for (const r of this.regions) {
