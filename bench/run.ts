@@ -9,8 +9,9 @@ import { hints } from './hints.js';
 import { migration } from './migration.js';
 import { ring } from './ring.js';
 import { scale } from './scale.js';
+import { zeroScan } from './zero-scan.js';
 
-const benchmarks: readonly Benchmark[] = [ring, hints, scale, migration, compare];
+const benchmarks: readonly Benchmark[] = [zeroScan, ring, hints, scale, migration, compare];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, filter: { type: 'string' } } });
 for (const bench of benchmarks) {

@@ -1,4 +1,8 @@
 import { ChunkedMemory, type Chunk, type RamRegion } from './guest-memory.js';
+import { allocateScannable } from './zero-scan.js';
+
+/** Regions this large or larger that FlatMemory allocates live in WebAssembly memory. */
+const SCANNABLE_FROM = 16 << 20;
 
 /** A RAM region backed by a caller-supplied buffer (e.g. a VMM's own guest RAM). */
 export interface BackedRegion extends RamRegion {
@@ -9,8 +13,10 @@ export interface BackedRegion extends RamRegion {
 }
 
 /**
- * Guest RAM as one ArrayBuffer per region, with holes between regions. This is what a VMM
- * that owns its RAM as ArrayBuffers (and a real guest) uses: every byte exists.
+ * Guest RAM as one buffer per region, with holes between regions. This is what a VMM that
+ * owns its RAM as ArrayBuffers (and a real guest) uses: every byte exists. Regions of 16 MiB
+ * to 4 GiB that it allocates itself live in WebAssembly memory, where zero pages are found by
+ * a SIMD kernel.
  */
 export class FlatMemory extends ChunkedMemory {
   private readonly chunks: Chunk[];
@@ -21,8 +27,15 @@ export class FlatMemory extends ChunkedMemory {
     const list: readonly BackedRegion[] = typeof regions === 'number' ? [{ gpa: 0, size: regions }] : regions;
     super(list);
     this.chunks = list.map((r) => {
-      const bytes = r.buffer ? new Uint8Array(r.buffer, r.bufferOffset ?? 0, r.size) : new Uint8Array(r.size);
-      return { gpa: r.gpa, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+      if (r.buffer) {
+        const bytes = new Uint8Array(r.buffer, r.bufferOffset ?? 0, r.size);
+        return { gpa: r.gpa, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength) };
+      }
+      // Large RAM we allocate ourselves goes where the SIMD zero-page kernel can scan it (a
+      // WebAssembly memory costs ~0.1 ms to set up: not worth it for a fuzz case's few pages).
+      const scannable = r.size >= SCANNABLE_FROM ? allocateScannable(r.size) : undefined;
+      const bytes = scannable?.bytes ?? new Uint8Array(r.size);
+      return { gpa: r.gpa, bytes, view: new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength), ...(scannable ? { isZero: scannable.isZero } : {}) };
     });
   }
 
