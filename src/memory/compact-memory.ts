@@ -54,6 +54,11 @@ export class CompactMemory extends ChunkedMemory {
     return d >>> KIND_SHIFT === Kind.PATTERN ? d & VALUE_MASK : undefined;
   }
 
+  /** How many pages from `pfn` on are stored as zero, counting at most `max` (cost grows with touched pages). */
+  zeroRun(pfn: number, max: number): number {
+    return this.descriptors.zeroRun(pfn, max);
+  }
+
   /** The byte a page is filled with (0 for a zero page), or undefined when it holds more. */
   fillByte(pfn: number): number | undefined {
     const d = this.descriptor(pfn);

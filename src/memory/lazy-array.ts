@@ -26,6 +26,22 @@ export class LazyU32Array {
     block[index % BLOCK] = value;
   }
 
+  /** How many entries from `index` on are zero, counting at most `max`. Skips unallocated blocks whole. */
+  zeroRun(index: number, max: number): number {
+    const end = Math.min(index + max, this.length);
+    let i = index;
+    while (i < end) {
+      const block = this.blocks[Math.floor(i / BLOCK)];
+      const blockEnd = Math.min((Math.floor(i / BLOCK) + 1) * BLOCK, end);
+      if (block === undefined) {
+        i = blockEnd;
+        continue;
+      }
+      for (; i < blockEnd; i++) if (block[i % BLOCK] !== 0) return i - index;
+    }
+    return Math.max(0, end - index);
+  }
+
   /** Call `fn(index, value)` for every non-zero entry, in index order. */
   forEachNonZero(fn: (index: number, value: number) => void): void {
     this.blocks.forEach((block, b) => {

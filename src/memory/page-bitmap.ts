@@ -109,6 +109,19 @@ export class PageBitmap {
     return pfn < this.pageCount ? pfn : -1;
   }
 
+  /** The first page not in the set at or after `from`, or `limit` if all up to it are. Skips full words whole. */
+  nextClear(from: number, limit: number): number {
+    limit = Math.min(limit, this.pageCount);
+    if (from >= limit) return limit;
+    let w = from >>> 5;
+    let word = ~this.words[w]! & (~0 << (from & 31));
+    while (word === 0) {
+      if (++w * 32 >= limit) return limit;
+      word = ~this.words[w]!;
+    }
+    return Math.min(w * 32 + (31 - Math.clz32(word & -word)), limit);
+  }
+
   /** The set as ascending runs [firstPfn, count]. */
   runs(): Array<[number, number]> {
     const out: Array<[number, number]> = [];

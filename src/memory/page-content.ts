@@ -30,6 +30,21 @@ export function summarisePage(memory: GuestMemory, pfn: number): PageSummary | u
   return version === undefined ? (backing.isZeroPage(pfn) ? ZERO_FILL : undefined) : { seed: backing.patternSeed, version };
 }
 
+/**
+ * How many pages from `pfn` on read as zero, counting at most `max` (all RAM). On compact
+ * memory a run of untouched pages costs what their descriptor blocks cost, not a page each.
+ */
+export function zeroRunLength(memory: GuestMemory, pfn: number, max: number): number {
+  const backing = memory instanceof DelegatingMemory ? memory.backing : memory;
+  let n = backing instanceof CompactMemory ? backing.zeroRun(pfn, max) : 0;
+  // Pages stored as bytes may still be zero: check those one by one.
+  while (n < max && memory.isZeroPage(pfn + n)) {
+    n++;
+    if (backing instanceof CompactMemory) n += backing.zeroRun(pfn + n, max - n);
+  }
+  return n;
+}
+
 /** Write the content the guest with `seed` gives page `pfn` at `version`. */
 export function writePatternPage(memory: GuestMemory, seed: number, pfn: number, version: number): void {
   const compact = compactFor(memory, seed);

@@ -1,5 +1,5 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { writePatternPage } from '../memory/page-content.js';
+import { writePatternPage, zeroRunLength } from '../memory/page-content.js';
 import { recognisePattern } from '../memory/page-pattern.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
 
@@ -92,14 +92,16 @@ export class Incoming {
     const memory = this.destination.memory;
     let already = 0;
     for (const op of this.staged) {
-      if ('fill' in op) {
-        for (let pfn = op.pfn; pfn < op.pfn + op.count; pfn++) {
-          // Write only what differs: do not touch (allocate) fresh memory with zeros.
-          if (op.fill === 0 && memory.isZeroPage(pfn)) {
-            if (op.zeroRecord) already++;
-          } else {
-            memory.fill(pfn * PAGE_SIZE, PAGE_SIZE, op.fill);
-          }
+      if ('fill' in op && op.fill !== 0) {
+        memory.fill(op.pfn * PAGE_SIZE, op.count * PAGE_SIZE, op.fill);
+      } else if ('fill' in op) {
+        // Write only what is not zero already: do not touch (allocate) fresh memory with zeros.
+        const end = op.pfn + op.count;
+        for (let pfn = op.pfn; pfn < end; ) {
+          const zeros = zeroRunLength(memory, pfn, end - pfn);
+          if (op.zeroRecord) already += zeros;
+          pfn += zeros;
+          if (pfn < end) memory.fill(pfn++ * PAGE_SIZE, PAGE_SIZE, 0);
         }
       } else if ('data' in op) {
         memory.write(op.pfn * PAGE_SIZE, op.data);

@@ -1,16 +1,18 @@
 import { Subject, type Observable } from 'rxjs';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { PageBitmap } from '../memory/page-bitmap.js';
-import { summarisePage } from '../memory/page-content.js';
 import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
 import { BalloonFeature } from '../virtio/balloon/constants.js';
-import { DEFAULT_COST_MODEL, SimClock, WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from './cost-model.js';
+import { DEFAULT_COST_MODEL, SimClock, WIRE_PAGE_BYTES, type CostModel } from './cost-model.js';
+import { PageSender } from './page-sender.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
 import { StreamWriter, type ByteSink } from './stream.js';
 
-/** Dirty pages read and sent as one batch: at most a fraction of a millisecond of simulated time. */
-const BATCH_PAGES = 64;
+/** Simulated time one batch of pages may cover: one guest step, so the guest runs between batches. */
+const BATCH_MS = 1;
+/** Pages one batch may span: more than one step of zero pages at the default scan rate. */
+const MAX_BATCH_PAGES = 4096;
 
 /** What the engine needs of the source VM (the simulator's Vm provides it). */
 export interface MigrationSource {
@@ -133,9 +135,8 @@ export class PrecopyMigration {
   private readonly pieces: EnginePieces;
   private readonly cost: CostModel;
   private readonly window = new EngineHintWindow((batch) => this.clearHinted(batch));
-  /** Bytes on the wire as QEMU would send them (see WIRE_PAGE_BYTES). */
-  private wireBytes = 0;
-  private counts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0, hintedPages: 0, hintedRanges: 0 };
+  private readonly sender: PageSender;
+  private hinted = { hintedPages: 0, hintedRanges: 0 };
 
   constructor(
     private readonly source: MigrationSource,
@@ -147,6 +148,7 @@ export class PrecopyMigration {
     this.bitmap = new PageBitmap(source.memory.end / PAGE_SIZE);
     this.clock = new SimClock(this.cost, () => source.step());
     this.writer = new StreamWriter(options.sink);
+    this.sender = new PageSender(source.memory, this.writer, this.clock, source.overlays);
   }
 
   run(): MigrationResult {
@@ -173,7 +175,7 @@ export class PrecopyMigration {
         this.sync(true);
         // What sending the rest would take if every page went whole: the switchover estimate.
         const remainingMs = this.clock.sendMs(this.bitmap.count * WIRE_PAGE_BYTES);
-        this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.wireBytes, simulatedMs: this.clock.nowMs });
+        this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.sender.wireBytes, simulatedMs: this.clock.nowMs });
         if (remainingMs <= limitMs || round >= maxRounds) break;
       }
 
@@ -188,7 +190,7 @@ export class PrecopyMigration {
       for (const [name, state] of Object.entries(this.source.deviceStates())) this.sendRecord(this.writer.device(name, state));
       if (overlays) this.sendRecord(this.writer.device('overlays', overlays));
       this.sendRecord(this.writer.end());
-      this.#progress$.next({ round, remainingPages: 0, bytes: this.wireBytes, simulatedMs: this.clock.nowMs });
+      this.#progress$.next({ round, remainingPages: 0, bytes: this.sender.wireBytes, simulatedMs: this.clock.nowMs });
       return this.result('completed', round, pausedAt);
     } finally {
       subscription.unsubscribe();
@@ -235,73 +237,32 @@ export class PrecopyMigration {
   }
 
   /**
-   * Send every page whose bit is set, in address order, in batches of consecutive dirty pages.
-   * A batch's bits are cleared and its pages read at one instant, so a write after that shows
-   * up dirty (H13); then its cost is charged and the guest runs in that time. Runs of pages
-   * that hold one byte go as one record. False when cancelled.
+   * Send every page whose bit is set, in address order, in batches of consecutive dirty pages
+   * worth at most one guest step of simulated time. A batch is read and its bits cleared at one
+   * instant, before the guest runs again, so a write after that shows up dirty (H13); then its
+   * cost is charged and the guest runs in that time. False when cancelled.
    */
   private sendDirty(round: number): boolean {
-    const { memory, overlays } = this.source;
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
-    const skipZero = skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh);
+    const policy = { detectZero, skipZero: skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh) };
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
-    for (let first = this.bitmap.nextSet(0); first >= 0; first = this.bitmap.nextSet(first)) {
-      if (this.clock.nowMs >= cancelAt) return false;
-      let end = first + 1;
-      while (end < first + BATCH_PAGES && this.bitmap.has(end)) end++;
-      this.bitmap.deleteRange(first, end - first);
-      let ms = 0;
-      for (let pfn = first; pfn < end; ) {
-        // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
-        if (overlays?.has(pfn)) {
-          pfn++;
-          continue;
-        }
-        const gpa = pfn * PAGE_SIZE;
-        const summary = summarisePage(memory, pfn);
-        if (summary === undefined) {
-          ms += this.clock.scanMs(PAGE_SIZE) + this.wire(WIRE_PAGE_BYTES);
-          this.counts.normalPages++;
-          this.writer.page(gpa, memory.read(gpa, PAGE_SIZE));
-          pfn++;
-          continue;
-        }
-        // Extend a run of pages with the same one-byte fill, or of pattern pages.
-        const fill = 'fill' in summary ? summary.fill : undefined;
-        const seed = 'seed' in summary ? summary.seed : undefined;
-        const versions = 'version' in summary ? [summary.version] : [];
-        let next = pfn + 1;
-        for (; next < end && !overlays?.has(next); next++) {
-          const s = summarisePage(memory, next);
-          if (s === undefined || ('fill' in s ? s.fill !== fill : s.seed !== seed)) break;
-          if ('version' in s) versions.push(s.version);
-        }
-        const count = next - pfn;
-        ms += this.clock.scanMs(count * PAGE_SIZE);
-        if (fill === 0 && detectZero) {
-          if (skipZero) {
-            this.counts.skippedZeroPages += count;
-          } else {
-            this.counts.zeroPages += count;
-            this.writer.zero(gpa, count);
-            ms += this.wire(count * WIRE_ZERO_PAGE_BYTES);
-          }
-        } else {
-          this.counts.normalPages += count;
-          if ('seed' in summary) this.writer.pattern(gpa, summary.seed, versions);
-          else this.writer.fill(gpa, count, summary.fill);
-          ms += this.wire(count * WIRE_PAGE_BYTES);
-        }
-        pfn = next;
+    try {
+      for (let first = this.bitmap.nextSet(0); first >= 0; first = this.bitmap.nextSet(first)) {
+        if (this.clock.nowMs >= cancelAt) return false;
+        const end = this.bitmap.nextClear(first, first + MAX_BATCH_PAGES);
+        const { next, ms } = this.sender.send(first, end, policy, BATCH_MS);
+        this.bitmap.deleteRange(first, next - first);
+        this.clock.charge(ms);
       }
-      this.clock.charge(ms);
+      return true;
+    } finally {
+      this.sender.flush();
     }
-    return true;
   }
 
   /** Count `bytes` as sent on the wire; returns the time that takes. */
   private wire(bytes: number): number {
-    this.wireBytes += bytes;
+    this.sender.wireBytes += bytes;
     return this.clock.sendMs(bytes);
   }
 
@@ -311,8 +272,8 @@ export class PrecopyMigration {
   }
 
   private clearHinted(batch: HintBatch): void {
-    for (const r of batch.ranges) this.counts.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
-    this.counts.hintedRanges += batch.ranges.length;
+    for (const r of batch.ranges) this.hinted.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
+    this.hinted.hintedRanges += batch.ranges.length;
     this.clock.hint(batch.ranges.length);
   }
 
@@ -327,8 +288,9 @@ export class PrecopyMigration {
       rounds,
       totalMs: this.clock.nowMs,
       downtimeMs: this.clock.nowMs - pausedAt,
-      bytes: this.wireBytes,
-      ...this.counts,
+      bytes: this.sender.wireBytes,
+      ...this.sender.counts,
+      ...this.hinted,
     };
   }
 }

@@ -1,0 +1,145 @@
+import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
+import { summarisePage, zeroRunLength } from '../memory/page-content.js';
+import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type SimClock } from './cost-model.js';
+import type { OverlayManager } from './overlay.js';
+import type { StreamWriter } from './stream.js';
+
+/** How zero pages travel in a round. */
+export interface ZeroPolicy {
+  /** Zero pages go as header-only records. */
+  readonly detectZero: boolean;
+  /** Zero pages are not sent at all (zero-skip onto a fresh destination). */
+  readonly skipZero: boolean;
+}
+
+/** Pages by how they went. */
+export interface SendCounts {
+  /** Sent whole. */
+  normalPages: number;
+  /** Sent as header-only zero records. */
+  zeroPages: number;
+  /** Zero pages not sent at all. */
+  skippedZeroPages: number;
+}
+
+/**
+ * Reads guest pages and writes their records, charging each page QEMU's cost: the read, and
+ * the bytes QEMU's RAM stream would carry. Consecutive pages that hold one byte travel as one
+ * record, across calls until another record must go first ({@link flush}); pattern pages of
+ * the simulated guest travel by id. How much simulated time a call may cover is bounded, so
+ * the guest still runs between calls.
+ */
+export class PageSender {
+  /** Bytes on the wire as QEMU would send them. */
+  wireBytes = 0;
+  readonly counts: SendCounts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0 };
+  /** A run of one-byte pages not written yet: zero records, or whole pages of `fill`. */
+  private pending: { gpa: number; count: number; fill: number; zeroRecord: boolean } | undefined;
+
+  constructor(
+    private readonly memory: GuestMemory,
+    private readonly writer: StreamWriter,
+    private readonly clock: SimClock,
+    private readonly overlays: OverlayManager | undefined,
+  ) {}
+
+  /**
+   * Read and send pages from `first` on, up to `end`, until about `budgetMs` of simulated time
+   * is spent. Charges nothing: returns the first page not sent and the time the pages cost.
+   * The caller clears their dirty bits before the guest runs again, so a later write shows up.
+   */
+  send(first: number, end: number, policy: ZeroPolicy, budgetMs: number): { next: number; ms: number } {
+    const scanMs = this.clock.scanMs(PAGE_SIZE);
+    const zeroMs = scanMs + (policy.skipZero ? 0 : this.clock.sendMs(policy.detectZero ? WIRE_ZERO_PAGE_BYTES : WIRE_PAGE_BYTES));
+    // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
+    const overlaid = this.overlays?.pfns().filter((p) => p >= first && p < end) ?? [];
+    let ms = 0;
+    let pfn = first;
+    while (pfn < end && ms < budgetMs) {
+      if (overlaid.includes(pfn)) {
+        pfn++;
+        continue;
+      }
+      const limit = (overlaid.length === 0 ? end : Math.min(end, ...overlaid.filter((p) => p > pfn))) - pfn;
+      const zeros = zeroRunLength(this.memory, pfn, Math.min(limit, Math.max(1, Math.ceil((budgetMs - ms) / zeroMs))));
+      if (zeros > 0) {
+        ms += zeros * zeroMs;
+        this.sendOneByte(pfn, zeros, 0, policy);
+        pfn += zeros;
+        continue;
+      }
+      const summary = summarisePage(this.memory, pfn);
+      const gpa = pfn * PAGE_SIZE;
+      if (summary === undefined) {
+        this.flush();
+        this.writer.page(gpa, this.memory.read(gpa, PAGE_SIZE));
+        this.counts.normalPages++;
+        ms += scanMs + this.wire(WIRE_PAGE_BYTES);
+        pfn++;
+        continue;
+      }
+      // A run of pages with the same non-zero fill, or of pattern pages.
+      const fill = 'fill' in summary ? summary.fill : undefined;
+      const versions = 'version' in summary ? [summary.version] : [];
+      let next = pfn + 1;
+      const seed = 'seed' in summary ? summary.seed : undefined;
+      const pageMs = scanMs + this.clock.sendMs(WIRE_PAGE_BYTES);
+      for (; next < pfn + limit && (next - pfn) * pageMs < budgetMs - ms; next++) {
+        const s = summarisePage(this.memory, next);
+        if (s === undefined || ('fill' in s ? s.fill !== fill : s.seed !== seed)) break;
+        if ('version' in s) versions.push(s.version);
+      }
+      const count = next - pfn;
+      if ('seed' in summary) {
+        this.flush();
+        this.writer.pattern(gpa, summary.seed, versions);
+        this.counts.normalPages += count;
+        ms += count * scanMs + this.wire(count * WIRE_PAGE_BYTES);
+      } else {
+        ms += count * (scanMs + this.clock.sendMs(WIRE_PAGE_BYTES));
+        this.sendOneByte(pfn, count, summary.fill, policy);
+      }
+      pfn = next;
+    }
+    return { next: pfn, ms };
+  }
+
+  /** Write the pending run, if any: before another record, and when a round ends. */
+  flush(): void {
+    const run = this.pending;
+    if (run === undefined) return;
+    this.pending = undefined;
+    if (run.zeroRecord) this.writer.zero(run.gpa, run.count);
+    else this.writer.fill(run.gpa, run.count, run.fill);
+  }
+
+  /** `count` pages from `pfn` that all hold `fill`: zero records, skipped, or whole pages. */
+  private sendOneByte(pfn: number, count: number, fill: number, policy: ZeroPolicy): void {
+    if (fill === 0 && policy.skipZero) {
+      this.counts.skippedZeroPages += count;
+      return;
+    }
+    const zeroRecord = fill === 0 && policy.detectZero;
+    if (zeroRecord) {
+      this.counts.zeroPages += count;
+      this.wireBytes += count * WIRE_ZERO_PAGE_BYTES;
+    } else {
+      this.counts.normalPages += count;
+      this.wireBytes += count * WIRE_PAGE_BYTES;
+    }
+    const gpa = pfn * PAGE_SIZE;
+    const run = this.pending;
+    if (run && run.zeroRecord === zeroRecord && run.fill === fill && run.gpa + run.count * PAGE_SIZE === gpa) {
+      run.count += count;
+      return;
+    }
+    this.flush();
+    this.pending = { gpa, count, fill, zeroRecord };
+  }
+
+  /** Count `bytes` as sent; returns the time that takes. */
+  private wire(bytes: number): number {
+    this.wireBytes += bytes;
+    return this.clock.sendMs(bytes);
+  }
+}

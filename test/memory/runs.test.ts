@@ -1,0 +1,66 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
+import { LazyU32Array } from '../../src/memory/lazy-array.js';
+import { PageBitmap } from '../../src/memory/page-bitmap.js';
+import { zeroRunLength } from '../../src/memory/page-content.js';
+import { runs } from '../support/runs.js';
+
+// The fast run queries skip whole words and blocks; each is checked against a page-by-page loop.
+describe('run queries', () => {
+  it('PageBitmap.nextClear finds the first page not in the set, within the limit', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.tuple(fc.nat(300), fc.nat(80))), fc.nat(320), fc.nat(400), (pages, ranges, from, limit) => {
+        const bitmap = new PageBitmap(pages);
+        for (const [first, count] of ranges) bitmap.addRange(first, count);
+        const bound = Math.min(limit, pages);
+        let expected = Math.min(from, bound);
+        while (expected < bound && bitmap.has(expected)) expected++;
+        expect(bitmap.nextClear(from, limit)).toBe(expected);
+      }),
+      { numRuns: runs(500) },
+    );
+  });
+
+  it('LazyU32Array.zeroRun counts zero entries across allocated and unallocated blocks', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(5000), fc.nat(3))), fc.nat(5200), fc.nat(5000), (sets, index, max) => {
+        const array = new LazyU32Array(5000);
+        for (const [i, v] of sets) array.set(i, v);
+        let expected = 0;
+        while (expected < max && index + expected < 5000 && array.get(index + expected) === 0) expected++;
+        expect(array.zeroRun(index, max)).toBe(expected);
+      }),
+      { numRuns: runs(500) },
+    );
+  });
+
+  it('zeroRunLength agrees with isZeroPage page by page, whatever the pages hold', () => {
+    const pages = 3000;
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ pfn: fc.nat(pages - 1), how: fc.constantFrom('pattern', 'fill', 'zero-fill', 'byte', 'zero-bytes', 'discard') })),
+        fc.nat(pages - 1),
+        fc.nat(pages),
+        (writes, pfn, max) => {
+          const memory = new CompactMemory({ regions: pages * PAGE_SIZE, patternSeed: 1 });
+          for (const w of writes) {
+            const gpa = w.pfn * PAGE_SIZE;
+            if (w.how === 'pattern') memory.writePattern(w.pfn, 3);
+            else if (w.how === 'fill') memory.fill(gpa, PAGE_SIZE, 0xaa);
+            else if (w.how === 'zero-fill') memory.fill(gpa, PAGE_SIZE, 0);
+            else if (w.how === 'byte') memory.writeU8(gpa + 100, 1);
+            else if (w.how === 'zero-bytes') memory.writeU8(gpa + 100, 0); // real bytes, all zero
+            else memory.discard(gpa, PAGE_SIZE);
+          }
+          const limit = Math.min(max, pages - pfn);
+          let expected = 0;
+          while (expected < limit && memory.isZeroPage(pfn + expected)) expected++;
+          expect(zeroRunLength(memory, pfn, limit)).toBe(expected);
+        },
+      ),
+      { numRuns: runs(300) },
+    );
+  });
+});
