@@ -4,12 +4,21 @@ import type { Benchmark, Figure } from './harness.js';
 
 const GiB = 2 ** 30;
 
-/** Boot an idle guest in a fresh process, so its peak RSS is its own. */
-function boot(ramBytes: number): { bootMs: number; hintMs: number; heldPages: number; maxRssBytes: number } {
+interface ChildFigures {
+  readonly bootMs: number;
+  readonly hintMs: number;
+  readonly heldPages: number;
+  readonly migrateMs: number;
+  readonly simulatedMs: number;
+  readonly maxRssBytes: number;
+}
+
+/** Boot an idle guest in a fresh process (and migrate it, given a strategy), so its peak RSS is its own. */
+function boot(ramBytes: number, strategy?: string): ChildFigures {
   // From source (tsx) or from the bundle bench/build.ts makes.
   const child = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './scale-child.ts' : './scale-child.js', import.meta.url));
-  const out = execFileSync(process.execPath, [...process.execArgv, child, String(ramBytes)], { encoding: 'utf8' });
-  return JSON.parse(out.trim().split('\n').pop()!) as ReturnType<typeof boot>;
+  const out = execFileSync(process.execPath, [...process.execArgv, child, String(ramBytes), ...(strategy ? [strategy] : [])], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').pop()!) as ChildFigures;
 }
 
 export const scale: Benchmark = {
@@ -25,6 +34,18 @@ export const scale: Benchmark = {
         { name: `${label}: first hint round over all free memory`, value: r.hintMs, unit: 'ms', note: `${(r.heldPages / 256).toFixed(0)} MiB hinted` },
         { name: `${label}: peak RSS`, value: r.maxRssBytes / 2 ** 20, unit: 'MiB', note: size >= 1024 * GiB ? 'bound: 4096 MiB' : undefined },
       );
+    }
+    // P2: the same strategy on an idle 8 GiB and an idle 1 TiB guest, each in its own process.
+    for (const strategy of quick ? ['zero+hint'] : ['none', 'zero', 'zero+zero-skip', 'zero+hint', 'zero+report']) {
+      const small = boot(8 * GiB, strategy);
+      if (quick) continue;
+      const large = boot(1024 * GiB, strategy);
+      figures.push({
+        name: `migrate idle 1 TiB vs 8 GiB guest, ${strategy}: wall ratio`,
+        value: large.migrateMs / small.migrateMs,
+        unit: '×',
+        note: `${(large.migrateMs / 1000).toFixed(2)} s vs ${(small.migrateMs / 1000).toFixed(2)} s wall for ${(large.simulatedMs / 1000).toFixed(0)} s vs ${(small.simulatedMs / 1000).toFixed(1)} s simulated; 1 TiB peak RSS ${(large.maxRssBytes / 2 ** 20).toFixed(0)} MiB`,
+      });
     }
     return figures;
   },

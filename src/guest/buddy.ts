@@ -43,6 +43,11 @@ export class BuddyAllocator {
   private readonly info: Uint8Array;
   /** Per order: heads of free blocks, possibly with stale entries (checked against `info`). */
   private readonly stacks: number[][];
+  /**
+   * Free blocks that free page reporting reported, per order: Linux puts them at the tail of
+   * the free list, so they are handed out last and a reporting pass never walks them again.
+   */
+  private readonly reportedStacks: number[][];
   private readonly freeBlockCount: number[];
   private freeCount = 0;
   /** Free block heads that free page reporting has reported (Linux's PageReported). */
@@ -58,6 +63,7 @@ export class BuddyAllocator {
     const end = Math.max(0, ...options.ram.map(([first, count]) => first + count));
     this.info = new Uint8Array(end);
     this.stacks = Array.from({ length: this.maxOrder + 1 }, () => []);
+    this.reportedStacks = Array.from({ length: this.maxOrder + 1 }, () => []);
     this.freeBlockCount = new Array<number>(this.maxOrder + 1).fill(0);
 
     for (const [first, count] of options.ram) this.info.fill(tag(Kind.FREE_TAIL), first, first + count);
@@ -141,7 +147,7 @@ export class BuddyAllocator {
     }
     const size = 1 << order;
     if (this.freePolicy !== 'none') this.contents?.fill(pfn, size, this.freePolicy === 'zero' ? 0 : PAGE_POISON_BYTE);
-    this.mergeFree(pfn, order);
+    this.mergeFree(pfn, order, false);
   }
 
   /** Every free block as [head pfn, order], in no particular order (for tests and stats). */
@@ -159,17 +165,12 @@ export class BuddyAllocator {
   isolateUnreported(minOrder: number, max: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
     for (let order = this.maxOrder; order >= minOrder && out.length < max; order--) {
-      const want = tag(Kind.FREE_HEAD, order);
-      const stack = this.stacks[order]!;
-      for (let i = stack.length - 1; i >= 0 && out.length < max; i--) {
-        const head = stack[i]!;
-        if (this.info[head] !== want || this.reported.has(head)) continue;
-        stack.splice(i, 1);
+      // Reported blocks live on their own stacks: every live block here is unreported.
+      for (let head = this.popFree(order, this.stacks); head >= 0; head = out.length < max ? this.popFree(order, this.stacks) : -1) {
         this.info[head] = tag(Kind.USED_HEAD, order);
         this.info.fill(tag(Kind.USED_TAIL), head + 1, head + (1 << order));
-        this.freeBlockCount[order]!--;
-        this.freeCount -= 1 << order;
         out.push([head, order]);
+        if (out.length >= max) break;
       }
     }
     return out;
@@ -180,7 +181,7 @@ export class BuddyAllocator {
     if (!this.isUsedHead(head, order)) throw new Error(`put back of pfn ${head} order ${order}: not an isolated block`);
     // Like __putback_isolated_page, the block merges with a free buddy; only a block that
     // stayed as it was counts as reported (page_reporting_drain).
-    if (this.mergeFree(head, order) === order) this.reported.add(head);
+    this.mergeFree(head, order, true);
   }
 
   /** Free blocks of order ≥ `minOrder` not reported yet. */
@@ -200,7 +201,8 @@ export class BuddyAllocator {
    * Return a used block to the free lists, merging with its buddy while that is a free block
    * of the same order (__free_one_page). Returns the order of the resulting free block.
    */
-  private mergeFree(pfn: number, order: number): number {
+  private mergeFree(pfn: number, order: number, reported: boolean): number {
+    const from = order;
     this.info.fill(tag(Kind.FREE_TAIL), pfn, pfn + (1 << order));
     while (order < this.maxOrder) {
       const buddy = pfn ^ (1 << order);
@@ -212,36 +214,42 @@ export class BuddyAllocator {
       pfn = Math.min(pfn, buddy);
       order++;
     }
-    this.addFree(pfn, order);
+    this.addFree(pfn, order, reported && order === from);
     return order;
   }
 
-  private addFree(pfn: number, order: number): void {
-    this.reported.delete(pfn);
+  private addFree(pfn: number, order: number, reported = false): void {
     this.info[pfn] = tag(Kind.FREE_HEAD, order);
-    const stack = this.stacks[order]!;
+    if (reported) this.reported.add(pfn);
+    else this.reported.delete(pfn);
+    const stacks = reported ? this.reportedStacks : this.stacks;
+    const stack = stacks[order]!;
     stack.push(pfn);
     this.freeBlockCount[order]!++;
     this.freeCount += 1 << order;
     // Drop stale entries once they outnumber live ones, so stacks stay proportional.
     if (stack.length > 2 * this.freeBlockCount[order]! + 1024) {
-      const live = stack.filter((head) => this.info[head] === tag(Kind.FREE_HEAD, order));
-      this.stacks[order] = [...new Set(live)];
+      const live = stack.filter((head) => this.info[head] === tag(Kind.FREE_HEAD, order) && this.reported.has(head) === reported);
+      stacks[order] = [...new Set(live)];
     }
   }
 
-  /** Pop a live free block of exactly `order`, or -1. */
-  private popFree(order: number): number {
-    const stack = this.stacks[order]!;
-    const want = tag(Kind.FREE_HEAD, order);
-    while (stack.length > 0) {
-      const head = stack.pop()!;
-      if (this.info[head] !== want) continue;
-      this.info[head] = tag(Kind.FREE_TAIL);
-      this.reported.delete(head);
-      this.freeBlockCount[order]!--;
-      this.freeCount -= 1 << order;
-      return head;
+  /** Take a live free block of exactly `order` off `stacks` (the free lists by default), or -1. */
+  private popFree(order: number, stacks?: number[][]): number {
+    // Unreported blocks first; reported ones, at the tail of Linux's free list, last.
+    for (const from of stacks ? [stacks] : [this.stacks, this.reportedStacks]) {
+      const stack = from[order]!;
+      const want = tag(Kind.FREE_HEAD, order);
+      const reported = from === this.reportedStacks;
+      while (stack.length > 0) {
+        const head = stack.pop()!;
+        if (this.info[head] !== want || this.reported.has(head) !== reported) continue;
+        this.info[head] = tag(Kind.FREE_TAIL);
+        this.reported.delete(head);
+        this.freeBlockCount[order]!--;
+        this.freeCount -= 1 << order;
+        return head;
+      }
     }
     return -1;
   }

@@ -67,6 +67,17 @@ export class CompactMemory extends ChunkedMemory {
     return kind === Kind.FILL ? d & 0xff : undefined;
   }
 
+  /** Append the versions of consecutive pattern pages from `pfn` on (at most `max`) to `out`; returns how many. */
+  patternRun(pfn: number, max: number, out: number[]): number {
+    let n = 0;
+    for (; n < max; n++) {
+      const d = this.descriptor(pfn + n);
+      if (d >>> KIND_SHIFT !== Kind.PATTERN) break;
+      out.push(d & VALUE_MASK);
+    }
+    return n;
+  }
+
   /** Write the pattern page (patternSeed, pfn, version) — what a guest writing `pfn` leaves. */
   writePattern(pfn: number, version: number): void {
     this.check(pfn * PAGE_SIZE, PAGE_SIZE);
@@ -138,7 +149,12 @@ export class CompactMemory extends ChunkedMemory {
   }
 
   protected discardRange(gpa: number, length: number): void {
-    for (let pfn = gpa / PAGE_SIZE; pfn < (gpa + length) / PAGE_SIZE; pfn++) this.setDescriptor(pfn, 0);
+    // Only touched pages cost anything: untouched descriptor blocks are zero already.
+    this.descriptors.clearRange(gpa / PAGE_SIZE, length / PAGE_SIZE, (pfn, d) => {
+      if (d >>> KIND_SHIFT !== Kind.BYTES) return;
+      this.bytes.delete(pfn);
+      if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
+    });
   }
 
   /** Give `pfn` real bytes (zero until the caller fills them) and make it a BYTES page. */

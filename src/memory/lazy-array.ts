@@ -26,6 +26,28 @@ export class LazyU32Array {
     block[index % BLOCK] = value;
   }
 
+  /**
+   * Zero entries [first, first + count), calling `fn(index, value)` first for each non-zero one.
+   * Blocks covered whole are dropped; unallocated blocks cost nothing.
+   */
+  clearRange(first: number, count: number, fn: (index: number, value: number) => void): void {
+    const end = Math.min(first + count, this.length);
+    for (let i = first; i < end; ) {
+      const b = Math.floor(i / BLOCK);
+      const blockEnd = Math.min((b + 1) * BLOCK, end);
+      const block = this.blocks[b];
+      if (block !== undefined) {
+        for (let j = i; j < blockEnd; j++) {
+          if (block[j % BLOCK] === 0) continue;
+          fn(j, block[j % BLOCK]!);
+          block[j % BLOCK] = 0;
+        }
+        if (i % BLOCK === 0 && blockEnd - i === BLOCK) this.blocks[b] = undefined;
+      }
+      i = blockEnd;
+    }
+  }
+
   /** How many entries from `index` on are zero, counting at most `max`. Skips unallocated blocks whole. */
   zeroRun(index: number, max: number): number {
     const end = Math.min(index + max, this.length);

@@ -56,6 +56,23 @@ export function writePatternPage(memory: GuestMemory, seed: number, pfn: number,
   memory.write(pfn * PAGE_SIZE, scratchBytes);
 }
 
+/** Write pattern pages from `pfn` on, one version each (a migration destination's bulk write). */
+export function writePatternPages(memory: GuestMemory, seed: number, pfn: number, versions: ArrayLike<number>): void {
+  const compact = compactFor(memory, seed);
+  for (let i = 0; i < versions.length; i++) {
+    if (compact) compact.writePattern(pfn + i, versions[i]!);
+    else writePatternPage(memory, seed, pfn + i, versions[i]!);
+  }
+}
+
+/**
+ * Append the versions of consecutive pattern pages of the guest with `seed` from `pfn` on (at
+ * most `max`) to `out`; returns how many. Only compact memory knows its pages as patterns.
+ */
+export function patternRun(memory: GuestMemory, seed: number, pfn: number, max: number, out: number[]): number {
+  return compactFor(memory, seed)?.patternRun(pfn, max, out) ?? 0;
+}
+
 /** True when page `pfn` holds exactly what {@link writePatternPage} wrote at `version`. */
 export function holdsPatternPage(memory: GuestMemory, seed: number, pfn: number, version: number): boolean {
   const compact = compactFor(memory, seed);

@@ -1,5 +1,5 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { writePatternPage, zeroRunLength } from '../memory/page-content.js';
+import { writePatternPages, zeroRunLength } from '../memory/page-content.js';
 import { recognisePattern } from '../memory/page-pattern.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
 
@@ -106,7 +106,7 @@ export class Incoming {
       } else if ('data' in op) {
         memory.write(op.pfn * PAGE_SIZE, op.data);
       } else {
-        for (let i = 0; i < op.versions.length; i++) writePatternPage(memory, op.seed, op.pfn + i, op.versions[i]!);
+        writePatternPages(memory, op.seed, op.pfn, op.versions);
       }
     }
     this.markUsed();

@@ -1,8 +1,12 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { summarisePage, zeroRunLength } from '../memory/page-content.js';
+import { patternRun, summarisePage, zeroRunLength, type PageSummary } from '../memory/page-content.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type SimClock } from './cost-model.js';
 import type { OverlayManager } from './overlay.js';
 import type { StreamWriter } from './stream.js';
+
+function fillOf(summary: PageSummary | undefined): number | undefined {
+  return summary !== undefined && 'fill' in summary ? summary.fill : undefined;
+}
 
 /** How zero pages travel in a round. */
 export interface ZeroPolicy {
@@ -78,27 +82,23 @@ export class PageSender {
         pfn++;
         continue;
       }
-      // A run of pages with the same non-zero fill, or of pattern pages.
-      const fill = 'fill' in summary ? summary.fill : undefined;
-      const versions = 'version' in summary ? [summary.version] : [];
-      let next = pfn + 1;
-      const seed = 'seed' in summary ? summary.seed : undefined;
       const pageMs = scanMs + this.clock.sendMs(WIRE_PAGE_BYTES);
-      for (; next < pfn + limit && (next - pfn) * pageMs < budgetMs - ms; next++) {
-        const s = summarisePage(this.memory, next);
-        if (s === undefined || ('fill' in s ? s.fill !== fill : s.seed !== seed)) break;
-        if ('version' in s) versions.push(s.version);
-      }
-      const count = next - pfn;
+      const room = Math.min(limit, Math.max(1, Math.ceil((budgetMs - ms) / pageMs)));
       if ('seed' in summary) {
+        const versions: number[] = [];
+        const count = patternRun(this.memory, summary.seed, pfn, room, versions);
         this.flush();
         this.writer.pattern(gpa, summary.seed, versions);
         this.counts.normalPages += count;
         ms += count * scanMs + this.wire(count * WIRE_PAGE_BYTES);
-      } else {
-        ms += count * (scanMs + this.clock.sendMs(WIRE_PAGE_BYTES));
-        this.sendOneByte(pfn, count, summary.fill, policy);
+        pfn += count;
+        continue;
       }
+      // A run of pages that all hold the same non-zero byte (poison).
+      let next = pfn + 1;
+      while (next < pfn + room && fillOf(summarisePage(this.memory, next)) === summary.fill) next++;
+      ms += (next - pfn) * pageMs;
+      this.sendOneByte(pfn, next - pfn, summary.fill, policy);
       pfn = next;
     }
     return { next: pfn, ms };

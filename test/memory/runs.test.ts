@@ -36,11 +36,34 @@ describe('run queries', () => {
     );
   });
 
+  it('LazyU32Array.clearRange zeroes exactly the range and reports each non-zero entry once', () => {
+    fc.assert(
+      fc.property(fc.array(fc.tuple(fc.nat(4999), fc.nat(3))), fc.nat(4999), fc.nat(5000), (sets, first, count) => {
+        const array = new LazyU32Array(5000);
+        const model = new Array<number>(5000).fill(0);
+        for (const [i, v] of sets) {
+          array.set(i, v);
+          model[i] = v;
+        }
+        const seen: Array<[number, number]> = [];
+        array.clearRange(first, count, (i, v) => seen.push([i, v]));
+        const expected: Array<[number, number]> = [];
+        for (let i = first; i < Math.min(first + count, 5000); i++) {
+          if (model[i] !== 0) expected.push([i, model[i]!]);
+          model[i] = 0;
+        }
+        expect(seen).toEqual(expected);
+        for (let i = 0; i < 5000; i++) expect(array.get(i)).toBe(model[i]);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
   it('zeroRunLength agrees with isZeroPage page by page, whatever the pages hold', () => {
     const pages = 3000;
     fc.assert(
       fc.property(
-        fc.array(fc.record({ pfn: fc.nat(pages - 1), how: fc.constantFrom('pattern', 'fill', 'zero-fill', 'byte', 'zero-bytes', 'discard') })),
+        fc.array(fc.record({ pfn: fc.nat(pages - 1), how: fc.constantFrom('pattern', 'fill', 'zero-fill', 'byte', 'zero-bytes', 'discard', 'discard-many') })),
         fc.nat(pages - 1),
         fc.nat(pages),
         (writes, pfn, max) => {
@@ -52,7 +75,8 @@ describe('run queries', () => {
             else if (w.how === 'zero-fill') memory.fill(gpa, PAGE_SIZE, 0);
             else if (w.how === 'byte') memory.writeU8(gpa + 100, 1);
             else if (w.how === 'zero-bytes') memory.writeU8(gpa + 100, 0); // real bytes, all zero
-            else memory.discard(gpa, PAGE_SIZE);
+            else if (w.how === 'discard') memory.discard(gpa, PAGE_SIZE);
+            else memory.discard(0, Math.max(1, w.pfn) * PAGE_SIZE); // whole descriptor blocks
           }
           const limit = Math.min(max, pages - pfn);
           let expected = 0;
