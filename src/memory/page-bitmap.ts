@@ -122,25 +122,14 @@ export class PageBitmap {
     return Math.min(w * 32 + (31 - Math.clz32(word & -word)), limit);
   }
 
-  /** The set as ascending runs [firstPfn, count]. */
+  /** The set as ascending runs [firstPfn, count], found word by word. */
   runs(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    let start = -1;
-    for (let w = 0; w < this.words.length; w++) {
-      const word = this.words[w]!;
-      if (word === 0 && start < 0) continue;
-      if (word === 0xffffffff && start >= 0) continue;
-      for (let b = 0; b < 32; b++) {
-        const set = ((word >>> b) & 1) === 1;
-        if (set && start < 0) start = w * 32 + b;
-        else if (!set && start >= 0) {
-          out.push([start, w * 32 + b - start]);
-          start = -1;
-        }
-      }
+    for (let start = this.nextSet(0); start >= 0; ) {
+      const end = this.nextClear(start, this.pageCount);
+      out.push([start, end - start]);
+      start = end < this.pageCount ? this.nextSet(end) : -1;
     }
-    if (start >= 0) out.push([start, this.pageCount - start]);
     return out;
   }
-
 }

@@ -23,6 +23,24 @@ describe('run queries', () => {
     );
   });
 
+  it('PageBitmap.runs lists the set as maximal ascending runs', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.tuple(fc.nat(300), fc.nat(80))), (pages, ranges) => {
+        const bitmap = new PageBitmap(pages);
+        for (const [first, count] of ranges) bitmap.addRange(first, count);
+        const expected: Array<[number, number]> = [];
+        for (let p = 0; p < pages; p++) {
+          if (!bitmap.has(p)) continue;
+          const last = expected[expected.length - 1];
+          if (last && last[0] + last[1] === p) last[1]++;
+          else expected.push([p, 1]);
+        }
+        expect(bitmap.runs()).toEqual(expected);
+      }),
+      { numRuns: runs(500) },
+    );
+  });
+
   it('LazyU32Array.zeroRun counts zero entries across allocated and unallocated blocks', () => {
     fc.assert(
       fc.property(fc.array(fc.tuple(fc.nat(5000), fc.nat(3))), fc.nat(5200), fc.nat(5000), (sets, index, max) => {
