@@ -13,3 +13,4 @@ export {
   type PrecopyOptions,
 } from './precopy.js';
 export { OverlayManager, overlayContent, OVERLAY_KINDS, type Overlay, type OverlayKind, type OverlayMode, type OverlayPageState } from './overlay.js';
+export { MigrationError, type MigrationErrorKind } from './errors.js';

@@ -4,6 +4,7 @@ import { PageBitmap } from '../memory/page-bitmap.js';
 import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
 import { BalloonFeature } from '../virtio/balloon/constants.js';
 import { DEFAULT_COST_MODEL, SimClock, WIRE_PAGE_BYTES, type CostModel } from './cost-model.js';
+import { MigrationError } from './errors.js';
 import { PageSender } from './page-sender.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
@@ -39,7 +40,9 @@ export interface RoundProgress {
 
 /** What a migration did, in simulated time and on the wire. */
 export interface MigrationResult {
-  readonly status: 'completed' | 'cancelled';
+  readonly status: 'completed' | 'cancelled' | 'failed';
+  /** Why it failed (status 'failed'). */
+  readonly error?: MigrationError;
   readonly rounds: number;
   readonly totalMs: number;
   readonly downtimeMs: number;
@@ -136,6 +139,8 @@ export class PrecopyMigration {
   private readonly cost: CostModel;
   private readonly window = new EngineHintWindow((batch) => this.clearHinted(batch));
   private readonly sender: PageSender;
+  /** Overlays removed at pause (drop-at-pause), put back if the migration fails after that. */
+  private droppedOverlays: OverlayPageState[] | undefined;
   private hinted = { hintedPages: 0, hintedRanges: 0 };
 
   constructor(
@@ -157,6 +162,8 @@ export class PrecopyMigration {
       throw new StrategyError("'report' needs a guest that negotiated free page reporting");
     }
     const subscription = device.hints$.subscribe((batch) => this.pieces.onHint(batch, this.window));
+    let round = 0;
+    let pausedAt: number | undefined;
     try {
       // Setup: every RAM page is dirty; logging starts from a clean log.
       for (const r of memory.regions) this.bitmap.addRange(r.gpa / PAGE_SIZE, r.size / PAGE_SIZE);
@@ -165,7 +172,6 @@ export class PrecopyMigration {
       this.writer.header(memory.end);
       this.sync(true);
 
-      let round = 0;
       const maxRounds = this.options.maxRounds ?? 30;
       const limitMs = this.options.downtimeLimitMs ?? 300;
       for (;;) {
@@ -180,18 +186,28 @@ export class PrecopyMigration {
       }
 
       // Stop and copy: vCPUs, then devices; then overlays, which must not change under a vCPU.
-      const pausedAt = this.clock.nowMs;
+      pausedAt = this.clock.nowMs;
       this.source.pause();
       const overlays = this.takeOverlays();
       this.sync(false);
       round++;
       this.writer.round(round);
-      this.sendDirty(round);
+      if (!this.sendDirty(round)) {
+        // Cancelled during stop-and-copy: no end record goes out, and the source runs on.
+        this.resumeSource();
+        return this.cancel(round);
+      }
       for (const [name, state] of Object.entries(this.source.deviceStates())) this.sendRecord(this.writer.device(name, state));
       if (overlays) this.sendRecord(this.writer.device('overlays', overlays));
       this.sendRecord(this.writer.end());
       this.#progress$.next({ round, remainingPages: 0, bytes: this.sender.wireBytes, simulatedMs: this.clock.nowMs });
       return this.result('completed', round, pausedAt);
+    } catch (error) {
+      // The source side failed (its channel, its device state): the guest keeps running with
+      // everything it had, overlays included; the destination never sees an end record.
+      if (pausedAt !== undefined) this.resumeSource();
+      const failure = new MigrationError('source-failed', `migration failed in round ${round}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      return { ...this.result('failed', round, pausedAt ?? this.clock.nowMs), error: failure };
     } finally {
       subscription.unsubscribe();
       this.pieces.cleanup(device);
@@ -232,7 +248,10 @@ export class PrecopyMigration {
     if (overlays === undefined || overlays.pfns().length === 0) return undefined;
     const mode = this.options.overlayMode ?? 'drop-at-pause';
     const pages = overlays.save(mode === 'ship-originals');
-    if (mode === 'drop-at-pause') this.pieces.dropOverlays(overlays);
+    if (mode === 'drop-at-pause') {
+      this.droppedOverlays = pages;
+      this.pieces.dropOverlays(overlays);
+    }
     return { mode, pages };
   }
 
@@ -275,6 +294,13 @@ export class PrecopyMigration {
     for (const r of batch.ranges) this.hinted.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
     this.hinted.hintedRanges += batch.ranges.length;
     this.clock.hint(batch.ranges.length);
+  }
+
+  /** After a stop that did not end in a switchover: overlays back (if dropped), then the guest. */
+  private resumeSource(): void {
+    if (this.droppedOverlays) this.source.overlays?.restore(this.droppedOverlays);
+    this.droppedOverlays = undefined;
+    this.source.resume();
   }
 
   private cancel(round: number): MigrationResult {

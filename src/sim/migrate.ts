@@ -47,6 +47,7 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
   });
   if (options.onRound) engine.progress$.subscribe(options.onRound);
   const result = engine.run();
+  if (result.error) return { result, received: undefined, error: result.error };
   try {
     return { result, received: incoming.finish(), error: undefined };
   } catch (error) {
