@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { EchoDevice } from '../src/testing/echo-device.js';
 import { watchBalloon } from '../src/testing/balloon-watch.js';
 import { hostileRingProperty } from '../src/testing/ring-fuzz.js';
+import { streamDecodingProperty } from '../src/testing/stream-fuzz.js';
 import { BalloonDevice, balloonQueueRoles } from '../src/virtio/balloon/balloon-device.js';
 import { Feature, featureBit } from '../src/virtio/constants.js';
 
@@ -65,5 +66,10 @@ export const targets: readonly FuzzTarget[] = [
         observe: (device, out) => watchBalloon(device, out),
       }),
     ),
+  },
+  {
+    name: 'stream',
+    description: 'migration stream decoding: well-formed, mangled (bit flips, cuts, splices) and random streams',
+    run: campaign(streamDecodingProperty()),
   },
 ];

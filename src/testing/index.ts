@@ -20,3 +20,4 @@ export { runHostileRing, hostileRingProperty, DEFAULT_ACCESS_BUDGET, type Hostil
 export { DeviceAudit } from './device-audit.js';
 export { ViolationError, type Violation, type ViolationKind } from './violation.js';
 export { watchBalloon } from './balloon-watch.js';
+export { streamDecodingProperty, checkStreamDecoding, migrationStreamBytes, type StreamReceiver } from './stream-fuzz.js';
