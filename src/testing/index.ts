@@ -21,3 +21,5 @@ export { DeviceAudit } from './device-audit.js';
 export { ViolationError, type Violation, type ViolationKind } from './violation.js';
 export { watchBalloon } from './balloon-watch.js';
 export { streamDecodingProperty, checkStreamDecoding, migrationStreamBytes, type StreamReceiver } from './stream-fuzz.js';
+export { hintProtocolProperty, type HintingDevice } from './hint-protocol.js';
+export { migrationFaultProperty, faultArbitrary, faultCaseArbitrary, injectFault, smallBusyGuest, smallDestination, type Fault, type FaultCase } from './migration-faults.js';
