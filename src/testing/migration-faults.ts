@@ -8,16 +8,18 @@ import { MigrationError } from '../migration/errors.js';
 import { SAFE_PIECES, type EnginePieces } from '../migration/precopy.js';
 import { StreamError } from '../migration/stream.js';
 import { migrate } from '../sim/migrate.js';
-import { Vm } from '../sim/vm.js';
+import { Vm, type VmOptions } from '../sim/vm.js';
 
 const MiB = 1 << 20;
-const RAM = 32 * MiB;
+/** RAM of {@link smallBusyGuest}. */
+export const SMALL_GUEST_RAM = 32 * MiB;
+const RAM = SMALL_GUEST_RAM;
 
 /**
  * A 32 MiB guest running a small build: busy enough to allocate, free, rewrite and hint
  * during a migration, small enough for hundreds of migrations a second.
  */
-export function smallBusyGuest(seed: number): Vm {
+export function smallBusyGuest(seed: number, overrides: Partial<VmOptions> = {}): Vm {
   const vm = new Vm({
     ramBytes: RAM,
     seed,
@@ -25,6 +27,7 @@ export function smallBusyGuest(seed: number): Vm {
     initOnAlloc: false,
     workload: compile({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, jobBytes: 3 * MiB, jobMs: 30, jobWriteBytesPerSec: 128 * MiB, cacheBytesPerJob: MiB, maxCacheBytes: 4 * MiB, warmCacheBytes: 0, zeroedFraction: 0.2 }),
     driver: { hintBlocksPerStep: 2 },
+    ...overrides,
   });
   if (!vm.boot()) throw new Error('the balloon did not probe');
   return vm;

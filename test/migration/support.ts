@@ -1,37 +1,21 @@
-import { compile } from '../../src/guest/workloads.js';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { SparseMemory } from '../../src/memory/sparse-memory.js';
-import { Destination } from '../../src/migration/destination.js';
-import { Vm, type VmOptions } from '../../src/sim/vm.js';
+import type { Destination } from '../../src/migration/destination.js';
+import type { Vm } from '../../src/sim/vm.js';
+import { SMALL_GUEST_RAM, smallBusyGuest, smallDestination } from '../../src/testing/migration-faults.js';
 
 export const MiB = 1 << 20;
-export const RAM = 32 * MiB;
+export const RAM = SMALL_GUEST_RAM;
 
 /** A small guest running a build, busy enough to allocate, free and rewrite during a migration. */
-export function busyGuest(seed: number, overrides: Partial<VmOptions> = {}): Vm {
-  const vm = new Vm({
-    ramBytes: RAM,
-    seed,
-    memory: 'compact',
-    initOnAlloc: false,
-    workload: compile({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, jobBytes: 3 * MiB, jobMs: 30, jobWriteBytesPerSec: 128 * MiB, cacheBytesPerJob: MiB, maxCacheBytes: 4 * MiB, warmCacheBytes: 0, zeroedFraction: 0.2 }),
-    driver: { hintBlocksPerStep: 2 },
-    ...overrides,
-  });
-  if (!vm.boot()) throw new Error('probe failed');
-  return vm;
-}
+export const busyGuest = smallBusyGuest;
 
 export function freshDestination(seed: number): Destination {
-  return new Destination(new CompactMemory({ regions: RAM, patternSeed: seed }));
+  return smallDestination(seed, false);
 }
 
 /** A destination whose memory holds leftovers of an earlier guest (not known to be zero). */
 export function usedDestination(): Destination {
-  const memory = new SparseMemory(RAM);
-  for (let pfn = 0; pfn < RAM / PAGE_SIZE; pfn += 3) memory.fill(pfn * PAGE_SIZE, PAGE_SIZE, 0x5c);
-  return new Destination(memory, { fresh: false });
+  return smallDestination(0, true);
 }
 
 /**
