@@ -7,11 +7,12 @@ import { compare } from './compare.js';
 import { formatValue, type Benchmark } from './harness.js';
 import { hints } from './hints.js';
 import { migration } from './migration.js';
+import { postcopy } from './postcopy.js';
 import { ring } from './ring.js';
 import { scale } from './scale.js';
 import { zeroScan } from './zero-scan.js';
 
-const benchmarks: readonly Benchmark[] = [zeroScan, ring, hints, scale, migration, compare];
+const benchmarks: readonly Benchmark[] = [zeroScan, ring, hints, scale, migration, postcopy, compare];
 
 const { values } = parseArgs({ options: { quick: { type: 'boolean', default: false }, filter: { type: 'string' } } });
 for (const bench of benchmarks) {

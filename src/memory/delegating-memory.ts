@@ -16,6 +16,15 @@ export class DelegatingMemory implements GuestMemory {
   /** Called before every access with the range it touches. */
   protected touch(_gpa: number, _length: number): void {}
 
+  /**
+   * Announce an access that goes straight to {@link backing} (compact page operations): a
+   * subclass sees it like any other, before it happens.
+   */
+  announce(gpa: number, length: number): void {
+    this.touch(gpa, length);
+    if (this.target instanceof DelegatingMemory) this.target.announce(gpa, length);
+  }
+
   get regions(): readonly RamRegion[] {
     return this.target.regions;
   }

@@ -95,6 +95,17 @@ export class PageBitmap {
     return added;
   }
 
+  /** Remove every page set in `words` (same layout, e.g. a dirty log's), word by word. */
+  subtractWords(words: Uint32Array): void {
+    const n = Math.min(words.length, this.words.length);
+    for (let w = 0; w < n; w++) {
+      const drop = this.words[w]! & words[w]!;
+      if (drop === 0) continue;
+      this.words[w] = this.words[w]! & ~drop;
+      this.#count -= popcount32(drop >>> 0);
+    }
+  }
+
   /** The first page in the set at or after `from`, or -1. Skips empty words whole. */
   nextSet(from: number): number {
     if (from >= this.pageCount) return -1;

@@ -6,9 +6,16 @@ import { fillPattern } from './page-pattern.js';
 const scratchWords = new Uint32Array(PAGE_SIZE / 4);
 const scratchBytes = new Uint8Array(scratchWords.buffer);
 
+/** The memory that stores the bytes, once any delegating layer has seen the access coming. */
+function backingFor(memory: GuestMemory, pfn: number, pages: number): GuestMemory {
+  if (!(memory instanceof DelegatingMemory)) return memory;
+  memory.announce(pfn * PAGE_SIZE, pages * PAGE_SIZE);
+  return memory.backing;
+}
+
 /** The memory itself, if it stores this guest's pattern pages natively. */
-function compactFor(memory: GuestMemory, seed: number): CompactMemory | undefined {
-  const backing = memory instanceof DelegatingMemory ? memory.backing : memory;
+function compactFor(memory: GuestMemory, seed: number, pfn: number, pages = 1): CompactMemory | undefined {
+  const backing = backingFor(memory, pfn, pages);
   return backing instanceof CompactMemory && backing.patternSeed === seed >>> 0 ? backing : undefined;
 }
 
@@ -22,7 +29,7 @@ const ZERO_FILL: PageSummary = { fill: 0 };
  * say it. Cheap on compact memory (its page descriptors), a zero check elsewhere.
  */
 export function summarisePage(memory: GuestMemory, pfn: number): PageSummary | undefined {
-  const backing = memory instanceof DelegatingMemory ? memory.backing : memory;
+  const backing = backingFor(memory, pfn, 1);
   if (!(backing instanceof CompactMemory)) return memory.isZeroPage(pfn) ? ZERO_FILL : undefined;
   const fill = backing.fillByte(pfn);
   if (fill !== undefined) return fill === 0 ? ZERO_FILL : { fill };
@@ -35,7 +42,7 @@ export function summarisePage(memory: GuestMemory, pfn: number): PageSummary | u
  * memory a run of untouched pages costs what their descriptor blocks cost, not a page each.
  */
 export function zeroRunLength(memory: GuestMemory, pfn: number, max: number): number {
-  const backing = memory instanceof DelegatingMemory ? memory.backing : memory;
+  const backing = backingFor(memory, pfn, max);
   let n = backing instanceof CompactMemory ? backing.zeroRun(pfn, max) : 0;
   // Pages stored as bytes may still be zero: check those one by one.
   while (n < max && memory.isZeroPage(pfn + n)) {
@@ -47,7 +54,7 @@ export function zeroRunLength(memory: GuestMemory, pfn: number, max: number): nu
 
 /** Write the content the guest with `seed` gives page `pfn` at `version`. */
 export function writePatternPage(memory: GuestMemory, seed: number, pfn: number, version: number): void {
-  const compact = compactFor(memory, seed);
+  const compact = compactFor(memory, seed, pfn);
   if (compact) {
     compact.writePattern(pfn, version);
     return;
@@ -58,7 +65,7 @@ export function writePatternPage(memory: GuestMemory, seed: number, pfn: number,
 
 /** Write pattern pages from `pfn` on, one version each (a migration destination's bulk write). */
 export function writePatternPages(memory: GuestMemory, seed: number, pfn: number, versions: ArrayLike<number>): void {
-  const compact = compactFor(memory, seed);
+  const compact = compactFor(memory, seed, pfn, versions.length);
   for (let i = 0; i < versions.length; i++) {
     if (compact) compact.writePattern(pfn + i, versions[i]!);
     else writePatternPage(memory, seed, pfn + i, versions[i]!);
@@ -70,12 +77,12 @@ export function writePatternPages(memory: GuestMemory, seed: number, pfn: number
  * most `max`) to `out`; returns how many. Only compact memory knows its pages as patterns.
  */
 export function patternRun(memory: GuestMemory, seed: number, pfn: number, max: number, out: number[]): number {
-  return compactFor(memory, seed)?.patternRun(pfn, max, out) ?? 0;
+  return compactFor(memory, seed, pfn, max)?.patternRun(pfn, max, out) ?? 0;
 }
 
 /** True when page `pfn` holds exactly what {@link writePatternPage} wrote at `version`. */
 export function holdsPatternPage(memory: GuestMemory, seed: number, pfn: number, version: number): boolean {
-  const compact = compactFor(memory, seed);
+  const compact = compactFor(memory, seed, pfn);
   if (compact) return compact.patternVersion(pfn) === version;
   fillPattern(scratchWords, { seed, pfn, version });
   return Buffer.compare(memory.read(pfn * PAGE_SIZE, PAGE_SIZE), scratchBytes) === 0;

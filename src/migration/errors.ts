@@ -1,5 +1,10 @@
-/** How a migration failed (a rejected stream is a StreamError on the destination's side). */
-export type MigrationErrorKind = 'source-failed';
+/**
+ * How a migration failed (a rejected stream is a StreamError on the destination's side):
+ * `source-failed` before the switchover, when the source can run on; `postcopy-failed` after
+ * it, when the guest runs on the destination and pages it has not received are gone with the
+ * channel (it must stop rather than read them as anything).
+ */
+export type MigrationErrorKind = 'source-failed' | 'postcopy-failed';
 
 /** A migration that could not go on; the source guest keeps running with everything it had. */
 export class MigrationError extends Error {

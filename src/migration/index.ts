@@ -11,6 +11,11 @@ export {
   type EnginePieces,
   type HintWindow,
   type PrecopyOptions,
+  type HandOff,
+  HAND_OFF_RECORD,
 } from './precopy.js';
 export { OverlayManager, overlayContent, OVERLAY_KINDS, type Overlay, type OverlayKind, type OverlayMode, type OverlayPageState } from './overlay.js';
 export { MigrationError, type MigrationErrorKind } from './errors.js';
+export { PostcopySession, SAFE_POSTCOPY_PIECES, type HintPolicy, type PostcopyParams, type PostcopyPieces, type PostcopyStats, type LatencySummary, type Channel, type PlacementViolation } from './postcopy.js';
+export { PageSender, type ZeroPolicy, type SendCounts } from './page-sender.js';
+export { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES } from './cost-model.js';

@@ -41,6 +41,8 @@ export interface RoundProgress {
 /** What a migration did, in simulated time and on the wire. */
 export interface MigrationResult {
   readonly status: 'completed' | 'cancelled' | 'failed';
+  /** Set when the migration handed off to postcopy. */
+  readonly handOff?: HandOff;
   /** Why it failed (status 'failed'). */
   readonly error?: MigrationError;
   readonly rounds: number;
@@ -73,6 +75,8 @@ export interface EnginePieces {
   cleanup(device: BalloonDevice): void;
   /** drop-at-pause: with the vCPUs stopped, remove every overlay so RAM carries the originals (I4). */
   dropOverlays(overlays: OverlayManager): void;
+  /** At each sync, before the dirty log is merged: pages written since their hint are no longer clean. */
+  forgetWritten(hintedClean: PageBitmap, dirtyWords: Uint32Array): void;
 }
 
 /** The hint window the engine has open, and the one way to clear bits with a hint. */
@@ -104,6 +108,9 @@ export const SAFE_PIECES: EnginePieces = {
   dropOverlays(overlays) {
     overlays.removeAll();
   },
+  forgetWritten(hintedClean, dirtyWords) {
+    hintedClean.subtractWords(dirtyWords);
+  },
 };
 
 export interface PrecopyOptions {
@@ -119,7 +126,23 @@ export interface PrecopyOptions {
   /** How overlay pages travel (default drop-at-pause). */
   readonly overlayMode?: OverlayMode;
   readonly pieces?: EnginePieces;
+  /**
+   * Hand the migration to postcopy after this many rounds instead of stopping to copy: the VM
+   * stops, the last sync runs, and instead of the remaining pages the stream carries what is
+   * left to send and which hinted pages nothing wrote since (see {@link HandOff}).
+   */
+  readonly handOffAfterRounds?: number;
 }
+
+/** What a precopy that hands off to postcopy leaves: pages still to send, and hinted pages nobody wrote. */
+export interface HandOff {
+  readonly remaining: PageBitmap;
+  /** Pages cleared by a hint and not written since: free in the guest, never sent. */
+  readonly hintedClean: PageBitmap;
+}
+
+/** The device record that tells a destination what postcopy will still bring. */
+export const HAND_OFF_RECORD = 'postcopy';
 
 /**
  * Precopy live migration (QEMU's RAM migration, one channel): all pages start dirty, dirty
@@ -142,6 +165,8 @@ export class PrecopyMigration {
   /** Overlays removed at pause (drop-at-pause), put back if the migration fails after that. */
   private droppedOverlays: OverlayPageState[] | undefined;
   private hinted = { hintedPages: 0, hintedRanges: 0 };
+  /** Hinted pages not written since their hint (kept for a hand-off to postcopy). */
+  private readonly hintedClean: PageBitmap;
 
   constructor(
     private readonly source: MigrationSource,
@@ -151,6 +176,7 @@ export class PrecopyMigration {
     this.cost = { ...DEFAULT_COST_MODEL, ...options.cost };
     this.pieces = options.pieces ?? SAFE_PIECES;
     this.bitmap = new PageBitmap(source.memory.end / PAGE_SIZE);
+    this.hintedClean = new PageBitmap(options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE);
     this.clock = new SimClock(this.cost, () => source.step());
     this.writer = new StreamWriter(options.sink);
     this.sender = new PageSender(source.memory, this.writer, this.clock, source.overlays);
@@ -182,8 +208,9 @@ export class PrecopyMigration {
         // What sending the rest would take if every page went whole: the switchover estimate.
         const remainingMs = this.clock.sendMs(this.bitmap.count * WIRE_PAGE_BYTES);
         this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.sender.wireBytes, simulatedMs: this.clock.nowMs });
-        if (remainingMs <= limitMs || round >= maxRounds) break;
+        if (remainingMs <= limitMs || round >= maxRounds || round >= (this.options.handOffAfterRounds ?? Number.POSITIVE_INFINITY)) break;
       }
+      if (this.options.handOffAfterRounds !== undefined) return this.handOff(round);
 
       // Stop and copy: vCPUs, then devices; then overlays, which must not change under a vCPU.
       pausedAt = this.clock.nowMs;
@@ -227,6 +254,7 @@ export class PrecopyMigration {
       device.stopHinting();
       this.window.open = false;
     }
+    if (this.hintedClean.pageCount > 0) this.pieces.forgetWritten(this.hintedClean, memory.dirtyLog.words);
     this.bitmap.mergeAndClear(memory.dirtyLog.words);
     this.clock.sync(memory.ramSize);
     this.pieces.afterSync(this.window);
@@ -279,6 +307,23 @@ export class PrecopyMigration {
     }
   }
 
+  /**
+   * Stop, sync, and send the device state with what postcopy will bring instead of the rest:
+   * the destination applies this stream and resumes the guest, then pulls the remaining pages.
+   */
+  private handOff(round: number): MigrationResult {
+    const pausedAt = this.clock.nowMs;
+    this.source.pause();
+    const overlays = this.takeOverlays();
+    this.sync(false);
+    const handOff: HandOff = { remaining: this.bitmap, hintedClean: this.hintedClean };
+    for (const [name, state] of Object.entries(this.source.deviceStates())) this.sendRecord(this.writer.device(name, state));
+    if (overlays) this.sendRecord(this.writer.device('overlays', overlays));
+    this.sendRecord(this.writer.device(HAND_OFF_RECORD, { remaining: this.bitmap.runs(), hintedClean: this.hintedClean.runs() }));
+    this.sendRecord(this.writer.end());
+    return { ...this.result('completed', round, pausedAt), handOff };
+  }
+
   /** Count `bytes` as sent on the wire; returns the time that takes. */
   private wire(bytes: number): number {
     this.sender.wireBytes += bytes;
@@ -291,7 +336,10 @@ export class PrecopyMigration {
   }
 
   private clearHinted(batch: HintBatch): void {
-    for (const r of batch.ranges) this.hinted.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
+    for (const r of batch.ranges) {
+      this.hinted.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
+      this.hintedClean.addRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
+    }
     this.hinted.hintedRanges += batch.ranges.length;
     this.clock.hint(batch.ranges.length);
   }

@@ -16,6 +16,8 @@ export interface MigrateOptions {
   /** Flip bits or cut the stream on the way (fault injection): return the bytes to deliver. */
   readonly tamper?: (chunk: Uint8Array, index: number) => Uint8Array | undefined;
   readonly pieces?: EnginePieces;
+  /** Hand off to postcopy after this many rounds (see migratePostcopy). */
+  readonly handOffAfterRounds?: number;
   /** Called after each round with the engine's progress. */
   readonly onRound?: (progress: RoundProgress) => void;
 }
@@ -44,6 +46,7 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
     ...(options.cancelAfterMs !== undefined ? { cancelAfterMs: options.cancelAfterMs } : {}),
     ...(options.pieces ? { pieces: options.pieces } : {}),
     ...(options.overlayMode ? { overlayMode: options.overlayMode } : {}),
+    ...(options.handOffAfterRounds !== undefined ? { handOffAfterRounds: options.handOffAfterRounds } : {}),
   });
   if (options.onRound) engine.progress$.subscribe(options.onRound);
   const result = engine.run();
