@@ -10,10 +10,11 @@ import { Command, CommanderError, Option } from 'commander';
 import { lastValueFrom, tap, toArray, filter, map } from 'rxjs';
 import { writeFileAtomic } from './report/files.js';
 import { comparisonChart, renderSvg, sweepChart } from './report/plots.js';
-import { resultsCsv, resultsTable } from './report/table.js';
+import { postcopyTable, resultsCsv, resultsTable } from './report/table.js';
 import { runBalloonDemo } from './sim/balloon-demo.js';
 import { compareScenarios, withReductions, type CompareEvent, type StrategyResult } from './sim/compare.js';
-import { checkScenario, FREE_POLICIES, ScenarioError, WORKLOADS, type Scenario } from './sim/scenario.js';
+import { comparePostcopy } from './sim/postcopy-compare.js';
+import { checkScenario, FREE_POLICIES, parseSize, ScenarioError, WORKLOADS, type Scenario } from './sim/scenario.js';
 
 /** Options shared by the commands that run scenarios. */
 interface RunOptions {
@@ -166,6 +167,33 @@ export function program(): Command {
     const scenarios = grid({ ...options, strategies: options.strategies ?? 'zero,zero+zero-skip,zero+hint' }, list(options.sizes ?? ''));
     await report(await run(scenarios, { ...options, progress: options.progress ?? !options.json }), options, 'sweep', sweepChart, true);
   });
+
+  cli
+    .command('postcopy')
+    .description('a busy guest that precopy cannot converge on, four ways: precopy, postcopy without and with preemption, and with hints (local-zero); writes postcopy.json')
+    .option('--guest <size>', 'guest RAM', '8G')
+    .option('--working-set <size>', 'the hog workload’s working set', '2G')
+    .option('--dirty-rate <size>', 'bytes per second it rewrites', '2G')
+    .option('--rounds <n>', 'precopy rounds before the switch to postcopy', '2')
+    .option('--huge-page <size>', 'host huge page size', '2M')
+    .option('--seed <n>', 'seed of the guest (default 1)')
+    .option('--out <dir>', 'where to write results', 'out')
+    .option('--json', 'print the results as JSON only')
+    .action((options: { guest: string; workingSet: string; dirtyRate: string; rounds: string; hugePage: string; seed?: string; out: string; json?: boolean }) => {
+      const scenario = checkScenario({ guest: options.guest, workload: 'hog', workloadParams: { workingSetBytes: options.workingSet, dirtyBytesPerSec: options.dirtyRate }, warmupMs: 100, downtimeLimitMs: 300, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
+      const rounds = Number(options.rounds);
+      if (!Number.isInteger(rounds) || rounds < 1) throw new ScenarioError(`precopy rounds '${options.rounds}': expected a whole number ≥ 1`);
+      const results = comparePostcopy(scenario, { precopyRounds: rounds, hugePageBytes: parseSize(options.hugePage, 'huge page size') });
+      const json = JSON.stringify(results, null, 2) + '\n';
+      writeFileAtomic(join(options.out, 'postcopy.json'), json);
+      if (options.json) {
+        process.stdout.write(json);
+        return;
+      }
+      console.log(postcopyTable(results));
+      console.log(`\nWrote ${join(options.out, 'postcopy.json')}`);
+      if (results.some((r) => !r.verified)) process.exitCode = 1;
+    });
 
   cli
     .command('demo')

@@ -1,5 +1,6 @@
 import { markdownTable } from 'markdown-table';
 import type { StrategyResult } from '../sim/compare.js';
+import type { PostcopyVariantResult } from '../sim/postcopy-compare.js';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;
@@ -50,4 +51,25 @@ export function resultsCsv(results: readonly StrategyResult[]): string {
     return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
   };
   return [columns.join(','), ...results.map((r) => columns.map((c) => cell(r[c])).join(','))].join('\n') + '\n';
+}
+
+/** The postcopy comparison as a Markdown table. */
+export function postcopyTable(results: readonly PostcopyVariantResult[]): string {
+  const header = ['variant', 'time (ms)', 'downtime (ms)', 'precopy', 'background', 'on request', 'faults', 'p50 (ms)', 'p99 (ms)', 'max (ms)', 'local', 'verified'];
+  const mib = (b: number): string => `${(b / MiB).toFixed(0)} MiB`;
+  const rows = results.map((r) => [
+    r.variant,
+    r.totalMs.toFixed(0),
+    r.downtimeMs.toFixed(0),
+    mib(r.precopyBytes),
+    mib(r.precopyChannelBytes),
+    mib(r.postcopyChannelBytes),
+    count(r.faults),
+    r.faultP50Ms.toFixed(2),
+    r.faultP99Ms.toFixed(2),
+    r.faultMaxMs.toFixed(2),
+    count(r.resolvedLocally),
+    r.verified ? 'yes' : `NO (${r.status})`,
+  ]);
+  return markdownTable([header, ...rows], { align: ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'l'] });
 }

@@ -85,6 +85,21 @@ describe('the freehint command line', () => {
   });
 });
 
+describe('freehint postcopy', () => {
+  it('compares precopy and postcopy variants on a busy guest, each verified', () => {
+    const out = mkdtempSync(join(tmpdir(), 'freehint-'));
+    const r = freehint('postcopy', '--guest', '256M', '--working-set', '32M', '--dirty-rate', '256M', '--huge-page', '64K', '--json', '--out', out);
+    expect(r.status).toBe(0);
+    const results = JSON.parse(r.stdout) as Array<{ variant: string; verified: boolean; faults: number; downtimeMs: number }>;
+    expect(results.map((x) => x.variant)).toHaveLength(4);
+    expect(results.every((x) => x.verified)).toBe(true);
+    // Postcopy resumes the guest at once and pays in faults instead.
+    expect(results[2]!.downtimeMs).toBeLessThan(results[0]!.downtimeMs);
+    expect(results[2]!.faults).toBeGreaterThan(0);
+    expect(freehint('postcopy', '--rounds', '0').status).toBe(2);
+  });
+});
+
 describe('writeFileAtomic', () => {
   it('replaces a file whole, and leaves nothing behind when it cannot', () => {
     const dir = mkdtempSync(join(tmpdir(), 'freehint-'));
