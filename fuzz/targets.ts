@@ -3,6 +3,7 @@ import { EchoDevice } from '../src/testing/echo-device.js';
 import { watchBalloon } from '../src/testing/balloon-watch.js';
 import { hostileRingProperty } from '../src/testing/ring-fuzz.js';
 import { streamDecodingProperty } from '../src/testing/stream-fuzz.js';
+import { pciRegisterProperty } from '../src/testing/pci-fuzz.js';
 import { BalloonDevice, balloonQueueRoles } from '../src/virtio/balloon/balloon-device.js';
 import { Feature, featureBit } from '../src/virtio/constants.js';
 
@@ -66,6 +67,11 @@ export const targets: readonly FuzzTarget[] = [
         observe: (device, out) => watchBalloon(device, out),
       }),
     ),
+  },
+  {
+    name: 'pci',
+    description: 'virtio-pci configuration space and BAR registers (balloon device)',
+    run: campaign(pciRegisterProperty((m) => new BalloonDevice(m, allBalloonFeatures))),
   },
   {
     name: 'stream',

@@ -380,5 +380,6 @@ function toVirtioError(error: unknown): VirtioError {
   if (error instanceof MemoryError) {
     return new VirtioError(error.kind === 'u64-unsafe' ? 'bad-value' : 'buffer-out-of-range', error.message);
   }
-  return new VirtioError('internal', `internal error: ${error instanceof Error ? error.message : String(error)}`);
+  // A fault of the device itself: keep the original error for whoever debugs it.
+  return new VirtioError('internal', `internal error: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
 }

@@ -34,7 +34,8 @@ export class VirtioError extends Error {
   constructor(
     readonly kind: VirtioErrorKind,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }

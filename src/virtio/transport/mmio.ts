@@ -1,4 +1,5 @@
 import type { VirtioDevice } from '../device.js';
+import { setHigh, setLow } from './address.js';
 
 /** virtio-mmio register offsets, version 2 (virtio 1.2 §4.2.2). */
 export const MmioReg = {
@@ -53,7 +54,6 @@ export interface MmioCounters {
   queueBusy: number;
 }
 
-const U32 = 0x1_0000_0000;
 
 /**
  * The virtio-mmio version 2 register file over a {@link VirtioDevice}. A VMM maps it at some
@@ -205,15 +205,3 @@ export class MmioTransport {
   }
 }
 
-/**
- * Replace the low 32 bits of a 64-bit address. High halves above 2^21 make addresses of 2^53 or
- * more, which are saturated to 2^53 (not a safe integer: every RAM check fails on it) instead of
- * being rounded onto real RAM.
- */
-function setLow(address: number, low: number): number {
-  return Math.floor(address / U32) * U32 + low;
-}
-
-function setHigh(address: number, high: number): number {
-  return high > 0x1fffff ? 2 ** 53 : high * U32 + (address % U32);
-}
