@@ -144,6 +144,11 @@ export class Vm {
     this.kernel.registerOomNotifier(() => this.driver.deflateOnOom());
   }
 
+  /** Whether the vCPUs run (false between pause and resume: the guest can do nothing). */
+  get running(): boolean {
+    return this.vcpusRunning;
+  }
+
   /** Probe the balloon and boot the workload. Returns false when the driver failed to probe. */
   boot(): boolean {
     if (!this.driver.probe()) return false;

@@ -92,6 +92,8 @@ export function injectFault(f: Fault, vm: Vm): (chunk: Uint8Array, index: number
       case 'source-fail':
         throw new Error('connection reset by peer');
       case 'pressure':
+        // The guest acts only while it runs (not during stop-and-copy).
+        if (!vm.running) return chunk;
         // Allocations beyond what is free run the shrinkers: the balloon gives back hinted blocks.
         for (let i = 0; i < f.pages; i++) {
           const pfn = vm.kernel.allocPages(0);
@@ -100,6 +102,7 @@ export function injectFault(f: Fault, vm: Vm): (chunk: Uint8Array, index: number
         }
         return chunk;
       case 'reset':
+        if (!vm.running) return chunk;
         vm.driver.remove();
         if (!vm.driver.probe()) throw new Error('the balloon did not probe again');
         return chunk;
