@@ -7,3 +7,4 @@ export * from './virtio/index.js';
 export * from './guest/index.js';
 export * from './migration/index.js';
 export * from './sim/index.js';
+export { attachToV86, type V86Emulator, type AttachedDevice, type AttachOptions } from './vmm/v86.js';

@@ -27,3 +27,4 @@ export {
   type HogParams,
 } from './workloads.js';
 export { Random } from './random.js';
+export { PciDriver, type PciBus } from './pci-driver.js';

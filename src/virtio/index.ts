@@ -5,3 +5,4 @@ export { SplitQueue, needsEvent, ringSizes, isValidQueueSize, type SplitQueueSta
 export { VirtioDevice, type InterruptEvent, type DeviceCounters, type VirtioDeviceState } from './device.js';
 export { MmioTransport, MmioReg, MMIO_MAGIC, MMIO_VERSION, MMIO_WINDOW, FREEHINT_VENDOR_ID, type MmioCounters } from './transport/mmio.js';
 export * from './balloon/index.js';
+export { PciTransport, PciLayout, PciCapType, CommonCfg, PCI_VENDOR_VIRTIO, PCI_DEVICE_ID_BASE, PCI_BAR_SIZE, type PciCounters } from './transport/pci.js';
