@@ -120,12 +120,14 @@ export class PostcopySession {
     this.state = new Uint8Array(hugeCount);
     // A huge page is missing if any of its pages still has to come; hinted if all of its RAM
     // pages are hinted and clean (its contents are free memory: a zero page will do).
+    let nextRemaining = handOff.remaining.nextSet(0);
     for (let h = 0; h < hugeCount; h++) {
       const first = h * this.pagesPerHuge;
       const last = Math.min(first + this.pagesPerHuge, source.end / PAGE_SIZE);
-      if (handOff.remaining.nextSet(first) >= 0 && handOff.remaining.nextSet(first) < last) {
+      if (nextRemaining >= 0 && nextRemaining < last) {
         this.state[h] = Huge.MISSING;
         this.missing++;
+        nextRemaining = handOff.remaining.nextSet(last);
       } else if (handOff.hintedClean && handOff.hintedClean.nextClear(first, last) === last && this.isRam(first, last)) {
         this.state[h] = Huge.HINTED;
       }
