@@ -4,7 +4,7 @@ import { Feature, Interrupt, featureBit, hasFeature } from '../virtio/constants.
 import { BalloonConfig, BalloonFeature, CMD_ID_DONE, CMD_ID_STOP, STAT_ENTRY_SIZE } from '../virtio/balloon/constants.js';
 import type { BuddyAllocator } from './buddy.js';
 import { layoutRing, type DriverQueue } from './driver-queue.js';
-import type { TransportDriver } from './mmio-driver.js';
+import type { TransportDriver } from './transport-driver.js';
 
 /** VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate or deflate request. */
 export const PFNS_PER_REQUEST = 256;

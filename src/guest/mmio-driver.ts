@@ -1,32 +1,13 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { Feature, Status, featureBit } from '../virtio/constants.js';
+import { Status } from '../virtio/constants.js';
 import { MMIO_MAGIC, MmioReg } from '../virtio/transport/mmio.js';
 import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
+import { negotiateFeatures, type TransportDriver } from './transport-driver.js';
 
 /** What a guest sees of an MMIO window: register reads and writes. */
 export interface MmioBus {
   read(offset: number, size: number): number;
   write(offset: number, size: number, value: number): void;
-}
-
-/**
- * What a guest device driver needs from its transport (Linux's virtio_config_ops): the
- * balloon driver works the same over virtio-mmio and virtio-pci.
- */
-export interface TransportDriver {
-  readonly status: number;
-  reset(): void;
-  addStatus(bits: number): void;
-  deviceFeatures(): bigint;
-  /** Negotiate; `wanted` may look at the offered features (a driver's validate step). */
-  negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined;
-  queueMaxSize(index: number): number;
-  setupQueue<T>(index: number, layout: RingLayout, options?: DriverQueueOptions): DriverQueue<T>;
-  driverOk(): void;
-  kick(index: number, queue: DriverQueue<unknown>): boolean;
-  takeInterrupts(): number;
-  readConfig32(offset: number): number;
-  writeConfig32(offset: number, value: number): void;
 }
 
 /**
@@ -70,24 +51,8 @@ export class MmioDriver implements TransportDriver {
     return features;
   }
 
-  /**
-   * Reset, acknowledge, and accept `wanted ∩ offered` (VERSION_1 always). Returns the accepted
-   * features, or undefined when the device refused FEATURES_OK (§3.1.1).
-   */
   negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined {
-    this.reset();
-    this.addStatus(Status.ACKNOWLEDGE);
-    this.addStatus(Status.DRIVER);
-    const offered = this.deviceFeatures();
-    const want = typeof wanted === 'function' ? wanted(offered) : wanted;
-    const accepted = (want | featureBit(Feature.VERSION_1)) & offered;
-    this.writeFeatures(accepted);
-    this.addStatus(Status.FEATURES_OK);
-    if (!(this.status & Status.FEATURES_OK)) {
-      this.addStatus(Status.FAILED);
-      return undefined;
-    }
-    return accepted;
+    return negotiateFeatures(this, wanted);
   }
 
   writeFeatures(features: bigint): void {

@@ -1,8 +1,8 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { Feature, Status, featureBit } from '../virtio/constants.js';
+import { Status } from '../virtio/constants.js';
 import { CommonCfg, PCI_VENDOR_VIRTIO, PciCapType } from '../virtio/transport/pci.js';
 import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
-import type { TransportDriver } from './mmio-driver.js';
+import { negotiateFeatures, type TransportDriver } from './transport-driver.js';
 
 /** What a guest sees of a PCI function: configuration cycles and I/O on its BAR 0. */
 export interface PciBus {
@@ -101,23 +101,15 @@ export class PciDriver implements TransportDriver {
     return features;
   }
 
-  negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined {
-    this.reset();
-    this.addStatus(Status.ACKNOWLEDGE);
-    this.addStatus(Status.DRIVER);
-    const offered = this.deviceFeatures();
-    const want = typeof wanted === 'function' ? wanted(offered) : wanted;
-    const accepted = (want | featureBit(Feature.VERSION_1)) & offered;
+  writeFeatures(features: bigint): void {
     for (let sel = 0; sel < 2; sel++) {
       this.common('DRIVER_FEATURE_SELECT', 4, sel);
-      this.common('DRIVER_FEATURE', 4, Number((accepted >> BigInt(32 * sel)) & 0xffffffffn));
+      this.common('DRIVER_FEATURE', 4, Number((features >> BigInt(32 * sel)) & 0xffffffffn));
     }
-    this.addStatus(Status.FEATURES_OK);
-    if (!(this.status & Status.FEATURES_OK)) {
-      this.addStatus(Status.FAILED);
-      return undefined;
-    }
-    return accepted;
+  }
+
+  negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined {
+    return negotiateFeatures(this, wanted);
   }
 
   queueMaxSize(index: number): number {

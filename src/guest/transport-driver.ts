@@ -1,0 +1,44 @@
+import { Feature, Status, featureBit } from '../virtio/constants.js';
+import type { DriverQueue, DriverQueueOptions, RingLayout } from './driver-queue.js';
+
+/**
+ * What a guest device driver needs from its transport (Linux's virtio_config_ops): the
+ * balloon driver works the same over virtio-mmio and virtio-pci.
+ */
+export interface TransportDriver {
+  readonly status: number;
+  reset(): void;
+  addStatus(bits: number): void;
+  deviceFeatures(): bigint;
+  writeFeatures(features: bigint): void;
+  /** Negotiate; `wanted` may look at the offered features (a driver's validate step). */
+  negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined;
+  queueMaxSize(index: number): number;
+  setupQueue<T>(index: number, layout: RingLayout, options?: DriverQueueOptions): DriverQueue<T>;
+  driverOk(): void;
+  kick(index: number, queue: DriverQueue<unknown>): boolean;
+  takeInterrupts(): number;
+  readConfig32(offset: number): number;
+  writeConfig32(offset: number, value: number): void;
+}
+
+/**
+ * Reset, acknowledge, and accept `wanted ∩ offered` (VERSION_1 always), as Linux's
+ * virtio_dev_probe does over any transport. Returns the accepted features, or undefined when
+ * the device refused FEATURES_OK (§3.1.1).
+ */
+export function negotiateFeatures(driver: TransportDriver, wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined {
+  driver.reset();
+  driver.addStatus(Status.ACKNOWLEDGE);
+  driver.addStatus(Status.DRIVER);
+  const offered = driver.deviceFeatures();
+  const want = typeof wanted === 'function' ? wanted(offered) : wanted;
+  const accepted = (want | featureBit(Feature.VERSION_1)) & offered;
+  driver.writeFeatures(accepted);
+  driver.addStatus(Status.FEATURES_OK);
+  if (!(driver.status & Status.FEATURES_OK)) {
+    driver.addStatus(Status.FAILED);
+    return undefined;
+  }
+  return accepted;
+}

@@ -1,0 +1,3 @@
+import { mutationConfig } from './base.mjs';
+
+export default mutationConfig('virtio');
