@@ -1,5 +1,6 @@
 // Shared Stryker settings. `npm run mutate` runs one configuration per source folder so that
-// each folder gets its own score and its own incremental file (re-runs only test what changed).
+// each folder gets its own score and its own incremental file (a re-run on the same machine only
+// tests what changed).
 export function mutationConfig(folder) {
   return {
     testRunner: 'vitest',
@@ -10,11 +11,13 @@ export function mutationConfig(folder) {
     reporters: ['clear-text', 'progress', 'html', 'json'],
     htmlReporter: { fileName: `reports/mutation/${folder}.html` },
     jsonReporter: { fileName: `reports/mutation/${folder}.json` },
-    thresholds: { high: 90, low: 80, break: 80 },
+    // Scores under 80% show red; no break, so one folder's score never hides the other's.
+    thresholds: { high: 90, low: 80, break: null },
     tempDirName: '.stryker-tmp',
     timeoutMS: 3000,
     ignoreStatic: true,
     incremental: true,
-    incrementalFile: `stryker/incremental-${folder}.json`,
+    // Machine-specific (it records the project root), so it stays with the ignored reports.
+    incrementalFile: `reports/mutation/incremental-${folder}.json`,
   };
 }
