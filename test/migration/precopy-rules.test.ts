@@ -1,0 +1,358 @@
+import { describe, expect, it } from 'vitest';
+import { FlatMemory } from '../../src/memory/flat-memory.js';
+import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
+import { PageBitmap } from '../../src/memory/page-bitmap.js';
+import { DEFAULT_COST_MODEL, WIRE_PAGE_BYTES } from '../../src/migration/cost-model.js';
+import { Destination } from '../../src/migration/destination.js';
+import { MigrationError } from '../../src/migration/errors.js';
+import { OverlayManager, type OverlayPageState } from '../../src/migration/overlay.js';
+import { PrecopyMigration, SAFE_PIECES, type HintWindow, type MigrationSource, type PrecopyOptions, type RoundProgress } from '../../src/migration/precopy.js';
+import { StrategyError, strategySet } from '../../src/migration/strategies.js';
+import { StreamReader, type StreamRecord } from '../../src/migration/stream.js';
+import { migrate } from '../../src/sim/migrate.js';
+import { BalloonDevice, type HintBatch } from '../../src/virtio/balloon/balloon-device.js';
+import { busyGuest, freshDestination } from './support.js';
+
+// The precopy engine's rules, each on a source small enough to reason about exactly: RAM in two
+// regions with a hole, a scripted guest that writes what the test says, no balloon driver.
+
+const LOW_PAGES = 64;
+const HIGH_GPA = 1 << 20;
+const HIGH_PAGES = 32;
+const REGIONS = [
+  { gpa: 0, size: LOW_PAGES * PAGE_SIZE },
+  { gpa: HIGH_GPA, size: HIGH_PAGES * PAGE_SIZE },
+];
+const ALL_PAGES = LOW_PAGES + HIGH_PAGES;
+/** Pages with contents: every other page of both regions; the rest are zero. */
+const DATA_PFNS = [...Array.from({ length: LOW_PAGES / 2 }, (_, i) => 2 * i), ...Array.from({ length: HIGH_PAGES / 2 }, (_, i) => HIGH_GPA / PAGE_SIZE + 2 * i)];
+
+class ScriptedSource implements MigrationSource {
+  readonly memory = new FlatMemory(REGIONS);
+  readonly device = new BalloonDevice(this.memory);
+  overlays?: OverlayManager;
+  steps = 0;
+  pauses = 0;
+  resumes = 0;
+  paused = false;
+
+  constructor(
+    /** What the guest does in each step it runs (1 ms each). */
+    private readonly guest: (memory: FlatMemory, step: number) => void = () => {},
+    private readonly states: Record<string, unknown> = {},
+  ) {
+    for (const pfn of DATA_PFNS) this.memory.fill(pfn * PAGE_SIZE, PAGE_SIZE, (pfn % 251) + 1);
+  }
+
+  /** Time passes in steps of 1 ms; a paused guest does nothing in them. */
+  step(): number {
+    if (!this.paused) this.guest(this.memory, ++this.steps);
+    return 1;
+  }
+  pause(): void {
+    this.pauses++;
+    this.paused = true;
+  }
+  resume(): void {
+    this.resumes++;
+    this.paused = false;
+  }
+  deviceStates(): Record<string, unknown> {
+    return this.states;
+  }
+}
+
+/** 1 MB/s: a page takes about 4 ms to send, so the guest runs several steps per page. */
+const SLOW = { bandwidth: 1e6 };
+
+/** A guest that rewrites pages 0..count-1 in every step. */
+const rewriting =
+  (count: number) =>
+  (memory: FlatMemory, step: number): void => {
+    for (let pfn = 0; pfn < count; pfn++) memory.writeU32(pfn * PAGE_SIZE, step);
+  };
+
+function run(source: ScriptedSource, options: Partial<Omit<PrecopyOptions, 'strategies'>> & { strategies?: string; fresh?: boolean } = {}) {
+  const destination = new Destination(new FlatMemory(REGIONS), { fresh: options.fresh ?? true });
+  const incoming = destination.incoming();
+  const records: StreamRecord[] = [];
+  const reader = new StreamReader((r) => records.push(r));
+  const progress: RoundProgress[] = [];
+  const { strategies: _names, fresh: _fresh, ...engineOptions } = options;
+  const engine = new PrecopyMigration(source, {
+    ...engineOptions,
+    strategies: strategySet(options.strategies ?? 'zero'),
+    destinationFresh: destination.fresh,
+    sink: (chunk) => {
+      options.sink?.(chunk);
+      incoming.push(chunk);
+      reader.push(chunk);
+    },
+  });
+  engine.progress$.subscribe((p) => progress.push(p));
+  const result = engine.run();
+  return { result, destination, incoming, records, progress };
+}
+
+const same = (a: FlatMemory, b: Destination, pfn: number): boolean => Buffer.compare(a.read(pfn * PAGE_SIZE, PAGE_SIZE), b.memory.read(pfn * PAGE_SIZE, PAGE_SIZE)) === 0;
+const ramPfns = (): number[] => [...Array.from({ length: LOW_PAGES }, (_, i) => i), ...Array.from({ length: HIGH_PAGES }, (_, i) => HIGH_GPA / PAGE_SIZE + i)];
+
+describe('precopy rounds', () => {
+  it('an idle guest goes in one round and a stop-and-copy round: every RAM page of every region, nothing of the hole', () => {
+    const source = new ScriptedSource();
+    const { result, destination, incoming, records, progress } = run(source);
+    incoming.finish();
+    expect(result.status).toBe('completed');
+    expect(result.rounds).toBe(2);
+    expect(result.normalPages).toBe(DATA_PFNS.length);
+    expect(result.zeroPages).toBe(ALL_PAGES - DATA_PFNS.length);
+    for (const pfn of ramPfns()) expect(same(source.memory, destination, pfn)).toBe(true);
+    for (const r of records) if ('gpa' in r) expect(r.gpa < LOW_PAGES * PAGE_SIZE || r.gpa >= HIGH_GPA).toBe(true);
+    expect(source.pauses).toBe(1);
+    expect(source.resumes).toBe(0);
+    // Progress: one report per round; the last says nothing is left, with the result's figures.
+    expect(progress.map((p) => p.round)).toEqual([1, 2]);
+    expect(progress.at(-1)).toEqual({ round: 2, remainingPages: 0, bytes: result.bytes, simulatedMs: result.totalMs });
+    expect(progress[0]!.remainingPages).toBe(0);
+    expect(progress[0]!.bytes).toBeGreaterThanOrEqual(DATA_PFNS.length * WIRE_PAGE_BYTES);
+    expect(result.downtimeMs).toBeGreaterThan(0);
+    expect(result.downtimeMs).toBeLessThan(result.totalMs);
+  });
+
+  it('switches over as soon as the rest fits the downtime limit, even a limit of zero', () => {
+    const { result } = run(new ScriptedSource(), { downtimeLimitMs: 0 });
+    expect(result.rounds).toBe(2);
+  });
+
+  it('a guest that keeps writing runs to the round limit: 30 by default, or the one given', () => {
+    // At 1 MB/s, 8 pages take 33 ms to send, over the 1 ms limit, and the guest rewrites them meanwhile.
+    expect(run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: 1 }).result.rounds).toBe(31);
+    const { result, progress } = run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: 1, maxRounds: 3 });
+    expect(result.rounds).toBe(4);
+    expect(progress.slice(0, 3).every((p) => p.remainingPages === 8)).toBe(true);
+  });
+
+  it('the switchover estimate counts every remaining page as sent whole', () => {
+    // 8 pages whole: 8 × 4104 B at the default bandwidth. Just over that limit: switch over now.
+    const estimate = (8 * WIRE_PAGE_BYTES * 1000) / SLOW.bandwidth;
+    expect(run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: estimate * 1.01 }).result.rounds).toBe(2);
+    expect(run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: estimate * 0.99, maxRounds: 5 }).result.rounds).toBe(6);
+  });
+
+  it('device state records are charged on the wire', () => {
+    const big = { blob: 'x'.repeat(100_000) };
+    const without = run(new ScriptedSource()).result;
+    const withState = run(new ScriptedSource(() => {}, { big })).result;
+    expect(withState.bytes - without.bytes).toBeGreaterThanOrEqual(100_000);
+    expect(withState.totalMs).toBeGreaterThan(without.totalMs);
+    expect(withState.downtimeMs - without.downtimeMs).toBeGreaterThanOrEqual((100_000 * 1000) / DEFAULT_COST_MODEL.bandwidth);
+  });
+
+  it("refuses 'report' on a guest that did not negotiate free page reporting", () => {
+    expect(() => run(new ScriptedSource(), { strategies: 'zero+report' })).toThrow(new StrategyError("'report' needs a guest that negotiated free page reporting"));
+  });
+});
+
+describe('zero pages', () => {
+  it('zero-skip skips the first round’s zero pages on a fresh destination only', () => {
+    const zeros = ALL_PAGES - DATA_PFNS.length;
+    const fresh = run(new ScriptedSource(), { strategies: 'zero+zero-skip' });
+    expect(fresh.result).toMatchObject({ skippedZeroPages: zeros, zeroPages: 0, normalPages: DATA_PFNS.length });
+    const used = run(new ScriptedSource(), { strategies: 'zero+zero-skip', fresh: false });
+    expect(used.result).toMatchObject({ skippedZeroPages: 0, zeroPages: zeros });
+    expect(run(new ScriptedSource(), { strategies: 'zero' }).result.skippedZeroPages).toBe(0);
+  });
+
+  it('a page zeroed after the first round is sent as a zero record, not skipped', () => {
+    // Step 1 runs during round 1, after page 0 was sent: the page is zeroed and dirty again.
+    const source = new ScriptedSource((memory, step) => {
+      if (step === 1) memory.fill(0, PAGE_SIZE, 0);
+    });
+    const { result, destination, incoming } = run(source, { strategies: 'zero+zero-skip', downtimeLimitMs: 0 });
+    incoming.finish();
+    expect(result.zeroPages).toBe(1);
+    expect(same(source.memory, destination, 0)).toBe(true);
+  });
+
+  it("'none' sends zero pages whole", () => {
+    const { result } = run(new ScriptedSource(), { strategies: 'none' });
+    expect(result).toMatchObject({ normalPages: ALL_PAGES, zeroPages: 0, skippedZeroPages: 0 });
+  });
+});
+
+describe('ending early', () => {
+  it('a cancel due at time zero sends no page', () => {
+    const source = new ScriptedSource();
+    const { result } = run(source, { cancelAfterMs: 0 });
+    expect(result.status).toBe('cancelled');
+    expect(result.normalPages + result.zeroPages).toBe(0);
+    expect(source.pauses).toBe(0);
+  });
+
+  it('a channel that fails while the guest runs: a typed failure, no pause, no downtime', () => {
+    const source = new ScriptedSource();
+    const cause = new Error('link down');
+    const { result } = run(source, {
+      sink: (chunk) => {
+        if (chunk[0] === 4) throw cause; // the first ROUND record
+      },
+    });
+    expect(result.status).toBe('failed');
+    expect(result.error).toBeInstanceOf(MigrationError);
+    expect(result.error?.kind).toBe('source-failed');
+    expect(result.error?.name).toBe('MigrationError');
+    expect(result.error?.message).toBe('migration failed in round 1: link down');
+    expect(result.error?.cause).toBe(cause);
+    expect(source.pauses).toBe(0);
+    expect(source.resumes).toBe(0);
+    expect(result.downtimeMs).toBe(0);
+  });
+
+  it('a channel that fails after the pause: the source resumes once, downtime counted', () => {
+    const source = new ScriptedSource();
+    const { result } = run(source, {
+      sink: (chunk) => {
+        if (chunk[0] === 5) throw new Error('link down'); // the END record
+      },
+    });
+    expect(result.status).toBe('failed');
+    expect(result.error?.message).toBe('migration failed in round 2: link down');
+    expect(source.pauses).toBe(1);
+    expect(source.resumes).toBe(1);
+    expect(result.downtimeMs).toBeGreaterThan(0);
+  });
+});
+
+describe('hand-off to postcopy', () => {
+  it('stops after the rounds asked for and sends what is left instead of it', () => {
+    const source = new ScriptedSource(rewriting(8));
+    const { result, records } = run(source, { cost: SLOW, downtimeLimitMs: 1, handOffAfterRounds: 2 });
+    expect(result.status).toBe('completed');
+    expect(result.rounds).toBe(2);
+    expect(result.handOff?.remaining.count).toBe(8);
+    expect(source.pauses).toBe(1);
+    const postcopy = records.find((r) => r.type === 'DEVICE' && r.name === 'postcopy');
+    expect(postcopy).toEqual({ type: 'DEVICE', name: 'postcopy', state: { remaining: [[0, 8]], hintedClean: [] } });
+    // After the pause only device state and the end go: postcopy brings the pages.
+    const afterPause = records.slice(records.findIndex((r) => r.type === 'DEVICE'));
+    expect(afterPause.map((r) => r.type)).toEqual(['DEVICE', 'END']);
+  });
+});
+
+describe('overlays', () => {
+  function withOverlays(): ScriptedSource {
+    const source = new ScriptedSource();
+    source.overlays = new OverlayManager(source.memory);
+    source.overlays.add(1, { kind: 'hypercall', params: [7] });
+    return source;
+  }
+  const overlayRecord = (records: StreamRecord[]) => records.find((r): r is Extract<StreamRecord, { type: 'DEVICE' }> => r.type === 'DEVICE' && r.name === 'overlays')?.state as { mode: string; pages: OverlayPageState[] };
+
+  it('drop-at-pause (the default) removes them before the final round and sends parameters only', () => {
+    const source = withOverlays();
+    const { records } = run(source);
+    const state = overlayRecord(records);
+    expect(state.mode).toBe('drop-at-pause');
+    expect(state.pages).toEqual([{ pfn: 1, overlays: [{ kind: 'hypercall', params: [7] }] }]);
+    expect(source.overlays?.pfns()).toEqual([]);
+  });
+
+  it('ship-originals keeps them on the source and ships the originals', () => {
+    const source = withOverlays();
+    const { records } = run(source, { overlayMode: 'ship-originals' });
+    const state = overlayRecord(records);
+    expect(state.mode).toBe('ship-originals');
+    expect(state.pages[0]?.original).toBe('zero');
+    expect(source.overlays?.pfns()).toEqual([1]);
+  });
+
+  it('no overlay record without overlays', () => {
+    expect(overlayRecord(run(new ScriptedSource()).records)).toBeUndefined();
+  });
+});
+
+describe('the safe engine pieces', () => {
+  const batch: HintBatch = { cmdId: 7, ranges: [{ gpa: 0, length: PAGE_SIZE }] };
+  function window(open: boolean, cmdId: number | undefined) {
+    const cleared: HintBatch[] = [];
+    const w: HintWindow = { open, cmdId, clear: (b) => cleared.push(b) };
+    return { w, cleared };
+  }
+
+  it('a hint clears bits only while its own round’s window is open', () => {
+    for (const [open, cmdId, clears] of [
+      [true, 7, 1],
+      [false, 7, 0],
+      [true, 8, 0],
+      [true, undefined, 0],
+    ] as const) {
+      const { w, cleared } = window(open, cmdId);
+      SAFE_PIECES.onHint(batch, w);
+      expect(cleared.length, `open=${open} cmdId=${cmdId}`).toBe(clears);
+    }
+  });
+
+  it('zero pages may be skipped only in round 1 onto a fresh destination', () => {
+    expect(SAFE_PIECES.maySkipZero(1, true)).toBe(true);
+    expect(SAFE_PIECES.maySkipZero(2, true)).toBe(false);
+    expect(SAFE_PIECES.maySkipZero(1, false)).toBe(false);
+  });
+
+  it('pages written since their hint are no longer hinted-clean', () => {
+    const clean = new PageBitmap(64);
+    clean.addRange(0, 40);
+    const dirty = new Uint32Array(2);
+    dirty[0] = 0b1010;
+    dirty[1] = 1;
+    SAFE_PIECES.forgetWritten(clean, dirty);
+    expect(clean.count).toBe(37);
+    expect(clean.has(1)).toBe(false);
+    expect(clean.has(32)).toBe(false);
+    expect(clean.has(2)).toBe(true);
+  });
+});
+
+/** Count the host's hint commands to the device. */
+function countHintCommands(device: BalloonDevice): { start: number; stop: number; done: number } {
+  const calls = { start: 0, stop: 0, done: 0 };
+  const { startHinting, stopHinting, doneHinting } = device;
+  device.startHinting = () => (calls.start++, startHinting.call(device));
+  device.stopHinting = () => (calls.stop++, stopHinting.call(device));
+  device.doneHinting = () => (calls.done++, doneHinting.call(device));
+  return calls;
+}
+
+describe('hinting with a real guest', () => {
+  it("without 'hint' no hint round starts and no page is hinted; with it, hints count pages and ranges", () => {
+    const vm = busyGuest(3);
+    vm.run(5);
+    let ids = 0;
+    vm.device.hints$.subscribe(() => ids++);
+    const calls = countHintCommands(vm.device);
+    const plain = migrate(vm, freshDestination(3), { strategies: 'zero' });
+    expect(plain.result).toMatchObject({ hintedPages: 0, hintedRanges: 0 });
+    expect(ids).toBe(0);
+    expect(calls).toMatchObject({ start: 0, stop: 0 });
+
+    const vm2 = busyGuest(3);
+    vm2.run(5);
+    const seen = { pages: 0, ranges: 0 };
+    vm2.device.hints$.subscribe((b) => {
+      seen.ranges += b.ranges.length;
+      for (const r of b.ranges) seen.pages += r.length / PAGE_SIZE;
+    });
+    const calls2 = countHintCommands(vm2.device);
+    const hinted = migrate(vm2, freshDestination(3), { strategies: 'zero+hint' });
+    expect(hinted.error).toBeUndefined();
+    // QEMU's notifier: STOP before every sync; a new id after each sync with the VM running
+    // (setup and every precopy round); DONE at the final sync, with the VM stopped.
+    expect(calls2.stop).toBe(hinted.result.rounds + 1);
+    expect(calls2.start).toBe(hinted.result.rounds);
+    expect(calls2.done).toBeGreaterThanOrEqual(1);
+    expect(hinted.result.hintedRanges).toBeGreaterThan(0);
+    expect(hinted.result.hintedRanges).toBeLessThanOrEqual(seen.ranges);
+    expect(hinted.result.hintedPages).toBeGreaterThan(0);
+    // A hint clears only bits still set: never more pages than were hinted, or than RAM has.
+    expect(hinted.result.hintedPages).toBeLessThanOrEqual(seen.pages);
+  });
+});
