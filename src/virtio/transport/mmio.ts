@@ -158,7 +158,8 @@ export class MmioTransport {
         return;
       case MmioReg.STATUS:
         d.writeStatus(value);
-        if (value === 0) this.resetSelectors();
+        // The device resets on a zero status byte (bits above it are not status); so do the selectors.
+        if ((value & 0xff) === 0) this.resetSelectors();
         return;
       case MmioReg.QUEUE_DESC_LOW:
         this.setQueueField((q) => (q.descTable = setLow(q.descTable, value)));
