@@ -73,7 +73,10 @@ const rewriting =
   };
 
 function run(source: ScriptedSource, options: Partial<Omit<PrecopyOptions, 'strategies'>> & { strategies?: string; fresh?: boolean } = {}) {
-  const destination = new Destination(new FlatMemory(REGIONS), { fresh: options.fresh ?? true });
+  const memory = new FlatMemory(REGIONS);
+  // A destination that is not fresh holds leftovers: every byte must come from the stream.
+  if (options.fresh === false) for (const r of REGIONS) memory.fill(r.gpa, r.size, 0x5c);
+  const destination = new Destination(memory, { fresh: options.fresh ?? true });
   const incoming = destination.incoming();
   const records: StreamRecord[] = [];
   const reader = new StreamReader((r) => records.push(r));
@@ -117,6 +120,14 @@ describe('precopy rounds', () => {
     expect(progress[0]!.bytes).toBeGreaterThanOrEqual(DATA_PFNS.length * WIRE_PAGE_BYTES);
     expect(result.downtimeMs).toBeGreaterThan(0);
     expect(result.downtimeMs).toBeLessThan(result.totalMs);
+  });
+
+  it('onto a used destination, every page arrives, the last run of zero pages included', () => {
+    const source = new ScriptedSource();
+    const { result, destination, incoming } = run(source, { fresh: false });
+    incoming.finish();
+    expect(result.skippedZeroPages).toBe(0);
+    for (const pfn of ramPfns()) expect(same(source.memory, destination, pfn), `pfn ${pfn}`).toBe(true);
   });
 
   it('switches over as soon as the rest fits the downtime limit, even a limit of zero', () => {
@@ -266,6 +277,27 @@ describe('overlays', () => {
     expect(source.overlays?.pfns()).toEqual([1]);
   });
 
+  it('a hand-off carries the overlays too', () => {
+    const source = withOverlays();
+    const { result, records } = run(source, { handOffAfterRounds: 1 });
+    expect(result.handOff).toBeDefined();
+    expect(overlayRecord(records)?.pages.map((p) => p.pfn)).toEqual([1]);
+  });
+
+  it('a failure after the pause in ship-originals mode leaves the overlays as they were', () => {
+    const source = withOverlays();
+    const before = source.memory.read(PAGE_SIZE, PAGE_SIZE);
+    const { result } = run(source, {
+      overlayMode: 'ship-originals',
+      sink: (chunk) => {
+        if (chunk[0] === 5) throw new Error('link down');
+      },
+    });
+    expect(result.status).toBe('failed');
+    expect(source.overlays?.pfns()).toEqual([1]);
+    expect(Buffer.compare(source.memory.read(PAGE_SIZE, PAGE_SIZE), before)).toBe(0);
+  });
+
   it('no overlay record without overlays', () => {
     expect(overlayRecord(run(new ScriptedSource()).records)).toBeUndefined();
   });
@@ -349,6 +381,16 @@ describe('hinting with a real guest', () => {
     expect(calls2.stop).toBe(hinted.result.rounds + 1);
     expect(calls2.start).toBe(hinted.result.rounds);
     expect(calls2.done).toBeGreaterThanOrEqual(1);
+
+    // Handing off to postcopy ends hinting the same way: the last sync, VM stopped, says DONE.
+    // There is no stop-and-copy round: a new id after setup and after each precopy round.
+    const vm3 = busyGuest(3);
+    vm3.run(5);
+    const calls3 = countHintCommands(vm3.device);
+    const handedOff = migrate(vm3, freshDestination(3), { strategies: 'zero+hint', handOffAfterRounds: 2 });
+    expect(handedOff.result.handOff).toBeDefined();
+    expect(calls3.start).toBe(handedOff.result.rounds + 1);
+    expect(calls3.stop).toBe(handedOff.result.rounds + 2);
     expect(hinted.result.hintedRanges).toBeGreaterThan(0);
     expect(hinted.result.hintedRanges).toBeLessThanOrEqual(seen.ranges);
     expect(hinted.result.hintedPages).toBeGreaterThan(0);
