@@ -193,10 +193,15 @@ export class PostcopySession {
   private sendInFlight(budgetMs: number): number {
     const flight = this.inFlight!;
     const end = this.hugeEnd(flight.huge);
-    const { next, ms } = this.senders.precopy.send(flight.next, end, this.policy, budgetMs);
-    this.senders.precopy.flush();
-    flight.next = next;
-    if (next >= end) this.inFlight = undefined;
+    const run = this.ramRun(flight.next, end);
+    let ms = 0;
+    if (run !== undefined) {
+      const sent = this.senders.precopy.send(run.first, run.end, this.policy, budgetMs);
+      this.senders.precopy.flush();
+      flight.next = sent.next;
+      ms = sent.ms;
+    }
+    if (this.ramRun(flight.next, end) === undefined) this.inFlight = undefined;
     return ms;
   }
 
@@ -235,10 +240,12 @@ export class PostcopySession {
       // With preemption the request has a channel of its own; without, it shares the one.
       const sender = this.senders[this.params.preempt ? 'postcopy' : 'precopy'];
       const from = this.inFlight?.huge === h ? this.inFlight.next : h * this.pagesPerHuge;
-      const { ms } = sender.send(from, this.hugeEnd(h), this.policy, Number.POSITIVE_INFINITY);
+      const end = this.hugeEnd(h);
+      for (let run = this.ramRun(from, end); run !== undefined; run = this.ramRun(run.end, end)) {
+        this.nowMs += sender.send(run.first, run.end, this.policy, Number.POSITIVE_INFINITY).ms;
+      }
       sender.flush();
       if (this.inFlight?.huge === h) this.inFlight = undefined;
-      this.nowMs += ms;
     }
     this.nowMs += this.params.linkLatencyMs; // the last byte's way back
     if (this.state[h] !== Huge.PRESENT && !this.failure) this.failure = new MigrationError('postcopy-failed', `huge page ${h} never arrived`);
@@ -276,7 +283,7 @@ export class PostcopySession {
     if (entry.channel !== channel) this.violations.push({ huge: h, problem: 'split' });
     entry.records.push(record);
     entry.pages += count;
-    if (entry.pages < this.hugeEnd(h) - h * this.pagesPerHuge) return;
+    if (entry.pages < this.ramPages(h)) return;
     for (const r of entry.records) this.place(r);
     this.arriving.delete(h);
     this.delivered.set(h, channel);
@@ -306,6 +313,27 @@ export class PostcopySession {
   /** One past the last RAM page of huge page `h`. */
   private hugeEnd(h: number): number {
     return Math.min((h + 1) * this.pagesPerHuge, this.source.end / PAGE_SIZE);
+  }
+
+  /**
+   * The first run of RAM pages in [from, end), or undefined when there is none: a huge page
+   * may straddle a hole between RAM regions, whose pages are neither sent nor awaited.
+   */
+  private ramRun(from: number, end: number): { first: number; end: number } | undefined {
+    for (const r of this.source.regions) {
+      const first = Math.max(from, r.gpa / PAGE_SIZE);
+      const last = Math.min(end, (r.gpa + r.size) / PAGE_SIZE);
+      if (first < last) return { first, end: last };
+    }
+    return undefined;
+  }
+
+  /** How many RAM pages huge page `h` has. */
+  private ramPages(h: number): number {
+    let pages = 0;
+    const end = this.hugeEnd(h);
+    for (let run = this.ramRun(h * this.pagesPerHuge, end); run !== undefined; run = this.ramRun(run.end, end)) pages += run.end - run.first;
+    return pages;
   }
 
   private isRam(first: number, last: number): boolean {

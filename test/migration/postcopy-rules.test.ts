@@ -445,3 +445,56 @@ describe('PostcopySession rules', () => {
     });
   });
 });
+
+describe('RAM regions with a hole that is not huge-page aligned', () => {
+  // RAM: pages 0–5 and 10–25; the hole 6–9 splits huge pages 1 (4–7) and 2 (8–11).
+  const REGIONS = [
+    { gpa: 0, size: 6 * PAGE_SIZE },
+    { gpa: 10 * PAGE_SIZE, size: 16 * PAGE_SIZE },
+  ];
+  const RAM_PFNS = [0, 1, 2, 3, 4, 5, ...Array.from({ length: 16 }, (_, i) => 10 + i)];
+
+  function holed(params: Partial<PostcopyParams> = {}) {
+    const source = new CompactMemory({ regions: REGIONS, patternSeed: SEED });
+    for (const pfn of RAM_PFNS) source.write(pfn * PAGE_SIZE, dataPage(pfn));
+    const destination = new SparseMemory(REGIONS);
+    for (const r of REGIONS) destination.fill(r.gpa, r.size, 0xee);
+    const session = new PostcopySession(source, destination, { remaining: bitmap(26, RAM_PFNS), hintedClean: undefined }, { hugePageBytes: HUGE, preempt: true, linkLatencyMs: LINK_MS, cost: COST, ...params });
+    const arrived = (): boolean => RAM_PFNS.every((pfn) => same(destination.read(pfn * PAGE_SIZE, PAGE_SIZE), dataPage(pfn)));
+    return { session, arrived };
+  }
+
+  it('the background sends only RAM pages and places every huge page', () => {
+    const { session, arrived } = holed();
+    session.background(Number.POSITIVE_INFINITY);
+    expect(session.failed).toBeUndefined();
+    expect(session.remaining).toBe(0);
+    expect(session.violations).toEqual([]);
+    expect(session.stats.precopyChannelBytes).toBe(RAM_PFNS.length * WIRE_PAGE_BYTES);
+    expect(arrived()).toBe(true);
+  });
+
+  it('a fault on a huge page that straddles the hole brings its RAM pages, on either side', () => {
+    for (const preempt of [true, false]) {
+      const { session } = holed({ preempt });
+      // Page 5 is the last RAM page before the hole (huge page 1); page 10 the first after it (huge page 2).
+      expect(same(session.guestMemory.read(5 * PAGE_SIZE, PAGE_SIZE), dataPage(5))).toBe(true);
+      expect(same(session.guestMemory.read(10 * PAGE_SIZE, PAGE_SIZE), dataPage(10))).toBe(true);
+      expect(session.failed).toBeUndefined();
+      expect(session.stats.faults).toBe(2);
+      // Each fault: the request, two RAM pages on the wire, the way back.
+      expect(session.stats.faultLatencyMs.max).toBe(2 * LINK_MS + 2 * PAGE_MS);
+      expect(session.violations).toEqual([]);
+    }
+  });
+
+  it('a fault on the huge page in flight, once its RAM before the hole is sent, finishes it', () => {
+    const { session, arrived } = holed({ preempt: false });
+    session.background(4 * PAGE_MS + 2 * PAGE_MS); // huge page 0, then pages 4 and 5 of huge page 1
+    expect(same(session.guestMemory.read(4 * PAGE_SIZE, PAGE_SIZE), dataPage(4))).toBe(true);
+    session.background(Number.POSITIVE_INFINITY);
+    expect(session.remaining).toBe(0);
+    expect(session.violations).toEqual([]);
+    expect(arrived()).toBe(true);
+  });
+});
