@@ -1,71 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { layoutRing, type DriverQueue } from '../../../src/guest/driver-queue.js';
-import { MmioDriver } from '../../../src/guest/mmio-driver.js';
 import { FlatMemory } from '../../../src/memory/flat-memory.js';
-import { BalloonDevice, type BalloonOptions, type BalloonQueueRole, type BalloonStats } from '../../../src/virtio/balloon/balloon-device.js';
-import { BalloonConfig, BalloonFeature, CMD_ID_STOP } from '../../../src/virtio/balloon/constants.js';
+import { BalloonDevice, type BalloonQueueRole, type BalloonStats } from '../../../src/virtio/balloon/balloon-device.js';
+import { BalloonConfig, CMD_ID_STOP } from '../../../src/virtio/balloon/constants.js';
 import { FreePageHint } from '../../../src/virtio/balloon/free-page-hint.js';
-import { featureBit } from '../../../src/virtio/constants.js';
 import type { Segment } from '../../../src/virtio/descriptor-chain.js';
-import type { InterruptEvent } from '../../../src/virtio/device.js';
-import { MmioReg, MmioTransport } from '../../../src/virtio/transport/mmio.js';
+import { MmioReg } from '../../../src/virtio/transport/mmio.js';
+import { BUF, rig, sendPfns, type Rig } from './rig.js';
 
 // Balloon rules of virtio 1.2 §5.5 and QEMU's free page hinting, driven as a guest would:
 // config registers, rings in guest memory, kicks. Expected values come from the spec's layouts.
 
 const MiB = 1 << 20;
 const PAGE = 4096;
-const BUF = 0x80000; // driver-owned buffers
-
-interface Rig {
-  memory: FlatMemory;
-  device: BalloonDevice;
-  mmio: MmioTransport;
-  driver: MmioDriver;
-  queues: Partial<Record<BalloonQueueRole, DriverQueue<number>>>;
-  interrupts: InterruptEvent[];
-}
-
-function bits(o: BalloonOptions): bigint {
-  const f = (on: boolean | undefined, bit: number): bigint => (on ? featureBit(bit) : 0n);
-  return (
-    f(o.statsQueue, BalloonFeature.STATS_VQ) |
-    f(o.deflateOnOom, BalloonFeature.DEFLATE_ON_OOM) |
-    f(o.freePageHint, BalloonFeature.FREE_PAGE_HINT) |
-    f(o.pagePoison, BalloonFeature.PAGE_POISON) |
-    f(o.pageReporting, BalloonFeature.PAGE_REPORTING)
-  );
-}
-
-/** Offer `options`, accept `accept` (default: all offered), set the queues up, optionally go live. */
-function rig(options: BalloonOptions, { accept, live = true }: { accept?: BalloonOptions; live?: boolean } = {}): Rig {
-  const memory = new FlatMemory(16 * MiB);
-  const device = new BalloonDevice(memory, options);
-  const mmio = new MmioTransport(device);
-  const driver = new MmioDriver(mmio, memory);
-  const interrupts: InterruptEvent[] = [];
-  device.interrupt$.subscribe((e) => interrupts.push(e));
-  const a = accept ?? options;
-  expect(driver.negotiate(bits(a))).toBeDefined();
-  // Linux numbers the queues it uses, skipping absent ones (§5.5.2 as drivers implement it).
-  const roles: BalloonQueueRole[] = ['inflate', 'deflate'];
-  if (a.statsQueue) roles.push('stats');
-  if (a.freePageHint) roles.push('freePage');
-  if (a.pageReporting) roles.push('reporting');
-  const queues: Rig['queues'] = {};
-  roles.forEach((role, i) => (queues[role] = driver.setupQueue<number>(i, layoutRing(0x10000 + i * 0x8000, 32))));
-  if (live) driver.driverOk();
-  return { memory, device, mmio, driver, queues, interrupts };
-}
 
 function kick(r: Rig, role: BalloonQueueRole): void {
   r.mmio.write(MmioReg.QUEUE_NOTIFY, 4, r.device.queueIndex(role)!);
-}
-
-function sendPfns(r: Rig, role: 'inflate' | 'deflate', pfns: number[]): void {
-  pfns.forEach((pfn, i) => r.memory.writeU32(BUF + 4 * i, pfn));
-  r.queues[role]!.add([{ gpa: BUF, length: 4 * pfns.length }], [], pfns.length);
-  kick(r, role);
 }
 
 const gen = (r: Rig): number => r.mmio.read(MmioReg.CONFIG_GENERATION, 4);

@@ -1,69 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import { layoutRing, type DriverQueue } from '../../../src/guest/driver-queue.js';
 import { MmioDriver } from '../../../src/guest/mmio-driver.js';
 import { FlatMemory } from '../../../src/memory/flat-memory.js';
-import type { GuestMemory } from '../../../src/memory/guest-memory.js';
 import { SparseMemory } from '../../../src/memory/sparse-memory.js';
 import { BalloonDevice, type BalloonOptions, type BalloonQueueRole, type BalloonStats } from '../../../src/virtio/balloon/balloon-device.js';
-import { BalloonConfig, BalloonFeature } from '../../../src/virtio/balloon/constants.js';
+import { BalloonConfig } from '../../../src/virtio/balloon/constants.js';
 import { Feature, Status, featureBit } from '../../../src/virtio/constants.js';
 import type { InterruptEvent } from '../../../src/virtio/device.js';
 import { MmioReg, MmioTransport } from '../../../src/virtio/transport/mmio.js';
+import { BUF, rig, sendPfns, type Rig } from './rig.js';
 
 // The balloon's rules from virtio 1.2 §5.5 (and QEMU where the spec leaves room), one test each,
 // driven as a guest would: registers, rings in guest memory, nothing else.
 
 const MiB = 1 << 20;
-const BUF = 0x80000; // driver buffers live here
-
-/** Bits a guest accepts; the device offers what `options` asks for. */
-function bits(options: BalloonOptions): bigint {
-  const f = (on: boolean | undefined, bit: number): bigint => (on ? featureBit(bit) : 0n);
-  return (
-    f(options.mustTellHost, BalloonFeature.MUST_TELL_HOST) |
-    f(options.statsQueue, BalloonFeature.STATS_VQ) |
-    f(options.deflateOnOom, BalloonFeature.DEFLATE_ON_OOM) |
-    f(options.freePageHint, BalloonFeature.FREE_PAGE_HINT) |
-    f(options.pagePoison, BalloonFeature.PAGE_POISON) |
-    f(options.pageReporting, BalloonFeature.PAGE_REPORTING)
-  );
-}
-
-interface Rig {
-  memory: GuestMemory;
-  device: BalloonDevice;
-  mmio: MmioTransport;
-  driver: MmioDriver;
-  queues: Partial<Record<BalloonQueueRole, DriverQueue<number>>>;
-  interrupts: InterruptEvent[];
-}
-
-/** Offer `options`, accept `accept` (default: all offered), set every queue up, optionally go live. */
-function rig(options: BalloonOptions, { accept, live = true, memory }: { accept?: BalloonOptions; live?: boolean; memory?: GuestMemory } = {}): Rig {
-  const m = memory ?? new FlatMemory(16 * MiB);
-  const device = new BalloonDevice(m, options);
-  const mmio = new MmioTransport(device);
-  const driver = new MmioDriver(mmio, m);
-  const interrupts: InterruptEvent[] = [];
-  device.interrupt$.subscribe((e) => interrupts.push(e));
-  expect(driver.negotiate(bits(accept ?? options))).toBeDefined();
-  // Linux's numbering, written out from the spec's list of queues.
-  const roles: BalloonQueueRole[] = ['inflate', 'deflate'];
-  const a = accept ?? options;
-  if (a.statsQueue) roles.push('stats');
-  if (a.freePageHint) roles.push('freePage');
-  if (a.pageReporting) roles.push('reporting');
-  const queues: Rig['queues'] = {};
-  roles.forEach((role, i) => (queues[role] = driver.setupQueue<number>(i, layoutRing(0x10000 + i * 0x8000, 32))));
-  if (live) driver.driverOk();
-  return { memory: m, device, mmio, driver, queues, interrupts };
-}
-
-function sendPfns(r: Rig, role: 'inflate' | 'deflate', pfns: number[]): void {
-  pfns.forEach((pfn, i) => r.memory.writeU32(BUF + 4 * i, pfn));
-  r.queues[role]!.add([{ gpa: BUF, length: 4 * pfns.length }], [], pfns.length);
-  r.driver.kick(role === 'inflate' ? 0 : 1, r.queues[role]!);
-}
 
 const index = (r: Rig, role: BalloonQueueRole): number => r.device.queueIndex(role)!;
 
