@@ -78,6 +78,7 @@ export class Incoming {
     try {
       this.reader.push(chunk);
     } catch (error) {
+      // Stryker disable next-line StringLiteral: defensive; the reader and the staging throw StreamErrors only
       this.failure = error instanceof StreamError ? error : new StreamError('bad-record', this.seq, String(error));
     }
   }
@@ -149,6 +150,7 @@ export class Incoming {
         const id = recognisePattern(record.data, this.scratch);
         // Stryker disable next-line ConditionalExpression: staging the bytes instead writes the same content, only less compactly
         if (id !== undefined && id.pfn === pfn) this.staged.push({ pfn, seed: id.seed, versions: [id.version] });
+        // Stryker disable next-line ConditionalExpression: staging the zero bytes instead writes the same content, only less compactly
         else if (Buffer.compare(record.data, ZERO_PAGE) === 0) this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
         else this.staged.push({ pfn, data: record.data });
         return;

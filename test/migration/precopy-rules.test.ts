@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { idle } from '../../src/guest/workloads.js';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { PageBitmap } from '../../src/memory/page-bitmap.js';
@@ -11,7 +12,7 @@ import { StrategyError, strategySet } from '../../src/migration/strategies.js';
 import { StreamReader, type StreamRecord } from '../../src/migration/stream.js';
 import { migrate } from '../../src/sim/migrate.js';
 import { BalloonDevice, type HintBatch } from '../../src/virtio/balloon/balloon-device.js';
-import { busyGuest, freshDestination } from './support.js';
+import { busyGuest, freshDestination, lostPages } from './support.js';
 
 // The precopy engine's rules, each on a source small enough to reason about exactly: RAM in two
 // regions with a hole, a scripted guest that writes what the test says, no balloon driver.
@@ -192,12 +193,17 @@ describe('zero pages', () => {
 });
 
 describe('ending early', () => {
-  it('a cancel due at time zero sends no page', () => {
-    const source = new ScriptedSource();
-    const { result } = run(source, { cancelAfterMs: 0 });
-    expect(result.status).toBe('cancelled');
-    expect(result.normalPages + result.zeroPages).toBe(0);
-    expect(source.pauses).toBe(0);
+  it('a cancel due when the first batch would start sends no page', () => {
+    // The setup sync is all that happened before the first batch.
+    const ramBytes = ALL_PAGES * PAGE_SIZE;
+    const setupMs = DEFAULT_COST_MODEL.syncFixedMs + (DEFAULT_COST_MODEL.syncPerGiBMs * ramBytes) / 2 ** 30;
+    for (const cancelAfterMs of [0, setupMs]) {
+      const source = new ScriptedSource();
+      const { result } = run(source, { cancelAfterMs });
+      expect(result.status).toBe('cancelled');
+      expect(result.normalPages + result.zeroPages).toBe(0);
+      expect(source.pauses).toBe(0);
+    }
   });
 
   it('a channel that fails while the guest runs: a typed failure, no pause, no downtime', () => {
@@ -374,8 +380,10 @@ describe('hinting with a real guest', () => {
       for (const r of b.ranges) seen.pages += r.length / PAGE_SIZE;
     });
     const calls2 = countHintCommands(vm2.device);
-    const hinted = migrate(vm2, freshDestination(3), { strategies: 'zero+hint' });
+    const destination2 = freshDestination(3);
+    const hinted = migrate(vm2, destination2, { strategies: 'zero+hint' });
     expect(hinted.error).toBeUndefined();
+    expect(lostPages(vm2, destination2)).toEqual([]);
     // QEMU's notifier: STOP before every sync; a new id after each sync with the VM running
     // (setup and every precopy round); DONE at the final sync, with the VM stopped.
     expect(calls2.stop).toBe(hinted.result.rounds + 1);
@@ -384,13 +392,21 @@ describe('hinting with a real guest', () => {
 
     // Handing off to postcopy ends hinting the same way: the last sync, VM stopped, says DONE.
     // There is no stop-and-copy round: a new id after setup and after each precopy round.
-    const vm3 = busyGuest(3);
+    const vm3 = busyGuest(3, { workload: idle() }); // idle: hinted blocks stay clean
     vm3.run(5);
+    const hintedPfns = new Set<number>();
+    vm3.device.hints$.subscribe((b) => {
+      for (const r of b.ranges) for (let p = r.gpa / PAGE_SIZE; p < (r.gpa + r.length) / PAGE_SIZE; p++) hintedPfns.add(p);
+    });
     const calls3 = countHintCommands(vm3.device);
-    const handedOff = migrate(vm3, freshDestination(3), { strategies: 'zero+hint', handOffAfterRounds: 2 });
+    const handedOff = migrate(vm3, freshDestination(3), { strategies: 'zero+hint', handOffAfterRounds: 2, downtimeLimitMs: 0 });
     expect(handedOff.result.handOff).toBeDefined();
     expect(calls3.start).toBe(handedOff.result.rounds + 1);
     expect(calls3.stop).toBe(handedOff.result.rounds + 2);
+    // Hinted-clean pages are hinted pages, nothing more.
+    const clean = handedOff.result.handOff!.hintedClean;
+    expect(clean.count).toBeGreaterThan(0);
+    for (const [first, count] of clean.runs()) for (let p = first; p < first + count; p++) expect(hintedPfns.has(p)).toBe(true);
     expect(hinted.result.hintedRanges).toBeGreaterThan(0);
     expect(hinted.result.hintedRanges).toBeLessThanOrEqual(seen.ranges);
     expect(hinted.result.hintedPages).toBeGreaterThan(0);
