@@ -149,10 +149,16 @@ export class Incoming {
         // Stage compactly: a page of zeros as zero, a simulated guest page by its pattern id.
         const id = recognisePattern(record.data, this.scratch);
         // Stryker disable next-line ConditionalExpression: staging the bytes instead writes the same content, only less compactly
-        if (id !== undefined && id.pfn === pfn) this.staged.push({ pfn, seed: id.seed, versions: [id.version] });
-        // Stryker disable next-line ConditionalExpression: staging the zero bytes instead writes the same content, only less compactly
-        else if (Buffer.compare(record.data, ZERO_PAGE) === 0) this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
-        else this.staged.push({ pfn, data: record.data });
+        if (id !== undefined && id.pfn === pfn) {
+          this.staged.push({ pfn, seed: id.seed, versions: [id.version] });
+          return;
+        }
+        // Stryker disable next-line ConditionalExpression: as above
+        if (Buffer.compare(record.data, ZERO_PAGE) === 0) {
+          this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
+          return;
+        }
+        this.staged.push({ pfn, data: record.data });
         return;
       }
       case 'ZERO':
