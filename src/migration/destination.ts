@@ -148,12 +148,12 @@ export class Incoming {
         this.pages++;
         // Stage compactly: a page of zeros as zero, a simulated guest page by its pattern id.
         const id = recognisePattern(record.data, this.scratch);
-        // Stryker disable next-line ConditionalExpression: staging the bytes instead writes the same content, only less compactly
+        // Stryker disable next-line ConditionalExpression,BlockStatement: staging the bytes instead writes the same content, only less compactly
         if (id !== undefined && id.pfn === pfn) {
           this.staged.push({ pfn, seed: id.seed, versions: [id.version] });
           return;
         }
-        // Stryker disable next-line ConditionalExpression: as above
+        // Stryker disable next-line ConditionalExpression,BlockStatement: as above
         if (Buffer.compare(record.data, ZERO_PAGE) === 0) {
           this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
           return;
