@@ -60,16 +60,30 @@ export class PageBitmap {
 
   private updateRange(first: number, count: number, set: boolean): number {
     const end = Math.min(first + count, this.pageCount);
+    const words = this.words;
+    const full = set ? 0xffffffff : 0;
     let changed = 0;
     for (let p = Math.max(0, first); p < end; ) {
       const w = p >>> 5;
       const bit = p & 31;
+      if (bit === 0 && end - p >= 32) {
+        // Whole words: no masks, and a word already as wanted costs one compare.
+        const lastWord = end >>> 5;
+        for (let i = w; i < lastWord; i++) {
+          const word = words[i]!;
+          if (word === full) continue;
+          changed += set ? 32 - popcount32(word) : popcount32(word);
+          words[i] = full;
+        }
+        p = lastWord * 32;
+        continue;
+      }
       const span = Math.min(32 - bit, end - p);
       const mask = span === 32 ? 0xffffffff : ((1 << span) - 1) << bit;
-      const word = this.words[w]!;
+      const word = words[w]!;
       const next = set ? word | mask : word & ~mask;
       changed += popcount32((word ^ next) >>> 0);
-      this.words[w] = next;
+      words[w] = next;
       p += span;
     }
     this.#count += set ? changed : -changed;

@@ -23,6 +23,59 @@ describe('run queries', () => {
     );
   });
 
+  it('PageBitmap range and word operations agree with a set of pages, counts included', () => {
+    const op = fc.oneof(
+      fc.tuple(fc.constantFrom('addRange' as const, 'deleteRange' as const), fc.integer({ min: -40, max: 300 }), fc.nat(200)),
+      fc.tuple(fc.constant('merge' as const), fc.uint32Array({ maxLength: 10 }), fc.constant(0)),
+      fc.tuple(fc.constant('subtract' as const), fc.uint32Array({ maxLength: 10 }), fc.constant(0)),
+    );
+    fc.assert(
+      fc.property(fc.integer({ min: 1, max: 300 }), fc.array(op, { maxLength: 20 }), (pages, ops) => {
+        const bitmap = new PageBitmap(pages);
+        const model = new Set<number>();
+        /** `a` as a dirty log of the same size: as many words, no bit past the last page. */
+        const asLog = (a: Uint32Array): Uint32Array => {
+          const words = new Uint32Array(Math.ceil(pages / 32));
+          words.set(a.subarray(0, words.length));
+          if (pages % 32 !== 0) words[words.length - 1]! &= (1 << pages % 32) - 1;
+          return words;
+        };
+        const pagesOf = (words: Uint32Array): number[] => {
+          const out: number[] = [];
+          words.forEach((w, i) => {
+            for (let b = 0; b < 32; b++) if ((w >>> b) & 1) out.push(32 * i + b);
+          });
+          return out;
+        };
+        for (const [kind, a, b] of ops) {
+          if (kind === 'addRange' || kind === 'deleteRange') {
+            let changed = 0;
+            for (let p = Math.max(0, a); p < Math.min(a + b, pages); p++) {
+              if (kind === 'addRange' ? !model.has(p) : model.has(p)) changed++;
+              if (kind === 'addRange') model.add(p);
+              else model.delete(p);
+            }
+            expect(bitmap[kind](a, b)).toBe(changed);
+          } else if (kind === 'merge') {
+            const words = asLog(a);
+            const incoming = pagesOf(words);
+            const added = incoming.filter((p) => !model.has(p)).length;
+            for (const p of incoming) model.add(p);
+            expect(bitmap.mergeAndClear(words)).toBe(added);
+            expect(words.every((w) => w === 0)).toBe(true);
+          } else {
+            const words = asLog(a);
+            for (const p of pagesOf(words)) model.delete(p);
+            bitmap.subtractWords(words);
+          }
+        }
+        expect(bitmap.count).toBe(model.size);
+        for (let p = 0; p < pages; p++) expect(bitmap.has(p)).toBe(model.has(p));
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
   it('PageBitmap.runs lists the set as maximal ascending runs', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.tuple(fc.nat(300), fc.nat(80))), (pages, ranges) => {
