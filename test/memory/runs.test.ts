@@ -24,10 +24,13 @@ describe('run queries', () => {
   });
 
   it('PageBitmap range and word operations agree with a set of pages, counts included', () => {
+    const rangeFields = { first: fc.integer({ min: -40, max: 300 }), count: fc.nat(200) };
+    const wordFields = { words: fc.uint32Array({ maxLength: 10 }) };
     const op = fc.oneof(
-      fc.tuple(fc.constantFrom('addRange' as const, 'deleteRange' as const), fc.integer({ min: -40, max: 300 }), fc.nat(200)),
-      fc.tuple(fc.constant('merge' as const), fc.uint32Array({ maxLength: 10 }), fc.constant(0)),
-      fc.tuple(fc.constant('subtract' as const), fc.uint32Array({ maxLength: 10 }), fc.constant(0)),
+      fc.record({ kind: fc.constant('addRange' as const), ...rangeFields }),
+      fc.record({ kind: fc.constant('deleteRange' as const), ...rangeFields }),
+      fc.record({ kind: fc.constant('merge' as const), ...wordFields }),
+      fc.record({ kind: fc.constant('subtract' as const), ...wordFields }),
     );
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.array(op, { maxLength: 20 }), (pages, ops) => {
@@ -47,24 +50,24 @@ describe('run queries', () => {
           });
           return out;
         };
-        for (const [kind, a, b] of ops) {
-          if (kind === 'addRange' || kind === 'deleteRange') {
+        for (const o of ops) {
+          if (o.kind === 'addRange' || o.kind === 'deleteRange') {
             let changed = 0;
-            for (let p = Math.max(0, a); p < Math.min(a + b, pages); p++) {
-              if (kind === 'addRange' ? !model.has(p) : model.has(p)) changed++;
-              if (kind === 'addRange') model.add(p);
+            for (let p = Math.max(0, o.first); p < Math.min(o.first + o.count, pages); p++) {
+              if (o.kind === 'addRange' ? !model.has(p) : model.has(p)) changed++;
+              if (o.kind === 'addRange') model.add(p);
               else model.delete(p);
             }
-            expect(bitmap[kind](a, b)).toBe(changed);
-          } else if (kind === 'merge') {
-            const words = asLog(a);
+            expect(bitmap[o.kind](o.first, o.count)).toBe(changed);
+          } else if (o.kind === 'merge') {
+            const words = asLog(o.words);
             const incoming = pagesOf(words);
             const added = incoming.filter((p) => !model.has(p)).length;
             for (const p of incoming) model.add(p);
             expect(bitmap.mergeAndClear(words)).toBe(added);
             expect(words.every((w) => w === 0)).toBe(true);
           } else {
-            const words = asLog(a);
+            const words = asLog(o.words);
             for (const p of pagesOf(words)) model.delete(p);
             bitmap.subtractWords(words);
           }
