@@ -67,8 +67,15 @@ export class PageBitmap {
       const w = p >>> 5;
       const bit = p & 31;
       if (bit === 0 && end - p >= 32) {
-        // Whole words: no masks, and a word already as wanted costs one compare.
+        // Whole words: no masks, and a word already as wanted costs one compare; an empty set
+        // (a migration's setup marks all RAM) takes them as a block.
         const lastWord = end >>> 5;
+        if (this.#count === 0) {
+          if (set) words.fill(full, w, lastWord);
+          changed += set ? (lastWord - w) * 32 : 0;
+          p = lastWord * 32;
+          continue;
+        }
         for (let i = w; i < lastWord; i++) {
           const word = words[i]!;
           if (word === full) continue;
