@@ -70,10 +70,20 @@ export class CompactMemory extends ChunkedMemory {
   /** Append the versions of consecutive pattern pages from `pfn` on (at most `max`) to `out`; returns how many. */
   patternRun(pfn: number, max: number, out: number[]): number {
     let n = 0;
-    for (; n < max; n++) {
-      const d = this.descriptor(pfn + n);
-      if (d >>> KIND_SHIFT !== Kind.PATTERN) break;
-      out.push(d & VALUE_MASK);
+    // Block by block: a run of a guest's memory map is millions of pages.
+    while (n < max) {
+      const at = this.descriptors.blockOf(pfn + n);
+      if (at === undefined) break;
+      const { block, offset } = at;
+      const stop = Math.min(block.length, offset + max - n);
+      let i = offset;
+      for (; i < stop; i++) {
+        const d = block[i]!;
+        if (d >>> KIND_SHIFT !== Kind.PATTERN) break;
+        out.push(d & VALUE_MASK);
+      }
+      n += i - offset;
+      if (i < stop) break;
     }
     return n;
   }
@@ -83,6 +93,13 @@ export class CompactMemory extends ChunkedMemory {
     this.check(pfn * PAGE_SIZE, PAGE_SIZE);
     this.setDescriptor(pfn, (Kind.PATTERN << KIND_SHIFT) | (version & VALUE_MASK));
     this.markDirty(pfn * PAGE_SIZE, PAGE_SIZE);
+  }
+
+  /** Write pattern pages from `pfn` on, one version each (a migration destination's bulk write). */
+  writePatterns(pfn: number, versions: ArrayLike<number>): void {
+    this.check(pfn * PAGE_SIZE, versions.length * PAGE_SIZE);
+    for (let i = 0; i < versions.length; i++) this.setDescriptor(pfn + i, (Kind.PATTERN << KIND_SHIFT) | (versions[i]! & VALUE_MASK));
+    this.markDirty(pfn * PAGE_SIZE, versions.length * PAGE_SIZE);
   }
 
   override fill(gpa: number, length: number, byte: number): void {
@@ -171,8 +188,11 @@ export class CompactMemory extends ChunkedMemory {
   }
 
   private setDescriptor(pfn: number, value: number): void {
+    // Only a BYTES page has bytes to drop, and only those are cached (as in discardRange).
+    if (this.descriptors.get(pfn) >>> KIND_SHIFT === Kind.BYTES) {
+      this.bytes.delete(pfn);
+      if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
+    }
     this.descriptors.set(pfn, value);
-    this.bytes.delete(pfn);
-    if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
   }
 }

@@ -64,6 +64,15 @@ export class LazyU32Array {
     return Math.max(0, end - index);
   }
 
+  /**
+   * The storage block holding entry `index` and where the entry is in it, for loops that walk
+   * many entries; undefined when that block is not allocated (all its entries are zero).
+   */
+  blockOf(index: number): { readonly block: Uint32Array; readonly offset: number } | undefined {
+    const block = this.blocks[Math.floor(index / BLOCK)];
+    return block === undefined ? undefined : { block, offset: index % BLOCK };
+  }
+
   /** Call `fn(index, value)` for every non-zero entry, in index order. */
   forEachNonZero(fn: (index: number, value: number) => void): void {
     this.blocks.forEach((block, b) => {

@@ -66,10 +66,11 @@ export function writePatternPage(memory: GuestMemory, seed: number, pfn: number,
 /** Write pattern pages from `pfn` on, one version each (a migration destination's bulk write). */
 export function writePatternPages(memory: GuestMemory, seed: number, pfn: number, versions: ArrayLike<number>): void {
   const compact = compactFor(memory, seed, pfn, versions.length);
-  for (let i = 0; i < versions.length; i++) {
-    if (compact) compact.writePattern(pfn + i, versions[i]!);
-    else writePatternPage(memory, seed, pfn + i, versions[i]!);
+  if (compact) {
+    compact.writePatterns(pfn, versions);
+    return;
   }
+  for (let i = 0; i < versions.length; i++) writePatternPage(memory, seed, pfn + i, versions[i]!);
 }
 
 /**

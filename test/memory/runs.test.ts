@@ -127,7 +127,7 @@ describe('run queries', () => {
           model[i] = 0;
         }
         expect(seen).toEqual(expected);
-        for (let i = 0; i < 5000; i++) expect(array.get(i)).toBe(model[i]);
+        expect(Array.from({ length: 5000 }, (_, i) => array.get(i))).toEqual(model);
       }),
       { numRuns: runs(300) },
     );
@@ -159,6 +159,66 @@ describe('run queries', () => {
         },
       ),
       { numRuns: runs(300) },
+    );
+  });
+
+  it('CompactMemory.patternRun stops at its limit and at the end of the run, across descriptor blocks', () => {
+    const memory = new CompactMemory({ regions: 4096 * PAGE_SIZE, patternSeed: 1 });
+    const versions = Array.from({ length: 1100 }, (_, i) => i + 1);
+    memory.writePatterns(1000, versions); // pages 1000–2099: across the block boundary at 1024
+    const cases: Array<[number, number]> = [
+      [500, 500],
+      [1050, 1050],
+      [1100, 1100],
+      [3000, 1100],
+    ];
+    for (const [max, expected] of cases) {
+      const got: number[] = [];
+      expect(memory.patternRun(1000, max, got)).toBe(expected);
+      expect(got).toEqual(versions.slice(0, expected));
+    }
+    expect(memory.patternRun(2100, 10, [])).toBe(0);
+  });
+
+  it('CompactMemory.patternRun and writePatterns agree with their page-by-page twins, bytes pages included', () => {
+    const pages = 3000;
+    const kinds = ['pattern', 'patterns', 'fill', 'byte', 'discard'] as const;
+    fc.assert(
+      fc.property(
+        fc.array(fc.record({ pfn: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 1500 }), version: fc.nat(1000), how: fc.constantFrom(...kinds) })),
+        fc.nat(pages - 1),
+        fc.nat(pages),
+        (writes, pfn, max) => {
+          const bulk = new CompactMemory({ regions: pages * PAGE_SIZE, patternSeed: 1 });
+          const single = new CompactMemory({ regions: pages * PAGE_SIZE, patternSeed: 1 });
+          for (const w of writes) {
+            const count = Math.min(w.count, pages - w.pfn);
+            for (const memory of [bulk, single]) {
+              const gpa = w.pfn * PAGE_SIZE;
+              if (w.how === 'pattern') memory.writePattern(w.pfn, w.version);
+              else if (w.how === 'fill') memory.fill(gpa, count * PAGE_SIZE, 0xaa);
+              else if (w.how === 'byte') memory.writeU8(gpa + 100, 1); // a BYTES page, cached
+              else if (w.how === 'discard') memory.discard(gpa, count * PAGE_SIZE);
+            }
+            if (w.how === 'patterns') {
+              const versions = Array.from({ length: count }, (_, i) => w.version + i);
+              bulk.writePatterns(w.pfn, versions);
+              versions.forEach((v, i) => single.writePattern(w.pfn + i, v));
+            }
+          }
+          // Same description per page; where there is none (real bytes), the same bytes.
+          const summary = (m: CompactMemory): string[] =>
+            Array.from({ length: pages }, (_, p) => `${m.patternVersion(p)} ${m.fillByte(p)} ${m.patternVersion(p) === undefined && m.fillByte(p) === undefined ? Buffer.from(m.read(p * PAGE_SIZE, PAGE_SIZE)).toString('base64') : ''}`);
+          expect(summary(bulk)).toEqual(summary(single));
+          const limit = Math.min(max, pages - pfn);
+          const expected: number[] = [];
+          while (expected.length < limit && single.patternVersion(pfn + expected.length) !== undefined) expected.push(single.patternVersion(pfn + expected.length)!);
+          const got: number[] = [];
+          expect(bulk.patternRun(pfn, limit, got)).toBe(expected.length);
+          expect(got).toEqual(expected);
+        },
+      ),
+      { numRuns: runs(100) },
     );
   });
 });
