@@ -148,9 +148,14 @@ export abstract class VirtioDevice {
     this.#driverFeatures = (this.#driverFeatures & ~mask) | (BigInt(value >>> 0) << shift);
   }
 
-  /** A driver write to the status register. */
-  writeStatus(value: number): void {
-    this.guard(() => this.applyStatus(value & 0xff));
+  /**
+   * A driver write to the status register (its low byte). Returns true when the write reset the
+   * device, so that a transport resets its own selectors too.
+   */
+  writeStatus(value: number): boolean {
+    const status = value & 0xff;
+    this.guard(() => this.applyStatus(status));
+    return status === 0;
   }
 
   /** A driver notification (kick) for queue `index`. */

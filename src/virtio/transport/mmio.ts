@@ -157,9 +157,7 @@ export class MmioTransport {
         d.ackInterrupt(value);
         return;
       case MmioReg.STATUS:
-        d.writeStatus(value);
-        // The device resets on a zero status byte (bits above it are not status); so do the selectors.
-        if ((value & 0xff) === 0) this.resetSelectors();
+        if (d.writeStatus(value)) this.resetSelectors();
         return;
       case MmioReg.QUEUE_DESC_LOW:
         this.setQueueField((q) => (q.descTable = setLow(q.descTable, value)));

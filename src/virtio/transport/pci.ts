@@ -261,8 +261,7 @@ export class PciTransport {
       case 'QUEUE_MSIX_VECTOR':
         return; // no MSI-X: the write does not stick, the read says NO_VECTOR
       case 'DEVICE_STATUS':
-        d.writeStatus(value & 0xff);
-        if ((value & 0xff) === 0) this.deviceFeatureSelect = this.driverFeatureSelect = this.queueSelect = 0;
+        if (d.writeStatus(value)) this.deviceFeatureSelect = this.driverFeatureSelect = this.queueSelect = 0;
         return;
       case 'QUEUE_SELECT':
         this.queueSelect = value & 0xffff;
