@@ -1,6 +1,6 @@
 import { ChunkedMemory, PAGE_SIZE, type Chunk, type RamRegion } from './guest-memory.js';
 import { LazyU32Array } from './lazy-array.js';
-import { fillPattern, recognisePattern } from './page-pattern.js';
+import { fillPattern, recognisePattern, type PatternRun } from './page-pattern.js';
 
 // A page's descriptor: the kind in the top two bits, a fill byte or a version below.
 const KIND_SHIFT = 30;
@@ -67,20 +67,28 @@ export class CompactMemory extends ChunkedMemory {
     return kind === Kind.FILL ? d & 0xff : undefined;
   }
 
-  /** Append the versions of consecutive pattern pages from `pfn` on (at most `max`) to `out`; returns how many. */
-  patternRun(pfn: number, max: number, out: number[]): number {
+  /**
+   * Append the consecutive pattern pages from `pfn` on (at most `max`) to `out` as runs of one
+   * version; returns how many pages. Block by block: a guest's memory map is millions of pages.
+   */
+  patternRuns(pfn: number, max: number, out: PatternRun[]): number {
     let n = 0;
-    // Block by block: a run of a guest's memory map is millions of pages.
+    let run: { count: number; version: number } | undefined;
     while (n < max) {
       const at = this.descriptors.blockOf(pfn + n);
       if (at === undefined) break;
       const { block, offset } = at;
       const stop = Math.min(block.length, offset + max - n);
       let i = offset;
-      for (; i < stop; i++) {
+      while (i < stop) {
         const d = block[i]!;
         if (d >>> KIND_SHIFT !== Kind.PATTERN) break;
-        out.push(d & VALUE_MASK);
+        let j = i + 1;
+        while (j < stop && block[j] === d) j++;
+        const version = d & VALUE_MASK;
+        if (run?.version === version) run.count += j - i;
+        else out.push((run = { count: j - i, version }));
+        i = j;
       }
       n += i - offset;
       if (i < stop) break;
@@ -95,11 +103,11 @@ export class CompactMemory extends ChunkedMemory {
     this.markDirty(pfn * PAGE_SIZE, PAGE_SIZE);
   }
 
-  /** Write pattern pages from `pfn` on, one version each (a migration destination's bulk write). */
-  writePatterns(pfn: number, versions: ArrayLike<number>): void {
-    this.check(pfn * PAGE_SIZE, versions.length * PAGE_SIZE);
-    for (let i = 0; i < versions.length; i++) this.setDescriptor(pfn + i, (Kind.PATTERN << KIND_SHIFT) | (versions[i]! & VALUE_MASK));
-    this.markDirty(pfn * PAGE_SIZE, versions.length * PAGE_SIZE);
+  /** Write `run.count` pattern pages of one version from `pfn` on (a migration destination's bulk write). */
+  writePatternRun(pfn: number, run: PatternRun): void {
+    this.check(pfn * PAGE_SIZE, run.count * PAGE_SIZE);
+    this.descriptors.fillRange(pfn, run.count, (Kind.PATTERN << KIND_SHIFT) | (run.version & VALUE_MASK), (p, old) => this.dropBytes(p, old));
+    this.markDirty(pfn * PAGE_SIZE, run.count * PAGE_SIZE);
   }
 
   override fill(gpa: number, length: number, byte: number): void {
@@ -112,7 +120,7 @@ export class CompactMemory extends ChunkedMemory {
     }
     if (gpa < firstWhole * PAGE_SIZE) super.fill(gpa, firstWhole * PAGE_SIZE - gpa, byte);
     const value = (byte & 0xff) === 0 ? 0 : (Kind.FILL << KIND_SHIFT) | (byte & 0xff);
-    for (let pfn = firstWhole; pfn < endWhole; pfn++) this.setDescriptor(pfn, value);
+    this.descriptors.fillRange(firstWhole, endWhole - firstWhole, value, (pfn, d) => this.dropBytes(pfn, d));
     this.markDirty(firstWhole * PAGE_SIZE, (endWhole - firstWhole) * PAGE_SIZE);
     const tail = gpa + length - endWhole * PAGE_SIZE;
     if (tail > 0) super.fill(endWhole * PAGE_SIZE, tail, byte);
@@ -167,11 +175,7 @@ export class CompactMemory extends ChunkedMemory {
 
   protected discardRange(gpa: number, length: number): void {
     // Only touched pages cost anything: untouched descriptor blocks are zero already.
-    this.descriptors.clearRange(gpa / PAGE_SIZE, length / PAGE_SIZE, (pfn, d) => {
-      if (d >>> KIND_SHIFT !== Kind.BYTES) return;
-      this.bytes.delete(pfn);
-      if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
-    });
+    this.descriptors.clearRange(gpa / PAGE_SIZE, length / PAGE_SIZE, (pfn, d) => this.dropBytes(pfn, d));
   }
 
   /** Give `pfn` real bytes (zero until the caller fills them) and make it a BYTES page. */
@@ -188,11 +192,14 @@ export class CompactMemory extends ChunkedMemory {
   }
 
   private setDescriptor(pfn: number, value: number): void {
-    // Only a BYTES page has bytes to drop, and only those are cached (as in discardRange).
-    if (this.descriptors.get(pfn) >>> KIND_SHIFT === Kind.BYTES) {
-      this.bytes.delete(pfn);
-      if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
-    }
+    this.dropBytes(pfn, this.descriptors.get(pfn));
     this.descriptors.set(pfn, value);
+  }
+
+  /** Page `pfn`, described by `d`, is being overwritten: only a BYTES page has bytes to drop, and only those are cached. */
+  private dropBytes(pfn: number, d: number): void {
+    if (d >>> KIND_SHIFT !== Kind.BYTES) return;
+    this.bytes.delete(pfn);
+    if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
   }
 }

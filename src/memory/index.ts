@@ -5,6 +5,6 @@ export { FlatMemory, type BackedRegion } from './flat-memory.js';
 export { SparseMemory } from './sparse-memory.js';
 export { PageBitmap } from './page-bitmap.js';
 export { CompactMemory, type CompactMemoryOptions } from './compact-memory.js';
-export { fillPattern, recognisePattern, PATTERN_MAGIC, type PatternId } from './page-pattern.js';
+export { fillPattern, recognisePattern, PATTERN_MAGIC, type PatternId, type PatternRun } from './page-pattern.js';
 export { LazyU32Array } from './lazy-array.js';
 export { DelegatingMemory, MovableMemory } from './delegating-memory.js';

@@ -31,18 +31,33 @@ export class LazyU32Array {
    * Blocks covered whole are dropped; unallocated blocks cost nothing.
    */
   clearRange(first: number, count: number, fn: (index: number, value: number) => void): void {
+    this.fillRange(first, count, 0, fn);
+  }
+
+  /**
+   * Set entries [first, first + count) to `value`, calling `fn(index, old)` first for each
+   * non-zero entry it replaces. Cost grows with blocks, plus entries already set: a run of
+   * untouched entries is a block fill, and zeroing a whole block drops it.
+   */
+  fillRange(first: number, count: number, value: number, fn: (index: number, old: number) => void): void {
     const end = Math.min(first + count, this.length);
     for (let i = first; i < end; ) {
       const b = Math.floor(i / BLOCK);
       const blockEnd = Math.min((b + 1) * BLOCK, end);
-      const block = this.blocks[b];
+      const whole = i % BLOCK === 0 && blockEnd - i === BLOCK;
+      let block = this.blocks[b];
       if (block !== undefined) {
         for (let j = i; j < blockEnd; j++) {
-          if (block[j % BLOCK] === 0) continue;
-          fn(j, block[j % BLOCK]!);
+          const old = block[j % BLOCK]!;
+          if (old === 0) continue;
+          fn(j, old);
           block[j % BLOCK] = 0;
         }
-        if (i % BLOCK === 0 && blockEnd - i === BLOCK) this.blocks[b] = undefined;
+        if (whole && value === 0) this.blocks[b] = undefined;
+      }
+      if (value !== 0) {
+        if (block === undefined) this.blocks[b] = block = new Uint32Array(BLOCK);
+        block.fill(value, i % BLOCK, (blockEnd - 1) % BLOCK + 1);
       }
       i = blockEnd;
     }

@@ -1,7 +1,7 @@
 import { CompactMemory } from './compact-memory.js';
 import { DelegatingMemory } from './delegating-memory.js';
 import { PAGE_SIZE, type GuestMemory } from './guest-memory.js';
-import { fillPattern } from './page-pattern.js';
+import { fillPattern, type PatternRun } from './page-pattern.js';
 
 const scratchWords = new Uint32Array(PAGE_SIZE / 4);
 const scratchBytes = new Uint8Array(scratchWords.buffer);
@@ -63,22 +63,30 @@ export function writePatternPage(memory: GuestMemory, seed: number, pfn: number,
   memory.write(pfn * PAGE_SIZE, scratchBytes);
 }
 
-/** Write pattern pages from `pfn` on, one version each (a migration destination's bulk write). */
-export function writePatternPages(memory: GuestMemory, seed: number, pfn: number, versions: ArrayLike<number>): void {
-  const compact = compactFor(memory, seed, pfn, versions.length);
-  if (compact) {
-    compact.writePatterns(pfn, versions);
-    return;
+/** Write pattern pages from `pfn` on, run after run (a migration destination's bulk write). */
+export function writePatternRuns(memory: GuestMemory, seed: number, pfn: number, runs: readonly PatternRun[]): void {
+  const compact = compactFor(memory, seed, pfn, countPatternPages(runs));
+  for (const run of runs) {
+    if (compact) compact.writePatternRun(pfn, run);
+    else for (let i = 0; i < run.count; i++) writePatternPage(memory, seed, pfn + i, run.version);
+    pfn += run.count;
   }
-  for (let i = 0; i < versions.length; i++) writePatternPage(memory, seed, pfn + i, versions[i]!);
+}
+
+/** The pages a list of pattern runs covers. */
+export function countPatternPages(runs: readonly PatternRun[]): number {
+  let pages = 0;
+  for (const run of runs) pages += run.count;
+  return pages;
 }
 
 /**
- * Append the versions of consecutive pattern pages of the guest with `seed` from `pfn` on (at
- * most `max`) to `out`; returns how many. Only compact memory knows its pages as patterns.
+ * Append the consecutive pattern pages of the guest with `seed` from `pfn` on (at most `max`)
+ * to `out` as runs of one version; returns how many pages. Only compact memory knows its pages
+ * as patterns.
  */
-export function patternRun(memory: GuestMemory, seed: number, pfn: number, max: number, out: number[]): number {
-  return compactFor(memory, seed, pfn, max)?.patternRun(pfn, max, out) ?? 0;
+export function patternRuns(memory: GuestMemory, seed: number, pfn: number, max: number, out: PatternRun[]): number {
+  return compactFor(memory, seed, pfn, max)?.patternRuns(pfn, max, out) ?? 0;
 }
 
 /** True when page `pfn` holds exactly what {@link writePatternPage} wrote at `version`. */

@@ -11,6 +11,12 @@ export interface PatternId {
   readonly version: number;
 }
 
+/** Consecutive pattern pages of one guest that hold one version each (a guest's memory map is millions). */
+export interface PatternRun {
+  readonly count: number;
+  readonly version: number;
+}
+
 /**
  * Fill one page (1024 little-endian words) with the content a simulated guest writes to `pfn`
  * at `version`: a header naming (pfn, version, seed), then an xorshift32 stream seeded from

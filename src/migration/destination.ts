@@ -1,6 +1,6 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { writePatternPages, zeroRunLength } from '../memory/page-content.js';
-import { recognisePattern } from '../memory/page-pattern.js';
+import { countPatternPages, writePatternRuns, zeroRunLength } from '../memory/page-content.js';
+import { recognisePattern, type PatternRun } from '../memory/page-pattern.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
 
 const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
@@ -49,7 +49,7 @@ export class Destination {
  */
 type Staged =
   | { readonly pfn: number; readonly count: number; readonly fill: number; readonly zeroRecord: boolean }
-  | { readonly pfn: number; readonly seed: number; readonly versions: ArrayLike<number> }
+  | { readonly pfn: number; readonly seed: number; readonly runs: readonly PatternRun[] }
   | { readonly pfn: number; readonly data: Uint8Array };
 
 /** One incoming stream: push bytes, then finish() to apply it, or drop it to forget it. */
@@ -110,7 +110,7 @@ export class Incoming {
       } else if ('data' in op) {
         memory.write(op.pfn * PAGE_SIZE, op.data);
       } else {
-        writePatternPages(memory, op.seed, op.pfn, op.versions);
+        writePatternRuns(memory, op.seed, op.pfn, op.runs);
       }
     }
     this.markUsed();
@@ -138,9 +138,10 @@ export class Incoming {
         if (record.ramBytes !== memory.end) throw new StreamError('bad-header', 0, `stream is for ${record.ramBytes} bytes of RAM, the destination has ${memory.end}`);
         return;
       case 'PATTERN': {
-        const pfn = this.pagesAt(record.gpa, record.versions.length);
-        this.pages += record.versions.length;
-        this.staged.push({ pfn, seed: record.seed, versions: record.versions });
+        const count = countPatternPages(record.runs);
+        const pfn = this.pagesAt(record.gpa, count);
+        this.pages += count;
+        this.staged.push({ pfn, seed: record.seed, runs: record.runs });
         return;
       }
       case 'PAGE': {
@@ -150,7 +151,7 @@ export class Incoming {
         const id = recognisePattern(record.data, this.scratch);
         // Stryker disable next-line ConditionalExpression,BlockStatement: staging the bytes instead writes the same content, only less compactly
         if (id !== undefined && id.pfn === pfn) {
-          this.staged.push({ pfn, seed: id.seed, versions: [id.version] });
+          this.staged.push({ pfn, seed: id.seed, runs: [{ count: 1, version: id.version }] });
           return;
         }
         // Stryker disable next-line ConditionalExpression,BlockStatement: as above

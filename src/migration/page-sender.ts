@@ -1,5 +1,6 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { patternRun, summarisePage, zeroRunLength, type PageSummary } from '../memory/page-content.js';
+import { patternRuns, summarisePage, zeroRunLength, type PageSummary } from '../memory/page-content.js';
+import type { PatternRun } from '../memory/page-pattern.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type SimClock } from './cost-model.js';
 import type { OverlayManager } from './overlay.js';
 import type { StreamWriter } from './stream.js';
@@ -88,10 +89,10 @@ export class PageSender {
       const pageMs = scanMs + this.clock.sendMs(WIRE_PAGE_BYTES);
       const room = Math.min(limit, Math.max(1, Math.ceil((budgetMs - ms) / pageMs)));
       if ('seed' in summary) {
-        const versions: number[] = [];
-        const count = patternRun(this.memory, summary.seed, pfn, room, versions);
+        const runs: PatternRun[] = [];
+        const count = patternRuns(this.memory, summary.seed, pfn, room, runs);
         this.flush();
-        this.writer.pattern(gpa, summary.seed, versions);
+        this.writer.pattern(gpa, summary.seed, runs);
         this.counts.normalPages += count;
         ms += count * scanMs + this.wire(count * WIRE_PAGE_BYTES);
         pfn += count;

@@ -5,7 +5,7 @@ import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
 import { PageSender, type ZeroPolicy } from './page-sender.js';
 import { StreamReader, StreamWriter, type StreamRecord } from './stream.js';
-import { writePatternPages } from '../memory/page-content.js';
+import { countPatternPages, writePatternRuns } from '../memory/page-content.js';
 
 /**
  * Postcopy after a precopy hand-off (QEMU's postcopy with the preempt channel). The guest runs
@@ -273,7 +273,7 @@ export class PostcopySession {
   private receive(channel: Channel, record: StreamRecord): void {
     if (record.type !== 'PAGE' && record.type !== 'ZERO' && record.type !== 'FILL' && record.type !== 'PATTERN') return;
     const pfn = record.gpa / PAGE_SIZE;
-    const count = record.type === 'PAGE' ? 1 : record.type === 'PATTERN' ? record.versions.length : record.count;
+    const count = record.type === 'PAGE' ? 1 : record.type === 'PATTERN' ? countPatternPages(record.runs) : record.count;
     const h = Math.floor(pfn / this.pagesPerHuge);
     if (this.state[h] === Huge.PRESENT || this.delivered.has(h)) {
       this.violations.push({ huge: h, problem: 'twice' });
@@ -305,7 +305,7 @@ export class PostcopySession {
         memory.fill(record.gpa, record.count * PAGE_SIZE, record.type === 'ZERO' ? 0 : record.byte);
         return;
       case 'PATTERN':
-        writePatternPages(memory, record.seed, record.gpa / PAGE_SIZE, record.versions);
+        writePatternRuns(memory, record.seed, record.gpa / PAGE_SIZE, record.runs);
         return;
       // Stryker disable next-line ConditionalExpression: unreachable, receive passes page records only (the default keeps the switch exhaustive)
       default:

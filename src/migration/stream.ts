@@ -1,5 +1,6 @@
 import { crc32 } from 'node:zlib';
 import { PAGE_SIZE } from '../memory/guest-memory.js';
+import type { PatternRun } from '../memory/page-pattern.js';
 
 /** Record types of the migration stream. */
 export const RecordType = {
@@ -16,7 +17,7 @@ export type RecordTypeName = keyof typeof RecordType;
 
 /** "FHMS": the first four payload bytes of the header record. */
 export const STREAM_MAGIC = 0x534d4846;
-export const STREAM_VERSION = 2;
+export const STREAM_VERSION = 3;
 /** type u8, sequence u32, payload length u32 before the payload; crc32 u32 after it. */
 export const RECORD_OVERHEAD = 13;
 /** Largest payload a decoder accepts: a page record (gpa + one page) or a device state. */
@@ -30,8 +31,8 @@ export type StreamRecord =
   | { readonly type: 'ZERO'; readonly gpa: number; readonly count: number }
   /** `count` whole pages from `gpa` that all hold one byte (sent whole; encoded compactly here). */
   | { readonly type: 'FILL'; readonly gpa: number; readonly count: number; readonly byte: number }
-  /** Whole pages from `gpa` holding the simulated guest's patterns (seed, pfn, version), by id. */
-  | { readonly type: 'PATTERN'; readonly gpa: number; readonly seed: number; readonly versions: Uint32Array }
+  /** Whole pages from `gpa` holding the simulated guest's patterns (seed, pfn, version), by id: runs of one version. */
+  | { readonly type: 'PATTERN'; readonly gpa: number; readonly seed: number; readonly runs: readonly PatternRun[] }
   | { readonly type: 'DEVICE'; readonly name: string; readonly state: unknown }
   | { readonly type: 'ROUND'; readonly round: number }
   | { readonly type: 'END'; readonly records: number };
@@ -100,12 +101,15 @@ export class StreamWriter {
     return this.record(RecordType.FILL, new Uint8Array(p.buffer));
   }
 
-  /** Pattern pages from `gpa` on, one version per page. */
-  pattern(gpa: number, seed: number, versions: ArrayLike<number>): number {
-    const p = new DataView(new ArrayBuffer(12 + 4 * versions.length));
+  /** Pattern pages from `gpa` on, as runs of pages that hold one version (count u32, version u32 each). */
+  pattern(gpa: number, seed: number, runs: readonly PatternRun[]): number {
+    const p = new DataView(new ArrayBuffer(12 + 8 * runs.length));
     setU64(p, 0, gpa);
     p.setUint32(8, seed, true);
-    for (let i = 0; i < versions.length; i++) p.setUint32(12 + 4 * i, versions[i]!, true);
+    runs.forEach((run, i) => {
+      p.setUint32(12 + 8 * i, run.count, true);
+      p.setUint32(16 + 8 * i, run.version, true);
+    });
     return this.record(RecordType.PATTERN, new Uint8Array(p.buffer));
   }
 
@@ -222,10 +226,10 @@ export class StreamReader {
         need(13);
         return { type: 'FILL', gpa: getU64(p, 0, n), count: getCount(p, 8, n), byte: p.getUint8(12) };
       case RecordType.PATTERN: {
-        if (p.byteLength < 16 || p.byteLength % 4 !== 0) throw new StreamError('bad-record', n, `pattern record of ${p.byteLength} payload bytes`);
-        const versions = new Uint32Array((p.byteLength - 12) / 4);
-        for (let i = 0; i < versions.length; i++) versions[i] = p.getUint32(12 + 4 * i, true);
-        return { type: 'PATTERN', gpa: getU64(p, 0, n), seed: p.getUint32(8, true), versions };
+        if (p.byteLength < 20 || (p.byteLength - 12) % 8 !== 0) throw new StreamError('bad-record', n, `pattern record of ${p.byteLength} payload bytes`);
+        const runs: PatternRun[] = [];
+        for (let at = 12; at < p.byteLength; at += 8) runs.push({ count: getCount(p, at, n), version: p.getUint32(at + 4, true) });
+        return { type: 'PATTERN', gpa: getU64(p, 0, n), seed: p.getUint32(8, true), runs };
       }
       case RecordType.DEVICE: {
         const nameLength = p.byteLength >= 2 ? p.getUint16(0, true) : Number.POSITIVE_INFINITY;

@@ -4,7 +4,8 @@ import { CompactMemory } from '../../src/memory/compact-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { LazyU32Array } from '../../src/memory/lazy-array.js';
 import { PageBitmap } from '../../src/memory/page-bitmap.js';
-import { zeroRunLength } from '../../src/memory/page-content.js';
+import { countPatternPages, zeroRunLength } from '../../src/memory/page-content.js';
+import type { PatternRun } from '../../src/memory/page-pattern.js';
 import { runs } from '../support/runs.js';
 
 // The fast run queries skip whole words and blocks; each is checked against a page-by-page loop.
@@ -110,24 +111,29 @@ describe('run queries', () => {
     );
   });
 
-  it('LazyU32Array.clearRange zeroes exactly the range and reports each non-zero entry once', () => {
+  it('LazyU32Array.fillRange and clearRange set exactly the range and report each non-zero entry they replace once', () => {
+    const op = fc.record({ first: fc.nat(4999), count: fc.nat(3000), value: fc.oneof(fc.constant(0), fc.nat(3)), clear: fc.boolean() });
     fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(4999), fc.nat(3))), fc.nat(4999), fc.nat(5000), (sets, first, count) => {
+      fc.property(fc.array(fc.tuple(fc.nat(4999), fc.nat(3))), fc.array(op, { maxLength: 6 }), (sets, ops) => {
         const array = new LazyU32Array(5000);
         const model = new Array<number>(5000).fill(0);
         for (const [i, v] of sets) {
           array.set(i, v);
           model[i] = v;
         }
-        const seen: Array<[number, number]> = [];
-        array.clearRange(first, count, (i, v) => seen.push([i, v]));
-        const expected: Array<[number, number]> = [];
-        for (let i = first; i < Math.min(first + count, 5000); i++) {
-          if (model[i] !== 0) expected.push([i, model[i]!]);
-          model[i] = 0;
+        for (const { first, count, value, clear } of ops) {
+          const seen: Array<[number, number]> = [];
+          if (clear) array.clearRange(first, count, (i, v) => seen.push([i, v]));
+          else array.fillRange(first, count, value, (i, v) => seen.push([i, v]));
+          const expected: Array<[number, number]> = [];
+          for (let i = first; i < Math.min(first + count, 5000); i++) {
+            if (model[i] !== 0) expected.push([i, model[i]!]);
+            model[i] = clear ? 0 : value;
+          }
+          expect(seen).toEqual(expected);
+          expect(Array.from({ length: 5000 }, (_, i) => array.get(i))).toEqual(model);
+          expect(array.zeroRun(0, 5000)).toBe(model.findIndex((v) => v !== 0) === -1 ? 5000 : model.findIndex((v) => v !== 0));
         }
-        expect(seen).toEqual(expected);
-        expect(Array.from({ length: 5000 }, (_, i) => array.get(i))).toEqual(model);
       }),
       { numRuns: runs(300) },
     );
@@ -162,27 +168,29 @@ describe('run queries', () => {
     );
   });
 
-  it('CompactMemory.patternRun stops at its limit and at the end of the run, across descriptor blocks', () => {
+  it('CompactMemory.patternRuns stops at its limit and at the end of the run, across descriptor blocks, one run per version', () => {
     const memory = new CompactMemory({ regions: 4096 * PAGE_SIZE, patternSeed: 1 });
-    const versions = Array.from({ length: 1100 }, (_, i) => i + 1);
-    memory.writePatterns(1000, versions); // pages 1000–2099: across the block boundary at 1024
-    const cases: Array<[number, number]> = [
-      [500, 500],
-      [1050, 1050],
-      [1100, 1100],
-      [3000, 1100],
+    // pages 1000–2099, across the block boundary at 1024: 20 of version 7, 1060 of version 8, 20 of version 7
+    memory.writePatternRun(1000, { count: 20, version: 7 });
+    memory.writePatternRun(1020, { count: 1060, version: 8 });
+    memory.writePatternRun(2080, { count: 20, version: 7 });
+    const cases: Array<[number, PatternRun[]]> = [
+      [10, [{ count: 10, version: 7 }]],
+      [500, [{ count: 20, version: 7 }, { count: 480, version: 8 }]],
+      [1090, [{ count: 20, version: 7 }, { count: 1060, version: 8 }, { count: 10, version: 7 }]],
+      [3000, [{ count: 20, version: 7 }, { count: 1060, version: 8 }, { count: 20, version: 7 }]],
     ];
     for (const [max, expected] of cases) {
-      const got: number[] = [];
-      expect(memory.patternRun(1000, max, got)).toBe(expected);
-      expect(got).toEqual(versions.slice(0, expected));
+      const got: PatternRun[] = [];
+      expect(memory.patternRuns(1000, max, got)).toBe(countPatternPages(expected));
+      expect(got).toEqual(expected);
     }
-    expect(memory.patternRun(2100, 10, [])).toBe(0);
+    expect(memory.patternRuns(2100, 10, [])).toBe(0);
   });
 
-  it('CompactMemory.patternRun and writePatterns agree with their page-by-page twins, bytes pages included', () => {
+  it('CompactMemory.patternRuns and writePatternRun agree with their page-by-page twins, bytes pages included', () => {
     const pages = 3000;
-    const kinds = ['pattern', 'patterns', 'fill', 'byte', 'discard'] as const;
+    const kinds = ['pattern', 'run', 'fill', 'byte', 'discard'] as const;
     fc.assert(
       fc.property(
         fc.array(fc.record({ pfn: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 1500 }), version: fc.nat(1000), how: fc.constantFrom(...kinds) })),
@@ -200,10 +208,9 @@ describe('run queries', () => {
               else if (w.how === 'byte') memory.writeU8(gpa + 100, 1); // a BYTES page, cached
               else if (w.how === 'discard') memory.discard(gpa, count * PAGE_SIZE);
             }
-            if (w.how === 'patterns') {
-              const versions = Array.from({ length: count }, (_, i) => w.version + i);
-              bulk.writePatterns(w.pfn, versions);
-              versions.forEach((v, i) => single.writePattern(w.pfn + i, v));
+            if (w.how === 'run') {
+              bulk.writePatternRun(w.pfn, { count, version: w.version });
+              for (let i = 0; i < count; i++) single.writePattern(w.pfn + i, w.version);
             }
           }
           // Same description per page; where there is none (real bytes), the same bytes.
@@ -213,9 +220,14 @@ describe('run queries', () => {
           const limit = Math.min(max, pages - pfn);
           const expected: number[] = [];
           while (expected.length < limit && single.patternVersion(pfn + expected.length) !== undefined) expected.push(single.patternVersion(pfn + expected.length)!);
-          const got: number[] = [];
-          expect(bulk.patternRun(pfn, limit, got)).toBe(expected.length);
-          expect(got).toEqual(expected);
+          const got: PatternRun[] = [];
+          expect(bulk.patternRuns(pfn, limit, got)).toBe(expected.length);
+          // Runs in order, each of one version and at least one page, no two neighbours alike: the pages' versions.
+          expect(got.flatMap((run) => Array<number>(run.count).fill(run.version))).toEqual(expected);
+          got.forEach((run, i) => {
+            expect(run.count).toBeGreaterThan(0);
+            expect(run.version).not.toBe(got[i - 1]?.version);
+          });
         },
       ),
       { numRuns: runs(100) },

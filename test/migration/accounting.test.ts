@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
+import { countPatternPages } from '../../src/memory/page-content.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES } from '../../src/migration/cost-model.js';
 import { StreamReader } from '../../src/migration/stream.js';
 import { migrate } from '../../src/sim/migrate.js';
@@ -31,7 +32,7 @@ describe('migration accounting', () => {
         const records = { pages: 0, zero: 0, badSends: [] as number[] };
         const reader = new StreamReader((r) => {
           if (r.type === 'HEADER' || r.type === 'DEVICE' || r.type === 'ROUND' || r.type === 'END') return;
-          const count = r.type === 'ZERO' || r.type === 'FILL' ? r.count : r.type === 'PATTERN' ? r.versions.length : 1;
+          const count = r.type === 'ZERO' || r.type === 'FILL' ? r.count : r.type === 'PATTERN' ? countPatternPages(r.runs) : 1;
           for (let pfn = r.gpa / PAGE_SIZE; pfn < r.gpa / PAGE_SIZE + count; pfn++) {
             const hint = hintedAt.get(pfn);
             if (hint !== undefined && (writtenAt.get(pfn) ?? 0) < hint) records.badSends.push(pfn);

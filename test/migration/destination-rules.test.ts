@@ -135,7 +135,7 @@ describe('the destination names what does not fit it', () => {
     const unaligned = rejection(usedDestination(), stream((w) => w.page(PAGE_SIZE + 8, new Uint8Array(PAGE_SIZE))));
     expect(unaligned.record).toBe(1);
     expect(unaligned.message).toMatch(/1 page\(s\) at 0x1008 are not RAM here/);
-    const pattern = rejection(usedDestination(), stream((w) => w.pattern((PAGES - 1) * PAGE_SIZE, 1, [1, 2])));
+    const pattern = rejection(usedDestination(), stream((w) => w.pattern((PAGES - 1) * PAGE_SIZE, 1, [{ count: 2, version: 1 }])));
     expect(pattern.message).toMatch(/2 page\(s\) at 0x3f000 are not RAM here/);
   });
 

@@ -58,7 +58,7 @@ function harness(m: CompactMemory, overlays?: OverlayManager) {
         case 'FILL':
           return [['FILL', r.gpa / PAGE_SIZE, r.count, r.byte]];
         case 'PATTERN':
-          return [['PATTERN', r.gpa / PAGE_SIZE, [...r.versions]]];
+          return [['PATTERN', r.gpa / PAGE_SIZE, r.runs.flatMap((run) => Array<number>(run.count).fill(run.version))]];
         default:
           return [];
       }
@@ -92,6 +92,18 @@ describe('PageSender', () => {
     expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 6, skippedZeroPages: 0 });
     expect(sender.wireBytes).toBe(6 * WIRE_PAGE_BYTES + 6 * WIRE_ZERO_PAGE_BYTES);
     expect(ms).toBe(6 * PAGE_MS + 6 * ZERO_MS);
+  });
+
+  it('sends pattern pages of one version as one run, and still charges each page whole', () => {
+    const m = memory();
+    for (let pfn = 2; pfn < 12; pfn++) writePatternPage(m, SEED, pfn, pfn < 9 ? 4 : 6);
+    const { sender, records } = harness(m);
+    const { next, ms } = sender.send(2, 12, DETECT, Number.POSITIVE_INFINITY);
+    expect(next).toBe(12);
+    expect(records.filter((r) => r.type === 'PATTERN')).toEqual([{ type: 'PATTERN', gpa: 2 * PAGE_SIZE, seed: SEED, runs: [{ count: 7, version: 4 }, { count: 3, version: 6 }] }]);
+    expect(sender.counts.normalPages).toBe(10);
+    expect(sender.wireBytes).toBe(10 * WIRE_PAGE_BYTES);
+    expect(ms).toBe(10 * PAGE_MS);
   });
 
   it('without zero detection a zero page travels whole, and never joins a run of another byte', () => {

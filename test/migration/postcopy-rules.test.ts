@@ -108,7 +108,7 @@ class Relay {
     else if (r.type === 'PAGE') this.writer.page(r.gpa, r.data);
     else if (r.type === 'ZERO') this.writer.zero(r.gpa, r.count);
     else if (r.type === 'FILL') this.writer.fill(r.gpa, r.count, r.byte);
-    else if (r.type === 'PATTERN') this.writer.pattern(r.gpa, r.seed, r.versions);
+    else if (r.type === 'PATTERN') this.writer.pattern(r.gpa, r.seed, r.runs);
     this.onRecord(r, this);
   }
 }

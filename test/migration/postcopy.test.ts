@@ -2,6 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hog, idle, type Workload } from '../../src/guest/workloads.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
+import { countPatternPages } from '../../src/memory/page-content.js';
 import { MigrationError } from '../../src/migration/errors.js';
 import type { PostcopyPieces } from '../../src/migration/postcopy.js';
 import { SAFE_PIECES, type EnginePieces } from '../../src/migration/precopy.js';
@@ -157,7 +158,7 @@ describe('postcopy', () => {
         const readers = { precopy: new StreamReader(note), postcopy: new StreamReader(note) };
         function note(r: Parameters<ConstructorParameters<typeof StreamReader>[0]>[0]): void {
           if (r.type === 'HEADER' || r.type === 'DEVICE' || r.type === 'ROUND' || r.type === 'END') return;
-          const count = r.type === 'PAGE' ? 1 : r.type === 'PATTERN' ? r.versions.length : r.count;
+          const count = r.type === 'PAGE' ? 1 : r.type === 'PATTERN' ? countPatternPages(r.runs) : r.count;
           for (let i = 0; i < count; i++) sent.add(r.gpa / PAGE_SIZE + i);
         }
         const outcome = migratePostcopy(vm, freshDestination(seed), {

@@ -202,10 +202,15 @@ describe('stream payload rules', () => {
     expect(got[1]).toEqual({ type: 'FILL', gpa: 0x3000, count: 2, byte: 0x5a });
   });
 
-  it('a pattern record holds a gpa, a seed and at least one whole 32-bit version', () => {
-    for (const size of [12, 15, 17]) rejects([HEAD, frame(RecordType.PATTERN, 1, new Uint8Array(size))], 'bad-record', 1, new RegExp(`pattern record of ${size} payload bytes`));
-    const { got } = read([HEAD, frame(RecordType.PATTERN, 1, gpaPayload(0x1000, 0, 12, (v) => (v.setUint32(8, 9, true), v.setUint32(12, 4, true), v.setUint32(16, 5, true)))), frame(RecordType.END, 2, u32(2))]);
-    expect(got[1]).toEqual({ type: 'PATTERN', gpa: 0x1000, seed: 9, versions: new Uint32Array([4, 5]) });
+  it('a pattern record holds a gpa, a seed and at least one whole run (a count of at least one page, a 32-bit version)', () => {
+    for (const size of [12, 16, 19, 21, 24]) rejects([HEAD, frame(RecordType.PATTERN, 1, new Uint8Array(size))], 'bad-record', 1, new RegExp(`pattern record of ${size} payload bytes`));
+    const runs = (...pairs: number[]) => (v: DataView) => {
+      v.setUint32(8, 9, true);
+      pairs.forEach((x, i) => v.setUint32(12 + 4 * i, x, true));
+    };
+    rejects([HEAD, frame(RecordType.PATTERN, 1, gpaPayload(0x1000, 0, 20, runs(3, 4, 0, 5)))], 'bad-record', 1, /a run of zero pages/);
+    const { got } = read([HEAD, frame(RecordType.PATTERN, 1, gpaPayload(0x1000, 0, 20, runs(3, 4, 1, 0xffffffff))), frame(RecordType.END, 2, u32(2))]);
+    expect(got[1]).toEqual({ type: 'PATTERN', gpa: 0x1000, seed: 9, runs: [{ count: 3, version: 4 }, { count: 1, version: 0xffffffff }] });
   });
 
   it('a device record needs room for its name, and UTF-8 JSON state', () => {
@@ -238,7 +243,7 @@ describe('stream payload rules', () => {
     const w = new StreamWriter((c) => chunks.push(c));
     w.header(1 << 20);
     w.device('', null);
-    w.pattern(0, 1, [2]);
+    w.pattern(0, 1, [{ count: 1, version: 2 }]);
     w.end();
     const { got, error } = read(chunks);
     expect(error).toBeUndefined();

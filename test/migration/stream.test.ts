@@ -54,7 +54,7 @@ describe('the migration stream', () => {
     w.zero(2 ** 40);
     w.zero(0x8000, 7);
     w.fill(0x10000, 3, 0xaa);
-    w.pattern(0x20000, 0xdeadbeef, [12, 0, 0xffffffff]);
+    w.pattern(0x20000, 0xdeadbeef, [{ count: 2, version: 12 }, { count: 1, version: 0 }, { count: 0xffffffff, version: 0xffffffff }]);
     w.device('balloon', { a: [1, 2], b: 'x' });
     w.end();
     const got: StreamRecord[] = [];
@@ -68,7 +68,7 @@ describe('the migration stream', () => {
       { type: 'ZERO', gpa: 2 ** 40, count: 1 },
       { type: 'ZERO', gpa: 0x8000, count: 7 },
       { type: 'FILL', gpa: 0x10000, count: 3, byte: 0xaa },
-      { type: 'PATTERN', gpa: 0x20000, seed: 0xdeadbeef, versions: new Uint32Array([12, 0, 0xffffffff]) },
+      { type: 'PATTERN', gpa: 0x20000, seed: 0xdeadbeef, runs: [{ count: 2, version: 12 }, { count: 1, version: 0 }, { count: 0xffffffff, version: 0xffffffff }] },
       { type: 'DEVICE', name: 'balloon', state: { a: [1, 2], b: 'x' } },
       { type: 'END', records: 8 },
     ]);
@@ -125,8 +125,10 @@ describe('the migration stream', () => {
       (w) => w.zero(0, 0), // an empty run
       (w) => w.fill(RAM - PAGE_SIZE, 2, 0xaa), // a run past the end of RAM
       (w) => w.zero(RAM, 1), // a zero page past the end
-      (w) => w.pattern(PAGE_SIZE + 1, 1, [1]), // not page-aligned
-      (w) => w.pattern(0, 1, []), // an empty run
+      (w) => w.pattern(PAGE_SIZE + 1, 1, [{ count: 1, version: 1 }]), // not page-aligned
+      (w) => w.pattern(0, 1, []), // no runs
+      (w) => w.pattern(0, 1, [{ count: 0, version: 1 }]), // a run of no pages
+      (w) => w.pattern(RAM - PAGE_SIZE, 1, [{ count: 1, version: 1 }, { count: 1, version: 2 }]), // runs past the end of RAM
     ];
     for (const record of bad) {
       const chunks: Uint8Array[] = [];
