@@ -5,13 +5,20 @@
  */
 export class DirtyLog {
   readonly pageCount: number;
-  /** Bit i of word w is page 32·w + i. */
+  /** Bit i of word w is page 32·w + i. Read-only outside this class: marking keeps {@link summary} in step. */
   readonly words: Uint32Array;
+  /**
+   * Bit i of summary word s is set when word 32·s + i may be non-zero, so that a sync or a
+   * reset pays for the words marked since the last one, not for all of RAM (a 1 TiB guest's
+   * log is 8 M words; its summary is 256 K).
+   */
+  private readonly summary: Uint32Array;
   #enabled = false;
 
   constructor(pageCount: number) {
     this.pageCount = pageCount;
     this.words = new Uint32Array(Math.ceil(pageCount / 32));
+    this.summary = new Uint32Array(Math.ceil(this.words.length / 32));
   }
 
   get enabled(): boolean {
@@ -26,28 +33,22 @@ export class DirtyLog {
   /** Stop logging and forget what was logged. */
   disable(): void {
     this.#enabled = false;
-    this.words.fill(0);
+    this.drain(() => {});
   }
 
   /** Mark pages [firstPfn, lastPfn] (inclusive) dirty, if logging is enabled. */
   markRange(firstPfn: number, lastPfn: number): void {
     if (!this.#enabled) return;
-    let w = firstPfn >>> 5;
-    const lastWord = lastPfn >>> 5;
-    const firstBits = ~0 << (firstPfn & 31);
-    const lastBits = ~0 >>> (31 - (lastPfn & 31));
-    if (w === lastWord) {
-      this.words[w]! |= firstBits & lastBits;
-      return;
-    }
-    this.words[w]! |= firstBits;
-    for (w++; w < lastWord; w++) this.words[w] = 0xffffffff;
-    this.words[lastWord]! |= lastBits;
+    setBits(this.words, firstPfn, lastPfn);
+    setBits(this.summary, firstPfn >>> 5, lastPfn >>> 5);
   }
 
   /** Mark one page dirty, if logging is enabled. */
   mark(pfn: number): void {
-    if (this.#enabled) this.words[pfn >>> 5]! |= 1 << (pfn & 31);
+    if (!this.#enabled) return;
+    const w = pfn >>> 5;
+    this.words[w]! |= 1 << (pfn & 31);
+    this.summary[w >>> 5]! |= 1 << (w & 31);
   }
 
   isDirty(pfn: number): boolean {
@@ -61,12 +62,49 @@ export class DirtyLog {
     return word >>> 0;
   }
 
+  /**
+   * Hand every non-zero word to `fn(index, word)`, in index order, and clear it: what a bitmap
+   * sync takes from the log. Costs the words marked since the last drain, not all of RAM.
+   */
+  drain(fn: (index: number, word: number) => void): void {
+    const { words, summary } = this;
+    for (let s = 0; s < summary.length; s++) {
+      let bits = summary[s]!;
+      if (bits === 0) continue;
+      summary[s] = 0;
+      while (bits !== 0) {
+        const low = bits & -bits;
+        const w = s * 32 + 31 - Math.clz32(low);
+        bits ^= low;
+        const word = words[w]!;
+        if (word === 0) continue;
+        words[w] = 0;
+        fn(w, word >>> 0);
+      }
+    }
+  }
+
   /** Number of pages currently logged dirty. */
   count(): number {
     let n = 0;
     for (const word of this.words) n += popcount32(word);
     return n;
   }
+}
+
+/** Set bits [first, last] (inclusive) of a bitmap held in 32-bit words. */
+function setBits(words: Uint32Array, first: number, last: number): void {
+  const lastWord = last >>> 5;
+  let w = first >>> 5;
+  const firstBits = ~0 << (first & 31);
+  const lastBits = ~0 >>> (31 - (last & 31));
+  if (w === lastWord) {
+    words[w]! |= firstBits & lastBits;
+    return;
+  }
+  words[w]! |= firstBits;
+  for (w++; w < lastWord; w++) words[w] = 0xffffffff;
+  words[lastWord]! |= lastBits;
 }
 
 /** Set bits in a 32-bit word (SWAR popcount). */

@@ -97,21 +97,11 @@ export class PageBitmap {
     return changed;
   }
 
-  /**
-   * OR `source` (same layout, e.g. a dirty log's words) into the set and zero `source` word by
-   * word, skipping zero words. Returns how many pages were added.
-   */
-  mergeAndClear(source: Uint32Array): number {
-    let added = 0;
-    const n = Math.min(source.length, this.words.length);
-    for (let w = 0; w < n; w++) {
-      const incoming = source[w]!;
-      if (incoming === 0) continue;
-      const word = this.words[w]!;
-      added += popcount32((incoming & ~word) >>> 0);
-      this.words[w] = word | incoming;
-      source[w] = 0;
-    }
+  /** OR `word` into word `index` (pages 32·index … 32·index + 31); returns how many pages were added. */
+  addWord(index: number, word: number): number {
+    const old = this.words[index]!;
+    const added = popcount32((word & ~old) >>> 0);
+    this.words[index] = old | word;
     this.#count += added;
     return added;
   }

@@ -259,7 +259,7 @@ export class PrecopyMigration {
     }
     // Stryker disable next-line ConditionalExpression,EqualityOperator: subtracting from a bitmap of no pages changes nothing (the test only saves a call)
     if (this.hintedClean.pageCount > 0) this.pieces.forgetWritten(this.hintedClean, memory.dirtyLog.words);
-    this.bitmap.mergeAndClear(memory.dirtyLog.words);
+    memory.dirtyLog.drain((w, word) => this.bitmap.addWord(w, word));
     this.clock.sync(memory.ramSize);
     this.pieces.afterSync(this.window);
     if (!this.options.strategies.hint) return;
@@ -298,10 +298,13 @@ export class PrecopyMigration {
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
     const policy = { detectZero, skipZero: skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh) };
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
+    // Every page costs at least its read, so a batch never gets further than this: the search
+    // for the end of a dirty run can stop there.
+    const span = Math.min(MAX_BATCH_PAGES, Math.ceil(BATCH_MS / this.clock.scanMs(PAGE_SIZE)) + 2);
     try {
       for (let first = this.bitmap.nextSet(0); first >= 0; first = this.bitmap.nextSet(first)) {
         if (this.clock.nowMs >= cancelAt) return false;
-        const end = this.bitmap.nextClear(first, first + MAX_BATCH_PAGES);
+        const end = this.bitmap.nextClear(first, first + span);
         const { next, ms } = this.sender.send(first, end, policy, BATCH_MS);
         this.bitmap.deleteRange(first, next - first);
         this.clock.charge(ms);

@@ -202,6 +202,57 @@ describe('the dirty log', () => {
     );
   });
 
+  it('drain hands over exactly the non-zero words, in order, once, whatever marked them (a word-scan twin)', () => {
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('mark' as const), pfn: fc.nat(4999) }),
+      fc.record({ kind: fc.constant('range' as const), pfn: fc.nat(4999), count: fc.integer({ min: 1, max: 3000 }) }),
+      fc.record({ kind: fc.constant('take' as const), pfn: fc.nat(4999) }),
+      fc.record({ kind: fc.constant('drain' as const) }),
+      fc.record({ kind: fc.constant('disable' as const) }),
+      fc.record({ kind: fc.constant('enable' as const) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 30 }), (ops) => {
+        const log = new DirtyLog(5000);
+        log.enable();
+        let model = new Set<number>();
+        let enabled = true;
+        for (const o of [...ops, { kind: 'drain' as const }]) {
+          if (o.kind === 'mark') {
+            log.mark(o.pfn);
+            if (enabled) model.add(o.pfn);
+          } else if (o.kind === 'range') {
+            const last = Math.min(o.pfn + o.count, 5000) - 1;
+            log.markRange(o.pfn, last);
+            for (let p = o.pfn; enabled && p <= last; p++) model.add(p);
+          } else if (o.kind === 'take') {
+            const w = o.pfn >>> 5;
+            let expected = 0;
+            for (let b = 0; b < 32; b++) if (model.delete(w * 32 + b)) expected += 2 ** b;
+            expect(log.takeWord(w)).toBe(expected);
+          } else if (o.kind === 'drain') {
+            const got: Array<[number, number]> = [];
+            log.drain((w, word) => got.push([w, word]));
+            const expected = new Map<number, number>();
+            for (const p of model) expected.set(p >>> 5, (expected.get(p >>> 5) ?? 0) + 2 ** (p & 31));
+            expect(got).toEqual([...expected].sort((a, b) => a[0] - b[0]));
+            model = new Set();
+          } else if (o.kind === 'disable') {
+            log.disable();
+            enabled = false;
+            model = new Set();
+          } else {
+            log.enable();
+            enabled = true;
+          }
+          expect(log.count()).toBe(model.size);
+        }
+        expect(log.words.every((w) => w === 0)).toBe(true);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
   it('forgets everything when disabled', () => {
     const log = new DirtyLog(64);
     log.enable();
