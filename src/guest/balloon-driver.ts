@@ -246,6 +246,15 @@ export class BalloonDriver {
   }
 
   /**
+   * The simulated time before which {@link step} certainly does nothing: -Infinity while work is
+   * queued or a request is in flight, the free page reporting timer otherwise (Infinity without one).
+   */
+  idleUntilMs(): number {
+    if (this.statsRequested || this.sizeWorkQueued || this.hintWorkQueued || this.hintRoundRunning || this.inFlight !== undefined) return Number.NEGATIVE_INFINITY;
+    return this.reportingQ ? this.nextReportMs : Number.POSITIVE_INFINITY;
+  }
+
+  /**
    * Run queued work once (a pass of the balloon workqueue) at simulated time `nowMs`. Returns
    * whether work remains.
    */

@@ -13,6 +13,12 @@ export interface Workload {
   boot(kernel: GuestKernel): void;
   /** Advance `ms` milliseconds of simulated time. */
   step(kernel: GuestKernel, ms: number): void;
+  /**
+   * How many of the next steps of `ms` (counting at most `max`) will certainly do nothing but
+   * pass: no write, no allocation, no free. The guest sleeps through those at once, as a tickless
+   * kernel does. A workload that does not say is never quiet.
+   */
+  quietSteps?(ms: number, max: number): number;
 }
 
 /**
@@ -27,6 +33,17 @@ class PageRate {
     const whole = Math.floor(exact);
     this.carry = exact - whole;
     return whole;
+  }
+  /** How many of the next steps of `ms` (at most `max`) give no page: the same sums as {@link pages}, on a copy of the carry. */
+  quietSteps(ms: number, max: number): number {
+    let carry = this.carry;
+    for (let n = 0; n < max; n++) {
+      const exact = (this.bytesPerSecond * ms) / 1000 / PAGE_SIZE + carry;
+      const whole = Math.floor(exact);
+      if (whole > 0) return n;
+      carry = exact - whole;
+    }
+    return max;
   }
 }
 
@@ -96,6 +113,9 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
     },
     step(kernel, ms) {
       resident.rewrite(kernel, dirty.pages(ms));
+    },
+    quietSteps(ms, max) {
+      return resident.pfns.length === 0 ? max : dirty.quietSteps(ms, max);
     },
   };
 }

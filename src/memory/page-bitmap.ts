@@ -144,13 +144,15 @@ export class PageBitmap {
     return Math.min(w * 32 + (31 - Math.clz32(word & -word)), limit);
   }
 
-  /** The set as ascending runs [firstPfn, count], found word by word. */
+  /** The set as ascending runs [firstPfn, count], found word by word up to the last page in it. */
   runs(): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (let start = this.nextSet(0); start >= 0; ) {
+    let left = this.#count;
+    for (let start = left > 0 ? this.nextSet(0) : -1; start >= 0; ) {
       const end = this.nextClear(start, this.pageCount);
       out.push([start, end - start]);
-      start = end < this.pageCount ? this.nextSet(end) : -1;
+      left -= end - start;
+      start = left > 0 ? this.nextSet(end) : -1;
     }
     return out;
   }

@@ -49,9 +49,14 @@ export class SimClock {
 
   constructor(
     readonly cost: CostModel,
-    /** Run the guest for one step; returns the step's length in ms. */
-    private readonly runGuestStep: () => number,
+    /** Run the guest one step, or more while it is quiet, up to about `maxMs`; returns the ms that passed. */
+    private readonly runGuest: (maxMs: number) => number,
   ) {}
+
+  /** How far the guest has run ahead of the migration's clock (its last step ends after now). */
+  get guestLeadMs(): number {
+    return Math.max(0, -this.guestDebtMs);
+  }
 
   /** Charge `ms` of migration time; the guest runs its steps in that time. */
   charge(ms: number): void {
@@ -63,8 +68,8 @@ export class SimClock {
     try {
       while (this.guestDebtMs > 0) {
         // Run the step before reading the debt: the step may add to it.
-        const stepMs = this.runGuestStep();
-        this.guestDebtMs -= stepMs;
+        const ranMs = this.runGuest(this.guestDebtMs);
+        this.guestDebtMs -= ranMs;
       }
     } finally {
       this.guestRunning = false;

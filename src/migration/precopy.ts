@@ -10,17 +10,26 @@ import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js
 import { StrategyError, type StrategySet } from './strategies.js';
 import { StreamWriter, type ByteSink } from './stream.js';
 
-/** Simulated time one batch of pages may cover: one guest step, so the guest runs between batches. */
+/** Simulated time one batch of pages covers at least: one guest step, so the guest runs between batches. */
 const BATCH_MS = 1;
-/** Pages one batch may span: more than one step of zero pages at the default scan rate. */
-const MAX_BATCH_PAGES = 4096;
+/** How far ahead a batch may read while the guest is quiet: a bound on one batch's work. */
+const MAX_QUIET_BATCH_MS = 1000;
 
 /** What the engine needs of the source VM (the simulator's Vm provides it). */
 export interface MigrationSource {
   readonly memory: GuestMemory;
   readonly device: BalloonDevice;
-  /** Run the guest one step; returns the simulated milliseconds it took. */
-  step(): number;
+  /**
+   * Run the guest one step; returns the simulated milliseconds it took. A source may run more
+   * steps at once, up to about `maxMs`, while its guest is quiet (see {@link quietMs}).
+   */
+  step(maxMs: number): number;
+  /**
+   * How long, up to about `maxMs`, the guest will certainly do nothing the host can see unless
+   * the host reaches it first (no write, no device access). A batch may read that far ahead at
+   * once, as reading page by page would find nothing changed. A source that does not say is never quiet.
+   */
+  quietMs?(maxMs: number): number;
   /** Stop the vCPUs, then the devices. */
   pause(): void;
   resume(): void;
@@ -179,7 +188,7 @@ export class PrecopyMigration {
     this.bitmap = new PageBitmap(source.memory.end / PAGE_SIZE);
     // Stryker disable next-line ConditionalExpression: an unused hinted-clean bitmap only costs memory
     this.hintedClean = new PageBitmap(options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE);
-    this.clock = new SimClock(this.cost, () => source.step());
+    this.clock = new SimClock(this.cost, (maxMs) => source.step(maxMs));
     this.writer = new StreamWriter(options.sink);
     this.sender = new PageSender(source.memory, this.writer, this.clock, source.overlays);
   }
@@ -289,25 +298,35 @@ export class PrecopyMigration {
   }
 
   /**
-   * Send every page whose bit is set, in address order, in batches of consecutive dirty pages
-   * worth at most one guest step of simulated time. A batch is read and its bits cleared at one
-   * instant, before the guest runs again, so a write after that shows up dirty (H13); then its
-   * cost is charged and the guest runs in that time. False when cancelled.
+   * Send every page whose bit is set, in address order, in batches worth one guest step of
+   * simulated time — or, while the guest is quiet, as far as its next step that does something:
+   * reading page by page would find nothing changed before then. A batch takes dirty runs one
+   * after another, as the migration thread walks the bitmap. It is read and its bits cleared at
+   * one instant, before the guest runs again, so a write after that shows up dirty (H13); then
+   * its cost is charged and the guest runs in that time. False when cancelled.
    */
   private sendDirty(round: number): boolean {
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
     const policy = { detectZero, skipZero: skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh) };
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
-    // Every page costs at least its read, so a batch never gets further than this: the search
-    // for the end of a dirty run can stop there.
-    const span = Math.min(MAX_BATCH_PAGES, Math.ceil(BATCH_MS / this.clock.scanMs(PAGE_SIZE)) + 2);
     try {
-      for (let first = this.bitmap.nextSet(0); first >= 0; first = this.bitmap.nextSet(first)) {
-        if (this.clock.nowMs >= cancelAt) return false;
-        const end = this.bitmap.nextClear(first, first + span);
-        const { next, ms } = this.sender.send(first, end, policy, BATCH_MS);
-        this.bitmap.deleteRange(first, next - first);
-        this.clock.charge(ms);
+      for (let first = this.bitmap.nextSet(0); first >= 0; ) {
+        const now = this.clock.nowMs;
+        if (now >= cancelAt) return false;
+        // The guest's quiet is counted from its own clock, which may be ahead of now.
+        const quietMs = (this.source.quietMs?.(MAX_QUIET_BATCH_MS) ?? 0) + this.clock.guestLeadMs;
+        const budget = Math.max(BATCH_MS, Math.min(quietMs, cancelAt - now));
+        // Every page costs at least its read, so the search for the end of a dirty run can stop here.
+        const span = Math.ceil(budget / this.clock.scanMs(PAGE_SIZE)) + 2;
+        let batchMs = 0;
+        do {
+          const end = this.bitmap.nextClear(first, first + span);
+          const { next, ms } = this.sender.send(first, end, policy, budget - batchMs);
+          this.bitmap.deleteRange(first, next - first);
+          batchMs += ms;
+          first = this.bitmap.nextSet(next);
+        } while (first >= 0 && batchMs < budget);
+        this.clock.charge(batchMs);
       }
       return true;
     } finally {
