@@ -1,3 +1,5 @@
+import { popcount32, setBits } from './bits.js';
+
 /**
  * The per-page dirty log that every guest write marks while logging is enabled — the
  * equivalent of KVM's dirty bitmap. One bit per 4 KiB page, 32 pages per word, so a
@@ -90,27 +92,4 @@ export class DirtyLog {
     for (const word of this.words) n += popcount32(word);
     return n;
   }
-}
-
-/** Set bits [first, last] (inclusive) of a bitmap held in 32-bit words. */
-function setBits(words: Uint32Array, first: number, last: number): void {
-  const lastWord = last >>> 5;
-  let w = first >>> 5;
-  const firstBits = ~0 << (first & 31);
-  const lastBits = ~0 >>> (31 - (last & 31));
-  if (w === lastWord) {
-    words[w]! |= firstBits & lastBits;
-    return;
-  }
-  words[w]! |= firstBits;
-  for (w++; w < lastWord; w++) words[w] = 0xffffffff;
-  words[lastWord]! |= lastBits;
-}
-
-/** Set bits in a 32-bit word (SWAR popcount). */
-export function popcount32(x: number): number {
-  x -= (x >>> 1) & 0x55555555;
-  x = (x & 0x33333333) + ((x >>> 2) & 0x33333333);
-  x = (x + (x >>> 4)) & 0x0f0f0f0f;
-  return Math.imul(x, 0x01010101) >>> 24;
 }

@@ -1,5 +1,6 @@
 export { MemoryError, type MemoryErrorKind } from './errors.js';
-export { DirtyLog, popcount32 } from './dirty-log.js';
+export { DirtyLog } from './dirty-log.js';
+export { popcount32 } from './bits.js';
 export { PAGE_SIZE, type GuestMemory, type RamRegion } from './guest-memory.js';
 export { FlatMemory, type BackedRegion } from './flat-memory.js';
 export { SparseMemory } from './sparse-memory.js';

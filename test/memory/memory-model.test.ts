@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DirtyLog, popcount32 } from '../../src/memory/dirty-log.js';
+import { popcount32 } from '../../src/memory/bits.js';
+import { DirtyLog } from '../../src/memory/dirty-log.js';
 import { MemoryError } from '../../src/memory/errors.js';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import type { GuestMemory, RamRegion } from '../../src/memory/guest-memory.js';

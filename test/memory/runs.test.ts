@@ -81,6 +81,64 @@ describe('run queries', () => {
     );
   });
 
+  it('PageBitmap.nextSet and runs agree with a set of pages across summary words, whatever changed the set', () => {
+    const pages = 5000; // 157 words: five summary words
+    const range = { first: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 2500 }) };
+    const op = fc.oneof(
+      fc.record({ kind: fc.constant('addRange' as const), ...range }),
+      fc.record({ kind: fc.constant('deleteRange' as const), ...range }),
+      fc.record({ kind: fc.constant('add' as const), first: fc.nat(pages - 1), count: fc.constant(1) }),
+      fc.record({ kind: fc.constant('delete' as const), first: fc.nat(pages - 1), count: fc.constant(1) }),
+      fc.record({ kind: fc.constant('word' as const), first: fc.nat(pages - 1), count: fc.integer({ min: 0, max: 0xffffffff }) }),
+      fc.record({ kind: fc.constant('subtract' as const), first: fc.nat(pages - 1), count: fc.integer({ min: 0, max: 0xffffffff }) }),
+      fc.record({ kind: fc.constant('clear' as const), first: fc.constant(0), count: fc.constant(0) }),
+    );
+    fc.assert(
+      fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.nat(pages + 40), { minLength: 1, maxLength: 8 }), (ops, froms) => {
+        const bitmap = new PageBitmap(pages);
+        const model = new Set<number>();
+        const wordPages = (first: number, word: number): number[] => Array.from({ length: 32 }, (_, b) => (first >>> 5) * 32 + b).filter((p, b) => ((word >>> b) & 1) === 1 && p < pages);
+        for (const o of ops) {
+          const end = Math.min(o.first + o.count, pages);
+          if (o.kind === 'addRange' || o.kind === 'add') {
+            if (o.kind === 'add') bitmap.add(o.first);
+            else bitmap.addRange(o.first, o.count);
+            for (let p = o.first; p < end; p++) model.add(p);
+          } else if (o.kind === 'deleteRange' || o.kind === 'delete') {
+            if (o.kind === 'delete') bitmap.delete(o.first);
+            else bitmap.deleteRange(o.first, o.count);
+            for (let p = o.first; p < end; p++) model.delete(p);
+          } else if (o.kind === 'word' || o.kind === 'subtract') {
+            const word = o.count & (o.first >>> 5 === (pages - 1) >>> 5 ? (1 << (pages % 32)) - 1 : -1);
+            if (o.kind === 'word') bitmap.addWord(o.first >>> 5, word);
+            else bitmap.subtractWords(Object.assign(new Uint32Array(bitmap.words.length), { [o.first >>> 5]: word }));
+            for (const p of wordPages(o.first, word)) {
+              if (o.kind === 'word') model.add(p);
+              else model.delete(p);
+            }
+          } else {
+            bitmap.clear();
+            model.clear();
+          }
+          for (const from of froms) {
+            let expected = from;
+            while (expected < pages && !model.has(expected)) expected++;
+            expect(bitmap.nextSet(from)).toBe(expected < pages ? expected : -1);
+          }
+        }
+        const sorted = [...model].sort((a, b) => a - b);
+        const expectedRuns: Array<[number, number]> = [];
+        for (const p of sorted) {
+          const last = expectedRuns[expectedRuns.length - 1];
+          if (last && last[0] + last[1] === p) last[1]++;
+          else expectedRuns.push([p, 1]);
+        }
+        expect(bitmap.runs()).toEqual(expectedRuns);
+      }),
+      { numRuns: runs(300) },
+    );
+  });
+
   it('PageBitmap.runs lists the set as maximal ascending runs', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 300 }), fc.array(fc.tuple(fc.nat(300), fc.nat(80))), (pages, ranges) => {

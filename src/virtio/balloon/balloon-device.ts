@@ -108,6 +108,7 @@ export class BalloonDevice extends VirtioDevice {
   #statsHead: number | undefined;
   readonly #hint: FreePageHint;
   readonly #inflated: PageBitmap;
+  #roles: { readonly features: bigint; readonly roles: readonly BalloonQueueRole[] } = { features: 0n, roles: balloonQueueRoles(0n) };
   readonly #sizes: Record<BalloonQueueRole, number>;
 
   readonly #actual$ = new BehaviorSubject<number>(0);
@@ -195,7 +196,10 @@ export class BalloonDevice extends VirtioDevice {
 
   /** Which queue index serves which role, under the features in force (Linux's numbering). */
   get queueRoles(): readonly BalloonQueueRole[] {
-    return balloonQueueRoles(this.activeFeatures);
+    // Asked on every kick; the features change only at negotiation and reset.
+    const features = this.activeFeatures;
+    if (this.#roles.features !== features) this.#roles = { features, roles: balloonQueueRoles(features) };
+    return this.#roles.roles;
   }
 
   queueIndex(role: BalloonQueueRole): number | undefined {
