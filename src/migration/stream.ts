@@ -226,6 +226,7 @@ export class StreamReader {
         need(13);
         return { type: 'FILL', gpa: getU64(p, 0, n), count: getCount(p, 8, n), byte: p.getUint8(12) };
       case RecordType.PATTERN: {
+        // Stryker disable next-line ArithmeticOperator: (length + 12) % 8 equals (length - 12) % 8
         if (p.byteLength < 20 || (p.byteLength - 12) % 8 !== 0) throw new StreamError('bad-record', n, `pattern record of ${p.byteLength} payload bytes`);
         const runs: PatternRun[] = [];
         for (let at = 12; at < p.byteLength; at += 8) runs.push({ count: getCount(p, at, n), version: p.getUint32(at + 4, true) });

@@ -168,20 +168,28 @@ describe('precopy rounds', () => {
 });
 
 describe('a quiet guest', () => {
-  const WRITTEN = 40; // a data page in the low region, read about 80 ms into round 1 at 1 MB/s
-  const WRITE_STEP = 3;
+  /** Where the guest writes, and in which step: a page ahead of the scan in the first run, and one in the second run (the high region). */
+  const WRITES = [
+    { pfn: 40, step: 3 }, // a data page of the low region, read about 80 ms into round 1 at 1 MB/s
+    { pfn: HIGH_GPA / PAGE_SIZE + 12, step: 150 }, // read about 160 ms in, after the 131 ms of the low region
+  ];
 
-  /** A guest that rewrites one page ahead of the scan in step 3 and says how long it stays quiet before that — or lies. */
+  /** A guest that rewrites one page in one step and says how long it stays quiet before that — or lies. */
   class QuietSource extends ScriptedSource {
-    constructor(private readonly lie: boolean) {
+    batches = 0;
+    constructor(
+      private readonly write: { readonly pfn: number; readonly step: number } | undefined,
+      private readonly lie = false,
+    ) {
       super((memory, step) => {
-        if (step === WRITE_STEP) memory.fill(WRITTEN * PAGE_SIZE, PAGE_SIZE, 0xee);
+        if (step === write?.step) memory.fill(write.pfn * PAGE_SIZE, PAGE_SIZE, 0xee);
       });
     }
     quietMs(maxMs: number): number {
+      this.batches++;
       // Step n runs in [n - 1, n): the steps before the write are quiet, and so is everything after it.
-      if (this.lie || this.paused || this.steps >= WRITE_STEP) return maxMs;
-      return Math.min(maxMs, WRITE_STEP - 1 - this.steps);
+      if (this.write === undefined || this.lie || this.paused || this.steps >= this.write.step) return maxMs;
+      return Math.min(maxMs, this.write.step - 1 - this.steps);
     }
   }
 
@@ -193,23 +201,56 @@ describe('a quiet guest', () => {
       return [r.type === 'PAGE' ? r.data[0]! : r.type === 'FILL' ? r.byte : 0];
     });
 
-  it('lets a batch read ahead only up to its next step that does something: the same migration as page by page', () => {
-    const stepping = run(new ScriptedSource((memory, step) => step === WRITE_STEP && memory.fill(WRITTEN * PAGE_SIZE, PAGE_SIZE, 0xee)), { cost: SLOW });
-    const quiet = run(new QuietSource(false), { cost: SLOW });
+  it.each(WRITES)('lets a batch read ahead only up to its next step that does something: the same migration as page by page (page $pfn, step $step)', (write) => {
+    const stepping = run(new ScriptedSource((memory, step) => step === write.step && memory.fill(write.pfn * PAGE_SIZE, PAGE_SIZE, 0xee)), { cost: SLOW });
+    const quiet = run(new QuietSource(write), { cost: SLOW });
     quiet.incoming.finish();
     // Read after the write in round 1; sent again in round 2, as the write left it in the dirty log.
-    expect(sent(quiet.records, WRITTEN)).toEqual([0xee, 0xee]);
-    expect(sent(stepping.records, WRITTEN)).toEqual([0xee, 0xee]);
+    expect(sent(quiet.records, write.pfn)).toEqual([0xee, 0xee]);
+    expect(sent(stepping.records, write.pfn)).toEqual([0xee, 0xee]);
     const figures = ({ result: r }: typeof quiet) => [r.rounds, r.normalPages, r.zeroPages, r.bytes];
     expect(figures(quiet)).toEqual(figures(stepping));
     expect(quiet.result.totalMs).toBeCloseTo(stepping.result.totalMs, 6);
   });
 
-  it('a guest that claims quiet and writes anyway is read too early: round 1 carries the old page, and round 2 the new one', () => {
-    const lying = run(new QuietSource(true), { cost: SLOW });
+  it.each(WRITES)('a guest that claims quiet and writes anyway is read too early: round 1 carries the old page, round 2 the new one (page $pfn)', (write) => {
+    const lying = run(new QuietSource(write, true), { cost: SLOW });
     lying.incoming.finish();
-    expect(sent(lying.records, WRITTEN)).toEqual([(WRITTEN % 251) + 1, 0xee]);
-    expect(lying.destination.memory.read(WRITTEN * PAGE_SIZE, 1)[0]).toBe(0xee);
+    expect(sent(lying.records, write.pfn)).toEqual([(write.pfn % 251) + 1, 0xee]);
+    expect(lying.destination.memory.read(write.pfn * PAGE_SIZE, 1)[0]).toBe(0xee);
+  });
+
+  // Zero pages at 0.25 ms each, and no time on the wire: 64 + 32 pages are 24 ms of reading.
+  const QUARTER_MS = { scanRate: PAGE_SIZE * 4000, bandwidth: 1e15 };
+
+  it('a guest that stays quiet has its first round read in one batch, both regions in it', () => {
+    const source = new QuietSource(undefined);
+    const { result } = run(source, { cost: QUARTER_MS });
+    expect(result.rounds).toBe(2);
+    expect(source.batches).toBe(1); // the stop-and-copy round has nothing to send
+  });
+
+  it('the quiet is counted from the guest’s own clock, which the setup sync put ahead', () => {
+    // The setup sync (about 0.05 ms) ran step 1, so the guest is 0.95 ms ahead when round 1
+    // starts; it is quiet in step 2, writes in step 3, and is quiet after that. The first batch
+    // reads up to step 3 (1.95 ms: 8 pages); the second, after step 3, reads the rest.
+    const source = new QuietSource({ pfn: 60, step: 3 });
+    const { result } = run(source, { cost: QUARTER_MS, maxRounds: 1 });
+    expect(result.rounds).toBe(2);
+    expect(source.batches).toBe(2 + 1);
+  });
+
+  it('a batch stops reading at the cancel instant however far a quiet guest would let it read', () => {
+    const setupMs = DEFAULT_COST_MODEL.syncFixedMs + (DEFAULT_COST_MODEL.syncPerGiBMs * ALL_PAGES * PAGE_SIZE) / 2 ** 30;
+    for (const cancelAfterMs of [1, 5, 12.3]) {
+      const quiet = run(new QuietSource(undefined), { cost: QUARTER_MS, cancelAfterMs }).result;
+      const stepping = run(new ScriptedSource(), { cost: QUARTER_MS, cancelAfterMs }).result;
+      expect(quiet.status).toBe('cancelled');
+      // Reading stops at the cancel instant (at least one step's worth); page by page it stops at the first step boundary after it.
+      const pages = (r: typeof quiet): number => r.zeroPages + r.normalPages;
+      expect(pages(quiet)).toBe(Math.max(4, Math.ceil((cancelAfterMs - setupMs) / 0.25)));
+      expect(pages(quiet)).toBeLessThanOrEqual(pages(stepping));
+    }
   });
 });
 
