@@ -320,14 +320,15 @@ export class PrecopyMigration {
         // Stryker disable next-line ArithmeticOperator: a run cut short by the span goes on in the same batch
         const span = Math.ceil(budget / this.clock.scanMs(PAGE_SIZE)) + 2;
         let batchMs = 0;
-        do {
+        for (;;) {
           const end = this.bitmap.nextClear(first, first + span);
           const { next, ms } = this.sender.send(first, end, policy, budget - batchMs);
           this.bitmap.deleteRange(first, next - first);
           batchMs += ms;
           first = this.bitmap.nextSet(next);
           // Stryker disable next-line EqualityOperator: `first` is past the batch's first page here, never 0; at batchMs == budget the next page would only join this batch rather than the next, and float costs never meet a budget exactly
-        } while (first >= 0 && batchMs < budget);
+          if (first < 0 || batchMs >= budget) break;
+        }
         this.clock.charge(batchMs);
       }
       return true;

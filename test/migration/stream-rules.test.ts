@@ -186,6 +186,18 @@ describe('stream payload rules', () => {
     expect(page.data[PAGE_SIZE - 1]).toBe(0xcd);
     record.fill(0); // the record owns its bytes: later changes to the input do not reach it
     expect(page.data[0]).toBe(0xab);
+    // Likewise from a Buffer (whose slice is a view), and for a record split across pushes.
+    const buffer = Buffer.from(frame(RecordType.PAGE, 1, payload));
+    const split: StreamRecord[] = [];
+    const reader = new StreamReader((r) => split.push(r));
+    reader.push(HEAD);
+    reader.push(buffer.subarray(0, 100));
+    buffer.fill(0, 0, 100); // the caller reuses its buffer before the rest arrives
+    reader.push(Buffer.from(frame(RecordType.PAGE, 1, payload)).subarray(100));
+    const whole = Buffer.from(frame(RecordType.PAGE, 2, payload));
+    reader.push(whole);
+    whole.fill(0);
+    expect(split.map((r) => r.type === 'PAGE' && [r.gpa, r.data[0], r.data[PAGE_SIZE - 1]])).toEqual([false, [2 ** 32 + 0x5000, 0xab, 0xcd], [2 ** 32 + 0x5000, 0xab, 0xcd]]);
   });
 
   it('64-bit values above 2^53 are rejected, 2^53 - 1 is not', () => {
