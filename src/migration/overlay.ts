@@ -105,6 +105,11 @@ export class OverlayManager {
     return [...this.pages.keys()].sort((a, b) => a - b);
   }
 
+  /** How many pages are overlaid (no list built: a migration asks for every batch). */
+  get size(): number {
+    return this.pages.size;
+  }
+
   has(pfn: number): boolean {
     return this.pages.has(pfn);
   }

@@ -60,7 +60,7 @@ export class PageSender {
     const zeroMs = scanMs + (policy.skipZero ? 0 : this.clock.sendMs(policy.detectZero ? WIRE_ZERO_PAGE_BYTES : WIRE_PAGE_BYTES));
     // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
     // Stryker disable next-line LogicalOperator,ArrayDeclaration,MethodExpression: pages outside [first, end) are never visited and the limit is capped at end; the filter only shortens the list
-    const overlaid = this.overlays?.pfns().filter((p) => p >= first && p < end) ?? [];
+    const overlaid = this.overlays?.size ? this.overlays.pfns().filter((p) => p >= first && p < end) : [];
     let ms = 0;
     let pfn = first;
     while (pfn < end && ms < budgetMs) {
