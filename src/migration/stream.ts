@@ -178,6 +178,7 @@ export class StreamReader {
       joined.set(chunk, this.pending.length);
     }
     let at = 0;
+    // Stryker disable next-line ConditionalExpression: short of 9 bytes the length reads short (bytes past the end read as 0) and the size check below stops the loop all the same
     while (!this.ended && joined.length - at >= PAYLOAD) {
       const length = getU32(joined, at + 5);
       if (length > MAX_PAYLOAD) throw new StreamError('bad-record', this.seq, `payload of ${length} bytes is larger than any record`);
@@ -242,6 +243,7 @@ export class StreamReader {
         return { type: 'PATTERN', gpa: getU64(bytes, p, n), seed: getU32(bytes, p + 8), runs };
       }
       case RecordType.DEVICE: {
+        // Stryker disable next-line ConditionalExpression: under 2 bytes any name length is too long for the record, so the check below throws either way
         const nameLength = length >= 2 ? getU16(bytes, p) : Number.POSITIVE_INFINITY;
         if (2 + nameLength > length) throw new StreamError('bad-record', n, 'device record too short for its name');
         const decoder = new TextDecoder('utf-8', { fatal: true });
