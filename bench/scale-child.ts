@@ -1,8 +1,10 @@
 /**
  * One idle guest of the size given in bytes, in a process of its own so that its peak RSS is
  * its own. With no strategy: boot, then one hint round over all free memory. With a strategy:
- * boot, then migrate it with that strategy. Prints its figures as JSON.
+ * boot, then migrate it with that strategy; with `quiet` after it, the guest writes nothing in
+ * the background. Prints its figures as JSON.
  */
+import { idle } from '../src/guest/workloads.js';
 import { CompactMemory } from '../src/memory/compact-memory.js';
 import { Destination } from '../src/migration/destination.js';
 import { migrate } from '../src/sim/migrate.js';
@@ -10,8 +12,9 @@ import { Vm } from '../src/sim/vm.js';
 
 const ramBytes = Number(process.argv[2]);
 const strategy = process.argv[3];
+const quiet = process.argv[4] === 'quiet';
 const started = performance.now();
-const vm = new Vm({ ramBytes, seed: 1, memory: 'compact', initOnAlloc: false, ...(strategy?.includes('report') ? { balloon: { freePageHint: true, pageReporting: true } } : {}) });
+const vm = new Vm({ ramBytes, seed: 1, memory: 'compact', initOnAlloc: false, ...(quiet ? { workload: idle({ dirtyBytesPerSec: 0 }) } : {}), ...(strategy?.includes('report') ? { balloon: { freePageHint: true, pageReporting: true } } : {}) });
 if (!vm.boot()) throw new Error('balloon probe failed');
 const bootMs = performance.now() - started;
 if (strategy === undefined) {
