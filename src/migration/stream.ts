@@ -178,7 +178,7 @@ export class StreamReader {
       joined.set(chunk, this.pending.length);
     }
     let at = 0;
-    // Stryker disable next-line ConditionalExpression: short of 9 bytes the length reads short (bytes past the end read as 0) and the size check below stops the loop all the same
+    // Stryker disable next-line ConditionalExpression,ArithmeticOperator: short of 9 bytes the length reads short (bytes past the end read as 0) and the size check below stops the loop all the same
     while (!this.ended && joined.length - at >= PAYLOAD) {
       const length = getU32(joined, at + 5);
       if (length > MAX_PAYLOAD) throw new StreamError('bad-record', this.seq, `payload of ${length} bytes is larger than any record`);
