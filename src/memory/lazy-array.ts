@@ -45,20 +45,15 @@ export class LazyU32Array {
       const b = Math.floor(i / BLOCK);
       const blockEnd = Math.min((b + 1) * BLOCK, end);
       const whole = i % BLOCK === 0 && blockEnd - i === BLOCK;
-      let block = this.blocks[b];
+      const block = this.blocks[b];
       if (block !== undefined) {
         for (let j = i; j < blockEnd; j++) {
           const old = block[j % BLOCK]!;
-          if (old === 0) continue;
-          fn(j, old);
-          block[j % BLOCK] = 0;
+          if (old !== 0) fn(j, old);
         }
-        if (whole && value === 0) this.blocks[b] = undefined;
       }
-      if (value !== 0) {
-        if (block === undefined) this.blocks[b] = block = new Uint32Array(BLOCK);
-        block.fill(value, i % BLOCK, (blockEnd - 1) % BLOCK + 1);
-      }
+      if (value === 0 && whole) this.blocks[b] = undefined;
+      else if (block !== undefined || value !== 0) (this.blocks[b] ??= new Uint32Array(BLOCK)).fill(value, i % BLOCK, ((blockEnd - 1) % BLOCK) + 1);
       i = blockEnd;
     }
   }
