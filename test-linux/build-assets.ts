@@ -18,7 +18,10 @@ import { gzipSync } from 'node:zlib';
 const root = fileURLToPath(new URL('..', import.meta.url));
 export const ARCHIVE_UNREACHABLE = 3;
 
-/** The modules virtio-pci and the balloon need, in load order. */
+/**
+ * The modules virtio-pci and the balloon need. They are loaded in the order their own
+ * `depends=` lines give, which changes between kernel builds (6.1.0-57's virtio needs virtio_ring).
+ */
 const MODULES = ['virtio', 'virtio_ring', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_balloon'];
 
 /**
@@ -26,12 +29,12 @@ const MODULES = ['virtio', 'virtio_ring', 'virtio_pci_legacy_dev', 'virtio_pci_m
  * ends with "@@FH-END-<n> <status>", a line only the loop prints (n counts commands), so an
  * echoed command can never be mistaken for it.
  */
-const INIT = `#!/bin/busybox sh
+const initScript = (loadOrder: readonly string[]): string => `#!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-for m in ${MODULES.join(' ')}; do insmod /lib/modules/$m.ko || echo "@@FH-INSMOD-FAILED $m"; done
+for m in ${loadOrder.join(' ')}; do insmod /lib/modules/$m.ko || echo "@@FH-INSMOD-FAILED $m"; done
 stty -F /dev/ttyS0 -echo raw 2>/dev/null
 echo "@@FH-READY"
 n=0
@@ -113,7 +116,7 @@ export function buildAssets(log: (line: string) => void = console.error): GuestA
   if (kernelPackage === undefined) throw Object.assign(new Error("Debian's archive is unreachable: cannot resolve linux-image-686:i386"), { unreachable: true });
   const packages = [`${kernelPackage.replace(/:i386$/, '')}:i386`, 'busybox-static:i386', 'seabios'];
   const versions = packages.map(version);
-  const key = createHash('sha256').update(JSON.stringify({ packages, versions, INIT, MODULES })).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(JSON.stringify({ packages, versions, init: initScript(MODULES), MODULES })).digest('hex').slice(0, 16);
   const dir = join(root, '.cache', 'linux-guest', `${kernelPackage.replace(/:i386$/, '')}-${key}`);
   const assets = { dir, bzImage: join(dir, 'bzImage'), initrd: join(dir, 'initrd.gz'), bios: join(dir, 'bios.bin'), kernelVersion: kernelPackage.replace(/^linux-image-/, '').replace(/:i386$/, '') };
   if (existsSync(join(dir, 'complete'))) return assets;
@@ -130,8 +133,10 @@ export function buildAssets(log: (line: string) => void = console.error): GuestA
     for (const deb of debs) run('dpkg-deb', ['-x', join(work, deb), join(work, 'x')]);
     const x = join(work, 'x');
     const kver = assets.kernelVersion;
-    const modules = MODULES.map((m): [string, number, Uint8Array] => [`lib/modules/${m}.ko`, 0o100644, readFileSync(findModule(join(x, 'lib', 'modules', kver, 'kernel'), `${m}.ko`))]);
-    const image = initramfs([['init', 0o100755, Buffer.from(INIT)], ['bin/busybox', 0o100755, readFileSync(join(x, 'bin', 'busybox'))], ...modules]);
+    const objects = new Map(MODULES.map((m) => [m, readFileSync(findModule(join(x, 'lib', 'modules', kver, 'kernel'), `${m}.ko`))]));
+    const modules = MODULES.map((m): [string, number, Uint8Array] => [`lib/modules/${m}.ko`, 0o100644, objects.get(m)!]);
+    const init = initScript(loadOrder(new Map(MODULES.map((m) => [m, modinfoDepends(objects.get(m)!)]))));
+    const image = initramfs([['init', 0o100755, Buffer.from(init)], ['bin/busybox', 0o100755, readFileSync(join(x, 'bin', 'busybox'))], ...modules]);
     const staging = `${dir}.partial`;
     rmSync(staging, { recursive: true, force: true });
     mkdirSync(staging, { recursive: true });
@@ -145,6 +150,28 @@ export function buildAssets(log: (line: string) => void = console.error): GuestA
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
+}
+
+/** A module's `depends=` entry from its .modinfo section (NUL-separated key=value strings). */
+function modinfoDepends(object: Uint8Array): string[] {
+  const found = /\0depends=([^\0]*)\0/.exec(Buffer.from(object).toString('latin1'));
+  if (!found) throw new Error('a module without a depends= entry in .modinfo');
+  return found[1]!.split(',').filter((name) => name !== '');
+}
+
+/** Every module after the ones it depends on; each dependency must be one of the modules shipped. */
+function loadOrder(depends: ReadonlyMap<string, readonly string[]>): string[] {
+  const order: string[] = [];
+  const visit = (name: string, path: readonly string[]): void => {
+    if (order.includes(name)) return;
+    if (path.includes(name)) throw new Error(`modules depend on each other: ${[...path, name].join(' → ')}`);
+    const needs = depends.get(name);
+    if (needs === undefined) throw new Error(`${path.at(-1)} needs ${name}, which the initramfs does not ship`);
+    for (const dep of needs) visit(dep, [...path, name]);
+    order.push(name);
+  };
+  for (const name of depends.keys()) visit(name, []);
+  return order;
 }
 
 function findModule(dir: string, file: string): string {
