@@ -19,6 +19,18 @@ export interface Workload {
    * kernel does. A workload that does not say is never quiet.
    */
   quietSteps?(ms: number, max: number): number;
+  /**
+   * Pages [first, end) that every step from now on writes within, and all it does: no
+   * allocation, no free. Undefined when the workload cannot promise that. A page outside them
+   * reads the same whenever it is read, so a migration may read past steps that only write there.
+   */
+  writeSpan?(): PageSpan | undefined;
+}
+
+/** Pages [first, end). */
+export interface PageSpan {
+  readonly first: number;
+  readonly end: number;
 }
 
 /**
@@ -70,6 +82,16 @@ class PagePool {
     if (this.pfns.length === 0) return;
     for (let i = 0; i < count; i++) kernel.writePage(this.pfns[kernel.random.int(0, this.pfns.length - 1)]!);
   }
+  /** The smallest span that holds every page of the pool. */
+  span(): PageSpan {
+    let first = Number.POSITIVE_INFINITY;
+    let last = -1;
+    for (const pfn of this.pfns) {
+      first = Math.min(first, pfn);
+      last = Math.max(last, pfn);
+    }
+    return last < 0 ? { first: 0, end: 0 } : { first, end: last + 1 };
+  }
   /** Free the oldest `count` pages (or all). */
   shrink(kernel: GuestKernel, count = this.pfns.length): void {
     for (const pfn of this.pfns.splice(0, count)) kernel.freePages(pfn, 0);
@@ -100,6 +122,7 @@ export const IDLE_DEFAULTS: IdleParams = { residentBytes: 192 * MiB, bootChurnBy
 export function idle(params: Partial<IdleParams> = {}): Workload {
   const resident = new PagePool();
   const dirty = new PageRate(params.dirtyBytesPerSec ?? IDLE_DEFAULTS.dirtyBytesPerSec);
+  let span: PageSpan | undefined; // from boot on, its steps only rewrite what it holds
   return {
     name: 'idle',
     boot(kernel) {
@@ -110,6 +133,7 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
       churn.grow(kernel, Math.floor(scaled('bootChurnBytes') / PAGE_SIZE));
       resident.grow(kernel, Math.floor(scaled('residentBytes') / PAGE_SIZE), params.zeroedFraction ?? IDLE_DEFAULTS.zeroedFraction);
       churn.shrink(kernel);
+      span = resident.span();
     },
     step(kernel, ms) {
       resident.rewrite(kernel, dirty.pages(ms));
@@ -117,6 +141,7 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
     quietSteps(ms, max) {
       return resident.pfns.length === 0 ? max : dirty.quietSteps(ms, max);
     },
+    writeSpan: () => span,
   };
 }
 
@@ -209,14 +234,17 @@ export function hog(params: Partial<HogParams> = {}): Workload {
   const p = { ...HOG_DEFAULTS, ...params };
   const set = new PagePool();
   const dirty = new PageRate(p.dirtyBytesPerSec);
+  let span: PageSpan | undefined;
   return {
     name: 'hog',
     boot(kernel) {
       set.grow(kernel, Math.floor(p.workingSetBytes / PAGE_SIZE));
+      span = set.span();
     },
     step(kernel, ms) {
       set.rewrite(kernel, dirty.pages(ms));
     },
+    writeSpan: () => span,
   };
 }
 

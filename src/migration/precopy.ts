@@ -26,10 +26,11 @@ export interface MigrationSource {
   step(maxMs: number): number;
   /**
    * How long, up to about `maxMs`, the guest will certainly do nothing the host can see unless
-   * the host reaches it first (no write, no device access). A batch may read that far ahead at
-   * once, as reading page by page would find nothing changed. A source that does not say is never quiet.
+   * the host reaches it first: no device access, no write to a page from `fromPfn` on (writes
+   * below it are logged as ever). A batch that reads from `fromPfn` on may read that far ahead
+   * at once, as reading page by page would find nothing changed. A source that does not say is never quiet.
    */
-  quietMs?(maxMs: number): number;
+  quietMs?(maxMs: number, fromPfn: number): number;
   /** Stop the vCPUs, then the devices. */
   pause(): void;
   resume(): void;
@@ -299,8 +300,9 @@ export class PrecopyMigration {
 
   /**
    * Send every page whose bit is set, in address order, in batches worth one guest step of
-   * simulated time — or, while the guest is quiet, as far as its next step that does something:
-   * reading page by page would find nothing changed before then. A batch takes dirty runs one
+   * simulated time — or, while the guest is quiet, as far as its next step that does something
+   * to the pages the batch reads (a write below them does not count): reading page by page would
+   * find nothing changed before then. A batch takes dirty runs one
    * after another, as the migration thread walks the bitmap. It is read and its bits cleared at
    * one instant, before the guest runs again, so a write after that shows up dirty (H13); then
    * its cost is charged and the guest runs in that time. False when cancelled.
@@ -313,8 +315,9 @@ export class PrecopyMigration {
       for (let first = this.bitmap.nextSet(0); first >= 0; ) {
         const now = this.clock.nowMs;
         if (now >= cancelAt) return false;
-        // The guest's quiet is counted from its own clock, which may be ahead of now.
-        const quietMs = (this.source.quietMs?.(MAX_QUIET_BATCH_MS) ?? 0) + this.clock.guestLeadMs;
+        // The guest's quiet is counted from its own clock, which may be ahead of now. The batch
+        // reads from `first` on: the guest's writes below it do not end its quiet.
+        const quietMs = (this.source.quietMs?.(MAX_QUIET_BATCH_MS, first) ?? 0) + this.clock.guestLeadMs;
         const budget = Math.max(BATCH_MS, Math.min(quietMs, cancelAt - now));
         // Every page costs at least its read, so the search for the end of a dirty run can stop here.
         // Stryker disable next-line ArithmeticOperator: a run cut short by the span goes on in the same batch

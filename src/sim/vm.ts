@@ -163,16 +163,17 @@ export class Vm {
   }
 
   /**
-   * One vCPU step: pending interrupts, the balloon's work, then the workload. While the guest is
-   * quiet (see {@link quietMs}) it sleeps through as many steps as fit in `maxMs` at once, which
+   * One vCPU step: pending interrupts, the balloon's work, then the workload. While nothing is
+   * due but the workload's own steps — it is quiet, or it only writes within its
+   * {@link Workload.writeSpan} — the guest runs as many steps as fit in `maxMs` at once, which
    * leaves it exactly as stepping them one by one would. Returns the simulated ms that passed.
    */
   step(maxMs = this.stepMs): number {
     // One step is always stepped in full: that is what sleeping is checked against.
-    const quiet = maxMs > this.stepMs ? this.quietSteps(Math.ceil(maxMs / this.stepMs)) : 0;
+    const quiet = maxMs > this.stepMs ? this.quietSteps(Math.ceil(maxMs / this.stepMs), Number.POSITIVE_INFINITY) : 0;
     if (quiet === 0) return this.stepOnce();
     for (let i = 0; i < quiet; i++) {
-      // Nothing is due: only the workload's own clock moves.
+      // Nothing is due: only the workload's own clock moves, and its writes land.
       if (this.vcpusRunning) this.workload.step(this.kernel, this.stepMs);
       this.clockMs += this.stepMs;
     }
@@ -181,19 +182,22 @@ export class Vm {
 
   /**
    * How long (whole steps, counting at most about `maxMs`) the guest will certainly do nothing
-   * the host can see — no memory write, no device access — unless the host reaches it first: no
-   * interrupt pending, no balloon work queued or timed, a workload that says it is quiet.
+   * the host can see — no device access, no memory write except to pages below `fromPfn` —
+   * unless the host reaches it first: no interrupt pending, no balloon work queued or timed, a
+   * workload that says it is quiet or writes only below `fromPfn`. Pages from `fromPfn` on read
+   * the same at any instant of that time.
    */
-  quietMs(maxMs: number): number {
-    return this.quietSteps(Math.max(1, Math.ceil(maxMs / this.stepMs))) * this.stepMs;
+  quietMs(maxMs: number, fromPfn = 0): number {
+    return this.quietSteps(Math.max(1, Math.ceil(maxMs / this.stepMs)), fromPfn) * this.stepMs;
   }
 
-  /** How many of the next steps (at most `max`) are certain to do nothing the host can see. */
-  protected quietSteps(max: number): number {
+  /** How many of the next steps (at most `max`) are certain to do nothing the host can see but write pages below `fromPfn`. */
+  protected quietSteps(max: number, fromPfn: number): number {
     const kicksDue = this.pendingKicks.length > 0 && !this.iothreadStalled;
     if (!this.vcpusRunning) return this.devicesRunning && kicksDue ? 0 : max;
     if (kicksDue || (this.devicesRunning && this.irqHigh)) return 0;
-    const steps = this.workload.quietSteps?.(this.stepMs, max) ?? 0;
+    const span = this.workload.writeSpan?.();
+    const steps = span !== undefined && span.end <= fromPfn ? max : (this.workload.quietSteps?.(this.stepMs, max) ?? 0);
     // The driver's own timer (free page reporting) ends the quiet at the step that reaches it,
     // with the clock summed as stepping sums it.
     const until = this.driver.idleUntilMs();

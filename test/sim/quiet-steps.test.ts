@@ -38,8 +38,8 @@ const guest: fc.Arbitrary<Guest> = fc.record({
 
 /** A VM that sleeps through steps its driver or an interrupt needed: what the property must catch. */
 class OversleepingVm extends Vm {
-  protected override quietSteps(max: number): number {
-    return this.running ? Math.max(super.quietSteps(max), max) : super.quietSteps(max);
+  protected override quietSteps(max: number, fromPfn: number): number {
+    return this.running ? Math.max(super.quietSteps(max, fromPfn), max) : super.quietSteps(max, fromPfn);
   }
 }
 
