@@ -81,7 +81,7 @@ describe('run queries', () => {
     );
   });
 
-  it('PageBitmap.nextSet and runs agree with a set of pages across summary words, whatever changed the set', () => {
+  it('PageBitmap.nextSet, runs and counts agree with a set of pages across summary words and whole blocks, whatever changed the set', () => {
     const pages = 5000; // 157 words: five summary words
     const range = { first: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 2500 }) };
     const op = fc.oneof(
@@ -100,18 +100,19 @@ describe('run queries', () => {
         const wordPages = (first: number, word: number): number[] => Array.from({ length: 32 }, (_, b) => (first >>> 5) * 32 + b).filter((p, b) => ((word >>> b) & 1) === 1 && p < pages);
         for (const o of ops) {
           const end = Math.min(o.first + o.count, pages);
+          const before = model.size;
           if (o.kind === 'addRange' || o.kind === 'add') {
-            if (o.kind === 'add') bitmap.add(o.first);
-            else bitmap.addRange(o.first, o.count);
+            const added = o.kind === 'add' ? Number(bitmap.add(o.first)) : bitmap.addRange(o.first, o.count);
             for (let p = o.first; p < end; p++) model.add(p);
+            expect(added).toBe(model.size - before);
           } else if (o.kind === 'deleteRange' || o.kind === 'delete') {
-            if (o.kind === 'delete') bitmap.delete(o.first);
-            else bitmap.deleteRange(o.first, o.count);
+            const removed = o.kind === 'delete' ? Number(bitmap.delete(o.first)) : bitmap.deleteRange(o.first, o.count);
             for (let p = o.first; p < end; p++) model.delete(p);
+            expect(removed).toBe(before - model.size);
           } else if (o.kind === 'word' || o.kind === 'subtract') {
             const word = o.count & (o.first >>> 5 === (pages - 1) >>> 5 ? (1 << (pages % 32)) - 1 : -1);
             if (o.kind === 'word') bitmap.addWord(o.first >>> 5, word);
-            else bitmap.subtractWords(Object.assign(new Uint32Array(bitmap.words.length), { [o.first >>> 5]: word }));
+            else bitmap.subtractWords(Object.assign(new Uint32Array(Math.ceil(pages / 32)), { [o.first >>> 5]: word }));
             for (const p of wordPages(o.first, word)) {
               if (o.kind === 'word') model.add(p);
               else model.delete(p);
@@ -120,6 +121,8 @@ describe('run queries', () => {
             bitmap.clear();
             model.clear();
           }
+          expect(bitmap.count).toBe(model.size);
+          for (const p of [0, 1023, 1024, 2047, 2048, pages - 1]) expect(bitmap.has(p)).toBe(model.has(p));
           for (const from of froms) {
             let expected = from;
             while (expected < pages && !model.has(expected)) expected++;
