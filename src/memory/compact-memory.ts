@@ -201,5 +201,6 @@ export class CompactMemory extends ChunkedMemory {
     if (d >>> KIND_SHIFT !== Kind.BYTES) return;
     this.bytes.delete(pfn);
     if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
+    this.forgetPage(pfn);
   }
 }

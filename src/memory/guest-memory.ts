@@ -63,6 +63,8 @@ export interface Chunk {
 }
 
 const TWO_32 = 0x1_0000_0000;
+/** Entries of the written-page cache (a power of two): a ring's descriptor table, avail and used rings. */
+const HOT_WAYS = 8;
 
 /** Check that `regions` are sorted, disjoint, page aligned and non-empty. */
 export function checkRegions(regions: readonly RamRegion[]): void {
@@ -159,10 +161,17 @@ export abstract class ChunkedMemory implements GuestMemory {
   }
 
   write(gpa: number, data: Uint8Array): void {
+    const hot = this.hot(gpa, data.length);
+    if (hot !== undefined) {
+      hot.bytes.set(data, gpa - hot.gpa);
+      this.markDirty(gpa, data.length);
+      return;
+    }
     this.check(gpa, data.length);
     let done = 0;
     while (done < data.length) {
       const c = this.chunkAt(gpa + done, true)!;
+      this.remember(gpa + done, c);
       const off = gpa + done - c.gpa;
       const n = Math.min(data.length - done, c.bytes.length - off);
       c.bytes.set(data.subarray(done, done + n), off);
@@ -207,6 +216,34 @@ export abstract class ChunkedMemory implements GuestMemory {
   private scalarOffset = 0;
   private readonly scratch = new DataView(new ArrayBuffer(8));
   private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
+  /**
+   * Pages written lately, direct-mapped by page number, with the chunk that stores them: a
+   * ring is read and written a few bytes at a time, and this skips the range check and the
+   * store's lookup. A subclass forgets a page whose store changes ({@link forgetPage}).
+   */
+  private readonly hotPfns = new Float64Array(HOT_WAYS).fill(Number.NaN);
+  private readonly hotChunks = new Array<Chunk | undefined>(HOT_WAYS);
+
+  /** The stored chunk of a written page that holds all `size` bytes at `gpa`, if the cache has it. */
+  private hot(gpa: number, size: number): Chunk | undefined {
+    const pfn = Math.floor(gpa / PAGE_SIZE);
+    const way = pfn & (HOT_WAYS - 1);
+    // The cache holds RAM pages only, so a hit on whole bytes within the page is in RAM.
+    if (this.hotPfns[way] !== pfn || !Number.isInteger(gpa) || gpa + size > (pfn + 1) * PAGE_SIZE) return undefined;
+    return this.hotChunks[way];
+  }
+
+  /** `c` stores the page holding `gpa`: remember it for the next access. */
+  private remember(gpa: number, c: Chunk): void {
+    const pfn = Math.floor(gpa / PAGE_SIZE);
+    this.hotPfns[pfn & (HOT_WAYS - 1)] = pfn;
+    this.hotChunks[pfn & (HOT_WAYS - 1)] = c;
+  }
+
+  /** Page `pfn` is no longer stored where it was (its bytes were dropped or replaced). */
+  protected forgetPage(pfn: number): void {
+    if (this.hotPfns[pfn & (HOT_WAYS - 1)] === pfn) this.hotPfns[pfn & (HOT_WAYS - 1)] = Number.NaN;
+  }
 
   /**
    * The chunk that holds all `size` bytes at `gpa` (offset in {@link scalarOffset}), or
@@ -214,9 +251,16 @@ export abstract class ChunkedMemory implements GuestMemory {
    * {@link scratch}, the slow path.
    */
   private scalarChunk(gpa: number, size: number, forWrite: boolean): Chunk | undefined {
+    const hot = this.hot(gpa, size);
+    if (hot !== undefined) {
+      this.scalarOffset = gpa - hot.gpa;
+      return hot;
+    }
     this.check(gpa, size);
     const c = this.chunkAt(gpa, forWrite);
     if (c === undefined) return undefined;
+    // What a write is given is the page's own store, not bytes generated for one read.
+    if (forWrite) this.remember(gpa, c);
     this.scalarOffset = gpa - c.gpa;
     return this.scalarOffset + size <= c.bytes.length ? c : undefined;
   }
@@ -290,6 +334,7 @@ export abstract class ChunkedMemory implements GuestMemory {
     if (gpa % PAGE_SIZE !== 0 || length % PAGE_SIZE !== 0) {
       throw new MemoryError('bad-argument', gpa, length, 'discard needs whole pages');
     }
+    this.hotPfns.fill(Number.NaN);
     this.discardRange(gpa, length);
   }
 
