@@ -237,19 +237,23 @@ export class BuddyAllocator {
   /** Take a live free block of exactly `order` off `stacks` (the free lists by default), or -1. */
   private popFree(order: number, stacks?: number[][]): number {
     // Unreported blocks first; reported ones, at the tail of Linux's free list, last.
-    for (const from of stacks ? [stacks] : [this.stacks, this.reportedStacks]) {
-      const stack = from[order]!;
-      const want = tag(Kind.FREE_HEAD, order);
-      const reported = from === this.reportedStacks;
-      while (stack.length > 0) {
-        const head = stack.pop()!;
-        if (this.info[head] !== want || this.reported.has(head) !== reported) continue;
-        this.info[head] = tag(Kind.FREE_TAIL);
-        this.reported.delete(head);
-        this.freeBlockCount[order]!--;
-        this.freeCount -= 1 << order;
-        return head;
-      }
+    const head = this.popLive(stacks ?? this.stacks, order);
+    return head >= 0 || stacks !== undefined ? head : this.popLive(this.reportedStacks, order);
+  }
+
+  /** Pop stale entries off `from[order]` up to a live free block, and take that one; or -1. */
+  private popLive(from: number[][], order: number): number {
+    const stack = from[order]!;
+    const want = tag(Kind.FREE_HEAD, order);
+    const reported = from === this.reportedStacks;
+    while (stack.length > 0) {
+      const head = stack.pop()!;
+      if (this.info[head] !== want || this.reported.has(head) !== reported) continue;
+      this.info[head] = tag(Kind.FREE_TAIL);
+      this.reported.delete(head);
+      this.freeBlockCount[order]!--;
+      this.freeCount -= 1 << order;
+      return head;
     }
     return -1;
   }
