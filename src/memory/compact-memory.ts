@@ -6,8 +6,6 @@ import { fillPattern, recognisePattern, type PatternRun } from './page-pattern.j
 const KIND_SHIFT = 30;
 const VALUE_MASK = (1 << KIND_SHIFT) - 1;
 const Kind = { ZERO: 0, BYTES: 1, FILL: 2, PATTERN: 3 } as const;
-/** Entries of the page lookup cache (a power of two). */
-const CACHE_WAYS = 8;
 
 /** Options for {@link CompactMemory}. */
 export interface CompactMemoryOptions {
@@ -31,9 +29,6 @@ export class CompactMemory extends ChunkedMemory {
   /** Where fill and pattern pages are generated for reading; valid until the next read. */
   private readonly generated: { gpa: number; readonly bytes: Uint8Array; readonly view: DataView };
   private readonly generatedWords = new Uint32Array(PAGE_SIZE / 4);
-  /** The last few BYTES pages looked up (rings, buffers): pfn and chunk, direct-mapped. */
-  private readonly cachedPfns = new Float64Array(CACHE_WAYS).fill(-1);
-  private readonly cachedChunks = new Array<Chunk | undefined>(CACHE_WAYS);
 
   constructor(options: CompactMemoryOptions) {
     super(typeof options.regions === 'number' ? [{ gpa: 0, size: options.regions }] : options.regions);
@@ -151,14 +146,13 @@ export class CompactMemory extends ChunkedMemory {
 
   protected chunkAt(gpa: number, forWrite: boolean): Chunk | undefined {
     const pfn = Math.floor(gpa / PAGE_SIZE);
-    const way = pfn & (CACHE_WAYS - 1);
-    if (this.cachedPfns[way] === pfn) return this.cachedChunks[way];
+    const cached = this.cachedChunk(pfn);
+    if (cached !== undefined) return cached;
     const d = this.descriptor(pfn);
     const kind = d >>> KIND_SHIFT;
     if (kind === Kind.BYTES) {
-      const chunk = this.bytes.get(pfn);
-      this.cachedPfns[way] = pfn;
-      this.cachedChunks[way] = chunk;
+      const chunk = this.bytes.get(pfn)!;
+      this.remember(pfn, chunk);
       return chunk;
     }
     if (kind === Kind.ZERO && !forWrite) return undefined;
@@ -200,7 +194,6 @@ export class CompactMemory extends ChunkedMemory {
   private dropBytes(pfn: number, d: number): void {
     if (d >>> KIND_SHIFT !== Kind.BYTES) return;
     this.bytes.delete(pfn);
-    if (this.cachedPfns[pfn & (CACHE_WAYS - 1)] === pfn) this.cachedPfns[pfn & (CACHE_WAYS - 1)] = -1;
     this.forgetPage(pfn);
   }
 }

@@ -171,7 +171,7 @@ export abstract class ChunkedMemory implements GuestMemory {
     let done = 0;
     while (done < data.length) {
       const c = this.chunkAt(gpa + done, true)!;
-      this.remember(gpa + done, c);
+      this.remember(Math.floor((gpa + done) / PAGE_SIZE), c);
       const off = gpa + done - c.gpa;
       const n = Math.min(data.length - done, c.bytes.length - off);
       c.bytes.set(data.subarray(done, done + n), off);
@@ -217,25 +217,21 @@ export abstract class ChunkedMemory implements GuestMemory {
   private readonly scratch = new DataView(new ArrayBuffer(8));
   private readonly scratchBytes = new Uint8Array(this.scratch.buffer);
   /**
-   * Pages written lately, direct-mapped by page number, with the chunk that stores them: a
-   * ring is read and written a few bytes at a time, and this skips the range check and the
-   * store's lookup. A subclass forgets a page whose store changes ({@link forgetPage}).
+   * Chunks that store pages, direct-mapped by page number: a ring is read and written a few
+   * bytes at a time, and a hit skips the range check and the store's lookup. Only a page's own
+   * store goes in (what a write was given, or what a subclass says is stored), never bytes
+   * generated for one read; a subclass forgets a page whose store changes ({@link forgetPage}).
    */
   private readonly hotPfns = new Float64Array(HOT_WAYS).fill(Number.NaN);
   private readonly hotChunks = new Array<Chunk | undefined>(HOT_WAYS);
 
-  /** The stored chunk of a written page that holds all `size` bytes at `gpa`, if the cache has it. */
-  private hot(gpa: number, size: number): Chunk | undefined {
-    const pfn = Math.floor(gpa / PAGE_SIZE);
-    const way = pfn & (HOT_WAYS - 1);
-    // The cache holds RAM pages only, so a hit on whole bytes within the page is in RAM.
-    if (this.hotPfns[way] !== pfn || !Number.isInteger(gpa) || gpa + size > (pfn + 1) * PAGE_SIZE) return undefined;
-    return this.hotChunks[way];
+  /** The cached store of page `pfn`, if any. */
+  protected cachedChunk(pfn: number): Chunk | undefined {
+    return this.hotPfns[pfn & (HOT_WAYS - 1)] === pfn ? this.hotChunks[pfn & (HOT_WAYS - 1)] : undefined;
   }
 
-  /** `c` stores the page holding `gpa`: remember it for the next access. */
-  private remember(gpa: number, c: Chunk): void {
-    const pfn = Math.floor(gpa / PAGE_SIZE);
+  /** `c` stores page `pfn`: keep it for the next access. */
+  protected remember(pfn: number, c: Chunk): void {
     this.hotPfns[pfn & (HOT_WAYS - 1)] = pfn;
     this.hotChunks[pfn & (HOT_WAYS - 1)] = c;
   }
@@ -243,6 +239,14 @@ export abstract class ChunkedMemory implements GuestMemory {
   /** Page `pfn` is no longer stored where it was (its bytes were dropped or replaced). */
   protected forgetPage(pfn: number): void {
     if (this.hotPfns[pfn & (HOT_WAYS - 1)] === pfn) this.hotPfns[pfn & (HOT_WAYS - 1)] = Number.NaN;
+  }
+
+  /** The cached store that holds all `size` bytes at `gpa` within one page, if any: those bytes are RAM. */
+  private hot(gpa: number, size: number): Chunk | undefined {
+    const pfn = Math.floor(gpa / PAGE_SIZE);
+    const way = pfn & (HOT_WAYS - 1);
+    if (this.hotPfns[way] !== pfn || !Number.isInteger(gpa) || gpa + size > (pfn + 1) * PAGE_SIZE) return undefined;
+    return this.hotChunks[way];
   }
 
   /**
@@ -260,7 +264,7 @@ export abstract class ChunkedMemory implements GuestMemory {
     const c = this.chunkAt(gpa, forWrite);
     if (c === undefined) return undefined;
     // What a write is given is the page's own store, not bytes generated for one read.
-    if (forWrite) this.remember(gpa, c);
+    if (forWrite) this.remember(Math.floor(gpa / PAGE_SIZE), c);
     this.scalarOffset = gpa - c.gpa;
     return this.scalarOffset + size <= c.bytes.length ? c : undefined;
   }
