@@ -66,7 +66,11 @@ export class LinuxGuest<D extends VirtioDevice> {
   async until(what: string, test: () => boolean, ms: number): Promise<void> {
     const deadline = performance.now() + ms;
     while (!test()) {
-      if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}; the guest printed last:\n${this.output.slice(-1500)}`);
+      if (performance.now() > deadline) {
+        const failed = this.attached?.device.needsResetReason;
+        const device = failed ? `; the device needs a reset (${failed.message})` : '';
+        throw new Error(`timed out after ${ms} ms waiting for ${what}${device}; the guest printed last:\n${this.output.slice(-1500)}`);
+      }
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   }

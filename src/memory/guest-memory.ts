@@ -246,7 +246,10 @@ export abstract class ChunkedMemory implements GuestMemory {
     const pfn = Math.floor(gpa / PAGE_SIZE);
     const way = pfn & (HOT_WAYS - 1);
     if (this.hotPfns[way] !== pfn || !Number.isInteger(gpa) || gpa + size > (pfn + 1) * PAGE_SIZE) return undefined;
-    return this.hotChunks[way];
+    const c = this.hotChunks[way]!;
+    // A WebAssembly memory that grows detaches its old buffer, and views of it read as empty:
+    // such a store has moved, and the store's own lookup finds where.
+    return c.bytes.length > 0 ? c : undefined;
   }
 
   /**
