@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { idle } from '../src/guest/workloads.js';
 import { Vm } from '../src/sim/vm.js';
 import { BalloonDevice, type BalloonOptions, type HintBatch } from '../src/virtio/balloon/balloon-device.js';
@@ -68,6 +68,11 @@ beforeAll(async () => {
   bootSeconds = (performance.now() - guest.bootStarted) / 1000;
   figures.push(`boot to /init ready: ${bootSeconds.toFixed(1)} s`);
 }, BOOT_MS + 60_000);
+
+// A real driver never puts the device in NEEDS_RESET: if it did, the device is at fault.
+afterEach(() => {
+  expect(guest.device.needsResetReason?.message).toBeUndefined();
+});
 
 afterAll(async () => {
   await guest?.stop();
