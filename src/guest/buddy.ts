@@ -22,10 +22,12 @@ export interface BuddyOptions {
   readonly contents?: PageContents;
 }
 
-// Per-page state, one byte: the kind in the high nibble, a block's order in the low one.
+// Per-page state, one byte: the kind in the high nibble, a block's order in the low one. A
+// free block's head is FREE_HEAD, or REPORTED_HEAD once free page reporting reported it
+// (Linux's PageReported, also a flag of the head page).
 const KIND_SHIFT = 4;
 const ORDER_MASK = 0x0f;
-const Kind = { NONE: 0, FREE_HEAD: 1, FREE_TAIL: 2, USED_HEAD: 3, USED_TAIL: 4, RESERVED: 5 } as const;
+const Kind = { NONE: 0, FREE_HEAD: 1, FREE_TAIL: 2, USED_HEAD: 3, USED_TAIL: 4, RESERVED: 5, REPORTED_HEAD: 6 } as const;
 const tag = (kind: number, order = 0): number => (kind << KIND_SHIFT) | order;
 
 /**
@@ -48,10 +50,11 @@ export class BuddyAllocator {
    * the free list, so they are handed out last and a reporting pass never walks them again.
    */
   private readonly reportedStacks: number[][];
+  /** Free blocks per order, reported or not. */
   private readonly freeBlockCount: number[];
+  /** Free blocks per order that free page reporting has reported. */
+  private readonly reportedBlockCount: number[];
   private freeCount = 0;
-  /** Free block heads that free page reporting has reported (Linux's PageReported). */
-  private readonly reported = new Set<number>();
   private readonly contents: PageContents | undefined;
 
   constructor(options: BuddyOptions) {
@@ -65,6 +68,7 @@ export class BuddyAllocator {
     this.stacks = Array.from({ length: this.maxOrder + 1 }, () => []);
     this.reportedStacks = Array.from({ length: this.maxOrder + 1 }, () => []);
     this.freeBlockCount = new Array<number>(this.maxOrder + 1).fill(0);
+    this.reportedBlockCount = new Array<number>(this.maxOrder + 1).fill(0);
 
     for (const [first, count] of options.ram) this.info.fill(tag(Kind.FREE_TAIL), first, first + count);
     for (const [first, count] of options.reserved ?? []) this.info.fill(tag(Kind.RESERVED), first, Math.min(first + count, end));
@@ -109,7 +113,7 @@ export class BuddyAllocator {
   /** True when `pfn` lies in a free block. */
   isFree(pfn: number): boolean {
     const kind = (this.info[pfn] ?? 0) >> KIND_SHIFT;
-    return kind === Kind.FREE_HEAD || kind === Kind.FREE_TAIL;
+    return kind === Kind.FREE_HEAD || kind === Kind.FREE_TAIL || kind === Kind.REPORTED_HEAD;
   }
 
   /** True when `pfn` lies in an allocated block. */
@@ -154,7 +158,7 @@ export class BuddyAllocator {
   *freeBlockList(): Generator<[number, number]> {
     for (let pfn = 0; pfn < this.info.length; pfn++) {
       const v = this.info[pfn]!;
-      if (v >> KIND_SHIFT === Kind.FREE_HEAD) yield [pfn, v & ORDER_MASK];
+      if (v >> KIND_SHIFT === Kind.FREE_HEAD || v >> KIND_SHIFT === Kind.REPORTED_HEAD) yield [pfn, v & ORDER_MASK];
     }
   }
 
@@ -187,8 +191,7 @@ export class BuddyAllocator {
   /** Free blocks of order ≥ `minOrder` not reported yet. */
   unreportedBlocks(minOrder: number): number {
     let n = 0;
-    for (let order = minOrder; order <= this.maxOrder; order++) n += this.freeBlockCount[order]!;
-    for (const head of this.reported) if (((this.info[head] ?? 0) & ORDER_MASK) >= minOrder) n--;
+    for (let order = minOrder; order <= this.maxOrder; order++) n += this.freeBlockCount[order]! - this.reportedBlockCount[order]!;
     return n;
   }
 
@@ -206,9 +209,11 @@ export class BuddyAllocator {
     this.info.fill(tag(Kind.FREE_TAIL), pfn, pfn + (1 << order));
     while (order < this.maxOrder) {
       const buddy = pfn ^ (1 << order);
-      if (this.info[buddy] !== tag(Kind.FREE_HEAD, order)) break;
+      const buddyTag = this.info[buddy];
+      // A reported buddy merges too, and the larger block is not reported (it was never sent whole).
+      if (buddyTag === tag(Kind.REPORTED_HEAD, order)) this.reportedBlockCount[order]!--;
+      else if (buddyTag !== tag(Kind.FREE_HEAD, order)) break;
       this.info[buddy] = tag(Kind.FREE_TAIL);
-      this.reported.delete(buddy);
       this.freeBlockCount[order]!--;
       this.freeCount -= 1 << order;
       pfn = Math.min(pfn, buddy);
@@ -219,19 +224,16 @@ export class BuddyAllocator {
   }
 
   private addFree(pfn: number, order: number, reported = false): void {
-    this.info[pfn] = tag(Kind.FREE_HEAD, order);
-    if (reported) this.reported.add(pfn);
-    else this.reported.delete(pfn);
+    const head = tag(reported ? Kind.REPORTED_HEAD : Kind.FREE_HEAD, order);
+    this.info[pfn] = head;
     const stacks = reported ? this.reportedStacks : this.stacks;
     const stack = stacks[order]!;
     stack.push(pfn);
     this.freeBlockCount[order]!++;
+    if (reported) this.reportedBlockCount[order]!++;
     this.freeCount += 1 << order;
     // Drop stale entries once they outnumber live ones, so stacks stay proportional.
-    if (stack.length > 2 * this.freeBlockCount[order]! + 1024) {
-      const live = stack.filter((head) => this.info[head] === tag(Kind.FREE_HEAD, order) && this.reported.has(head) === reported);
-      stacks[order] = [...new Set(live)];
-    }
+    if (stack.length > 2 * this.freeBlockCount[order]! + 1024) stacks[order] = [...new Set(stack.filter((at) => this.info[at] === head))];
   }
 
   /** Take a live free block of exactly `order` off `stacks` (the free lists by default), or -1. */
@@ -244,13 +246,13 @@ export class BuddyAllocator {
   /** Pop stale entries off `from[order]` up to a live free block, and take that one; or -1. */
   private popLive(from: number[][], order: number): number {
     const stack = from[order]!;
-    const want = tag(Kind.FREE_HEAD, order);
     const reported = from === this.reportedStacks;
+    const want = tag(reported ? Kind.REPORTED_HEAD : Kind.FREE_HEAD, order);
     while (stack.length > 0) {
       const head = stack.pop()!;
-      if (this.info[head] !== want || this.reported.has(head) !== reported) continue;
+      if (this.info[head] !== want) continue;
       this.info[head] = tag(Kind.FREE_TAIL);
-      this.reported.delete(head);
+      if (reported) this.reportedBlockCount[order]!--;
       this.freeBlockCount[order]!--;
       this.freeCount -= 1 << order;
       return head;

@@ -96,17 +96,17 @@ class PageModel {
   }
 
   /**
-   * The largest aligned blocks that tile the managed pages, found top-down: a block is taken
-   * when all its pages are managed and no larger block already took them.
+   * The largest aligned blocks that tile the managed pages (or only the free ones), found
+   * top-down: a block is taken when all its pages qualify and no larger block already took them.
    */
-  maximalBlocks(): Array<[number, number]> {
+  maximalBlocks(onlyFree = false): Array<[number, number]> {
     const taken = new Uint8Array(this.hi - this.lo);
     const out: Array<[number, number]> = [];
     for (let order = this.layout.maxOrder; order >= 0; order--) {
       const size = 2 ** order;
       for (let at = Math.ceil(this.lo / size) * size; at + size <= this.hi; at += size) {
         let ok = true;
-        for (let p = at; p < at + size && ok; p++) ok = this.get(p) !== OUTSIDE && taken[p - this.lo] === 0;
+        for (let p = at; p < at + size && ok; p++) ok = (onlyFree ? this.get(p) === FREE : this.get(p) !== OUTSIDE) && taken[p - this.lo] === 0;
         if (!ok) continue;
         taken.fill(1, at - this.lo, at - this.lo + size);
         out.push([at, order]);
@@ -290,6 +290,7 @@ class LeakySinglePages extends BuddyAllocator {
 interface BuddyInternals {
   readonly info: Uint8Array;
   addFree(pfn: number, order: number): void;
+  mergeFree(pfn: number, order: number, reported: boolean): number;
 }
 
 /** Frees a block straight onto its free list without merging it with its buddy. */
@@ -393,56 +394,86 @@ describe('merging', () => {
   });
 });
 
-describe('free page reporting keeps the free lists sound', () => {
-  type ROp =
-    | { kind: 'alloc'; order: number }
-    | { kind: 'free'; pick: number }
-    | { kind: 'isolate'; minOrder: number; max: number }
-    | { kind: 'putBack'; pick: number };
-  const rOpArb: fc.Arbitrary<ROp> = fc.oneof(
-    { weight: 4, arbitrary: fc.record({ kind: fc.constant('alloc' as const), order: fc.nat(5) }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
-    { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), minOrder: fc.nat(5), max: fc.integer({ min: 1, max: 4 }) }) },
-    { weight: 3, arbitrary: fc.record({ kind: fc.constant('putBack' as const), pick: fc.nat() }) },
-  );
+type ROp =
+  | { kind: 'alloc'; order: number }
+  | { kind: 'free'; pick: number }
+  | { kind: 'isolate'; minOrder: number; max: number }
+  | { kind: 'putBack'; pick: number };
+const rOpArb: fc.Arbitrary<ROp> = fc.oneof(
+  { weight: 4, arbitrary: fc.record({ kind: fc.constant('alloc' as const), order: fc.nat(5) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
+  { weight: 2, arbitrary: fc.record({ kind: fc.constant('isolate' as const), minOrder: fc.nat(5), max: fc.integer({ min: 1, max: 4 }) }) },
+  { weight: 3, arbitrary: fc.record({ kind: fc.constant('putBack' as const), pick: fc.nat() }) },
+);
 
-  it('isolated blocks are free, aligned and large enough; put back, they merge like freed ones', () => {
-    fc.assert(
-      fc.property(layoutArb, fc.array(rOpArb, { maxLength: 100, size: 'max' }), (layout, ops) => {
-        const model = new PageModel(layout);
-        const buddy = new BuddyAllocator({ ram: layout.ram, reserved: layout.reserved, maxOrder: layout.maxOrder });
-        const live: Live[] = [];
-        const isolated: Live[] = [];
-        for (const op of ops) {
-          if (op.kind === 'alloc' || op.kind === 'free') {
-            step(buddy, model, live, op.kind === 'alloc' ? op : { ...op, again: false });
-          } else if (op.kind === 'isolate') {
-            const minOrder = op.minOrder % (layout.maxOrder + 1);
-            const unreported = buddy.unreportedBlocks(minOrder);
-            const taken = buddy.isolateUnreported(minOrder, op.max);
-            expect(taken.length).toBe(Math.min(unreported, op.max));
-            for (const [pfn, order] of taken) {
-              expect(order).toBeGreaterThanOrEqual(minOrder);
-              expect(order).toBeLessThanOrEqual(layout.maxOrder);
-              expect(badBlock(model, pfn, order)).toBeUndefined();
-              model.mark(pfn, order, ISOLATED);
-              isolated.push({ pfn, order });
-            }
-          } else if (isolated.length > 0) {
-            const [block] = isolated.splice(op.pick % isolated.length, 1) as [Live];
-            buddy.putBackReported(block.pfn, block.order);
-            model.mark(block.pfn, block.order, FREE);
-          }
-          expect(disagreements(buddy, model), JSON.stringify(op)).toEqual([]);
+/**
+ * Free page reporting against the page model, which also knows which free blocks are reported:
+ * a block put back is reported while it stays a free block of its own (no merge, no alloc).
+ */
+function reportingProperty(make: (options: BuddyOptions) => BuddyAllocator): fc.IPropertyWithHooks<[Layout, ROp[]]> {
+  return fc.property(layoutArb, fc.array(rOpArb, { maxLength: 100, size: 'max' }), (layout, ops) => {
+    const model = new PageModel(layout);
+    const buddy = make({ ram: layout.ram, reserved: layout.reserved, maxOrder: layout.maxOrder });
+    const live: Live[] = [];
+    const isolated: Live[] = [];
+    /** Reported free blocks, head → order. */
+    const reported = new Map<number, number>();
+    const key = ([pfn, order]: readonly [number, number]): string => `${pfn}/${order}`;
+    for (const op of ops) {
+      if (op.kind === 'alloc' || op.kind === 'free') {
+        const before = live.length;
+        step(buddy, model, live, op.kind === 'alloc' ? op : { ...op, again: false });
+        // A reported block that an allocation took from, whole or split, is reported no more.
+        const got = live.length > before ? live[live.length - 1]! : undefined;
+        if (got) for (const [pfn, order] of reported) if (pfn < got.pfn + 2 ** got.order && got.pfn < pfn + 2 ** order) reported.delete(pfn);
+      } else if (op.kind === 'isolate') {
+        const minOrder = op.minOrder % (layout.maxOrder + 1);
+        const unreported = model.maximalBlocks(true).filter(([pfn, order]) => order >= minOrder && reported.get(pfn) !== order).length;
+        expect(buddy.unreportedBlocks(minOrder)).toBe(unreported);
+        const taken = buddy.isolateUnreported(minOrder, op.max);
+        expect(taken.length).toBe(Math.min(unreported, op.max));
+        for (const [pfn, order] of taken) {
+          expect(order).toBeGreaterThanOrEqual(minOrder);
+          expect(order).toBeLessThanOrEqual(layout.maxOrder);
+          expect(badBlock(model, pfn, order)).toBeUndefined();
+          expect(reported.get(pfn), `block ${pfn}/${order} reported again`).not.toBe(order);
+          model.mark(pfn, order, ISOLATED);
+          isolated.push({ pfn, order });
         }
-        for (const block of isolated) buddy.putBackReported(block.pfn, block.order);
-        for (const block of live) buddy.free(block.pfn, block.order);
-        for (const block of [...isolated, ...live]) model.mark(block.pfn, block.order, FREE);
-        expect(disagreements(buddy, model)).toEqual([]);
-        expect([...buddy.freeBlockList()].sort((a, b) => a[0] - b[0])).toEqual(model.maximalBlocks());
-      }),
-      { numRuns: runs(100) },
-    );
+      } else if (isolated.length > 0) {
+        const [block] = isolated.splice(op.pick % isolated.length, 1) as [Live];
+        buddy.putBackReported(block.pfn, block.order);
+        model.mark(block.pfn, block.order, FREE);
+        reported.set(block.pfn, block.order);
+      }
+      // Merged into a larger free block: that block was never reported whole.
+      const blocks = new Set(model.maximalBlocks(true).map(key));
+      for (const entry of reported) if (!blocks.has(key(entry))) reported.delete(entry[0]);
+      expect(disagreements(buddy, model), JSON.stringify(op)).toEqual([]);
+      expect([...buddy.freeBlockList()].sort((a, b) => a[0] - b[0])).toEqual(model.maximalBlocks(true));
+    }
+    for (const block of isolated) buddy.putBackReported(block.pfn, block.order);
+    for (const block of live) buddy.free(block.pfn, block.order);
+    for (const block of [...isolated, ...live]) model.mark(block.pfn, block.order, FREE);
+    expect(disagreements(buddy, model)).toEqual([]);
+    expect([...buddy.freeBlockList()].sort((a, b) => a[0] - b[0])).toEqual(model.maximalBlocks());
+  });
+}
+
+/** Puts an isolated block back without marking it reported, so the next pass reports it again. */
+class ForgetsReported extends BuddyAllocator {
+  override putBackReported(head: number, order: number): void {
+    (this as unknown as BuddyInternals).mergeFree(head, order, false);
+  }
+}
+
+describe('free page reporting keeps the free lists sound', () => {
+  it('isolated blocks are free, aligned, large enough and not reported yet; put back, they merge like freed ones', () => {
+    fc.assert(reportingProperty((o) => new BuddyAllocator(o)), { numRuns: runs(100) });
+  });
+
+  it('the property catches an allocator that forgets which blocks it reported', () => {
+    expect(fc.check(reportingProperty((o) => new ForgetsReported(o)), { numRuns: 300, endOnFailure: true }).failed).toBe(true);
   });
 
   it('a block put back next to its freed buddy merges with it', () => {
