@@ -22,12 +22,13 @@ export interface BuddyOptions {
   readonly contents?: PageContents;
 }
 
-// Per-page state, one byte: the kind in the high nibble, a block's order in the low one. A
-// free block's head is FREE_HEAD, or REPORTED_HEAD once free page reporting reported it
-// (Linux's PageReported, also a flag of the head page).
+// Per-page state, one byte: the kind in the high nibble, a block's order in the low one. Only
+// a block's head page says what the block is, as in Linux: FREE_HEAD, REPORTED_HEAD once free
+// page reporting reported it (PageReported), or USED_HEAD. Every other managed page is a
+// TAIL, whatever its block, so allocating, freeing and merging touch heads only.
 const KIND_SHIFT = 4;
 const ORDER_MASK = 0x0f;
-const Kind = { NONE: 0, FREE_HEAD: 1, FREE_TAIL: 2, USED_HEAD: 3, USED_TAIL: 4, RESERVED: 5, REPORTED_HEAD: 6 } as const;
+const Kind = { NONE: 0, FREE_HEAD: 1, TAIL: 2, USED_HEAD: 3, RESERVED: 5, REPORTED_HEAD: 6 } as const;
 const tag = (kind: number, order = 0): number => (kind << KIND_SHIFT) | order;
 
 /**
@@ -70,17 +71,17 @@ export class BuddyAllocator {
     this.freeBlockCount = new Array<number>(this.maxOrder + 1).fill(0);
     this.reportedBlockCount = new Array<number>(this.maxOrder + 1).fill(0);
 
-    for (const [first, count] of options.ram) this.info.fill(tag(Kind.FREE_TAIL), first, first + count);
+    for (const [first, count] of options.ram) this.info.fill(tag(Kind.TAIL), first, first + count);
     for (const [first, count] of options.reserved ?? []) this.info.fill(tag(Kind.RESERVED), first, Math.min(first + count, end));
     let managed = 0;
     // Hand out every maximal free run as the largest aligned blocks it holds (memblock_free_all).
     for (let pfn = 0; pfn < end; ) {
-      if (this.info[pfn] !== tag(Kind.FREE_TAIL)) {
+      if (this.info[pfn] !== tag(Kind.TAIL)) {
         pfn++;
         continue;
       }
       let runEnd = pfn;
-      while (runEnd < end && this.info[runEnd] === tag(Kind.FREE_TAIL)) runEnd++;
+      while (runEnd < end && this.info[runEnd] === tag(Kind.TAIL)) runEnd++;
       managed += runEnd - pfn;
       for (let at = pfn; at < runEnd; ) {
         let order = this.maxOrder;
@@ -112,14 +113,13 @@ export class BuddyAllocator {
 
   /** True when `pfn` lies in a free block. */
   isFree(pfn: number): boolean {
-    const kind = (this.info[pfn] ?? 0) >> KIND_SHIFT;
-    return kind === Kind.FREE_HEAD || kind === Kind.FREE_TAIL || kind === Kind.REPORTED_HEAD;
+    const kind = this.blockOf(pfn) >> KIND_SHIFT;
+    return kind === Kind.FREE_HEAD || kind === Kind.REPORTED_HEAD;
   }
 
   /** True when `pfn` lies in an allocated block. */
   isAllocated(pfn: number): boolean {
-    const kind = (this.info[pfn] ?? 0) >> KIND_SHIFT;
-    return kind === Kind.USED_HEAD || kind === Kind.USED_TAIL;
+    return this.blockOf(pfn) >> KIND_SHIFT === Kind.USED_HEAD;
   }
 
   /** Allocate a naturally aligned block of 2^order pages; undefined when none is free. */
@@ -137,10 +137,8 @@ export class BuddyAllocator {
       k--;
       this.addFree(found + (1 << k), k);
     }
-    const size = 1 << order;
     this.info[found] = tag(Kind.USED_HEAD, order);
-    if (size > 1) this.info.fill(tag(Kind.USED_TAIL), found + 1, found + size);
-    if (this.initOnAlloc) this.contents?.fill(found, size, 0);
+    if (this.initOnAlloc) this.contents?.fill(found, 1 << order, 0);
     return found;
   }
 
@@ -172,7 +170,6 @@ export class BuddyAllocator {
       // Reported blocks live on their own stacks: every live block here is unreported.
       for (let head = this.popFree(order, this.stacks); head >= 0; head = out.length < max ? this.popFree(order, this.stacks) : -1) {
         this.info[head] = tag(Kind.USED_HEAD, order);
-        this.info.fill(tag(Kind.USED_TAIL), head + 1, head + (1 << order));
         out.push([head, order]);
         if (out.length >= max) break;
       }
@@ -201,19 +198,34 @@ export class BuddyAllocator {
   }
 
   /**
+   * The head tag of the block that holds `pfn`, or the page's own tag outside blocks (a hole, a
+   * reserved page). The block's head is the nearest aligned head whose order reaches `pfn`.
+   */
+  private blockOf(pfn: number): number {
+    const own = this.info[pfn] ?? tag(Kind.NONE);
+    if (own !== tag(Kind.TAIL)) return own;
+    for (let order = 1; order <= this.maxOrder; order++) {
+      // Only heads carry an order: a tail, a reserved page or a hole is order 0.
+      const at = this.info[pfn - (pfn % (1 << order))]!;
+      if ((at & ORDER_MASK) >= order) return at;
+    }
+    return own;
+  }
+
+  /**
    * Return a used block to the free lists, merging with its buddy while that is a free block
    * of the same order (__free_one_page). Returns the order of the resulting free block.
    */
   private mergeFree(pfn: number, order: number, reported: boolean): number {
     const from = order;
-    this.info.fill(tag(Kind.FREE_TAIL), pfn, pfn + (1 << order));
+    this.info[pfn] = tag(Kind.TAIL);
     while (order < this.maxOrder) {
       const buddy = pfn ^ (1 << order);
       const buddyTag = this.info[buddy];
       // A reported buddy merges too, and the larger block is not reported (it was never sent whole).
       if (buddyTag === tag(Kind.REPORTED_HEAD, order)) this.reportedBlockCount[order]!--;
       else if (buddyTag !== tag(Kind.FREE_HEAD, order)) break;
-      this.info[buddy] = tag(Kind.FREE_TAIL);
+      this.info[buddy] = tag(Kind.TAIL);
       this.freeBlockCount[order]!--;
       this.freeCount -= 1 << order;
       pfn = Math.min(pfn, buddy);
@@ -251,7 +263,7 @@ export class BuddyAllocator {
     while (stack.length > 0) {
       const head = stack.pop()!;
       if (this.info[head] !== want) continue;
-      this.info[head] = tag(Kind.FREE_TAIL);
+      this.info[head] = tag(Kind.TAIL);
       if (reported) this.reportedBlockCount[order]!--;
       this.freeBlockCount[order]!--;
       this.freeCount -= 1 << order;

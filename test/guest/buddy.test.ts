@@ -297,7 +297,7 @@ interface BuddyInternals {
 class NoMerge extends BuddyAllocator {
   override free(pfn: number, order: number): void {
     const inner = this as unknown as BuddyInternals;
-    // Per-page byte: kind in the high nibble (3 = used head, 2 = free tail), order in the low one.
+    // Per-page byte: kind in the high nibble (3 = used head, 2 = a tail of any block), order in the low one.
     if (!Number.isInteger(order) || order < 0 || order > this.maxOrder || inner.info[pfn] !== ((3 << 4) | order)) throw new Error('not allocated');
     inner.info.fill(2 << 4, pfn, pfn + 2 ** order);
     inner.addFree(pfn, order);
