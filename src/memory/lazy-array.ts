@@ -43,17 +43,20 @@ export class LazyU32Array {
     const end = Math.min(first + count, this.length);
     for (let i = first; i < end; ) {
       const b = Math.floor(i / BLOCK);
-      const blockEnd = Math.min((b + 1) * BLOCK, end);
-      const whole = i % BLOCK === 0 && blockEnd - i === BLOCK;
+      const base = b * BLOCK;
+      const blockEnd = Math.min(base + BLOCK, end);
+      // Offsets within the block: [from, to).
+      const from = i - base;
+      const to = blockEnd - base;
       const block = this.blocks[b];
       if (block !== undefined) {
-        for (let j = i; j < blockEnd; j++) {
-          const old = block[j % BLOCK]!;
-          if (old !== 0) fn(j, old);
+        for (let k = from; k < to; k++) {
+          const old = block[k]!;
+          if (old !== 0) fn(base + k, old);
         }
       }
-      if (value === 0 && whole) this.blocks[b] = undefined;
-      else if (block !== undefined || value !== 0) (this.blocks[b] ??= new Uint32Array(BLOCK)).fill(value, i % BLOCK, ((blockEnd - 1) % BLOCK) + 1);
+      if (value === 0 && from === 0 && to === BLOCK) this.blocks[b] = undefined;
+      else if (block !== undefined || value !== 0) (this.blocks[b] ??= new Uint32Array(BLOCK)).fill(value, from, to);
       i = blockEnd;
     }
   }
@@ -61,15 +64,13 @@ export class LazyU32Array {
   /** How many entries from `index` on are zero, counting at most `max`. Skips unallocated blocks whole. */
   zeroRun(index: number, max: number): number {
     const end = Math.min(index + max, this.length);
-    let i = index;
-    while (i < end) {
-      const block = this.blocks[Math.floor(i / BLOCK)];
-      const blockEnd = Math.min((Math.floor(i / BLOCK) + 1) * BLOCK, end);
-      if (block === undefined) {
-        i = blockEnd;
-        continue;
-      }
-      for (; i < blockEnd; i++) if (block[i % BLOCK] !== 0) return i - index;
+    for (let i = index; i < end; ) {
+      const b = Math.floor(i / BLOCK);
+      const base = b * BLOCK;
+      const blockEnd = Math.min(base + BLOCK, end);
+      const block = this.blocks[b];
+      if (block !== undefined) for (let k = i - base; k < blockEnd - base; k++) if (block[k] !== 0) return base + k - index;
+      i = blockEnd;
     }
     return Math.max(0, end - index);
   }
