@@ -476,6 +476,43 @@ describe('free page reporting keeps the free lists sound', () => {
     expect(fc.check(reportingProperty((o) => new ForgetsReported(o)), { numRuns: 300, endOnFailure: true }).failed).toBe(true);
   });
 
+  // Free lists drop their stale entries once those outnumber the live ones (a few thousand
+  // pushes): the sequences below get there, and every live block must still be handed out.
+  it('dropping stale free list entries keeps every live block', () => {
+    const buddy = new BuddyAllocator({ ram: [[0, 8192]], maxOrder: 1 });
+    for (let i = 0; i < 8192; i++) buddy.alloc(0);
+    for (let p = 0; p < 8192; p += 2) buddy.free(p, 0); // 4096 single pages, their buddies held
+    for (let p = 1; p < 6001; p += 2) buddy.free(p, 0); // 3000 of them merge: stale entries
+    for (let i = 0; i < 3000; i++) expect(buddy.alloc(1)).toBeDefined();
+    buddy.free(buddy.alloc(0)!, 0); // a push onto the stale list
+    // Left free: the even pages from 6000 on, whose odd buddies are still held.
+    let got = 0;
+    while (buddy.alloc(0) !== undefined) got++;
+    expect(got).toBe((8192 - 6000) / 2);
+    expect(buddy.freePages).toBe(0);
+  });
+
+  it('dropping stale reported entries keeps every live reported block', () => {
+    const buddy = new BuddyAllocator({ ram: [[0, 8192]], maxOrder: 2 });
+    for (let i = 0; i < 4096; i++) buddy.alloc(1);
+    for (let p = 2; p < 8192; p += 4) buddy.free(p, 1); // 2048 upper halves free, lower halves held
+    const upper = buddy.isolateUnreported(1, 4096);
+    expect(upper).toHaveLength(2048);
+    for (const [pfn, order] of upper) buddy.putBackReported(pfn, order); // 2048 reported, unmerged
+    // The first 1900 put back merge with their freed lower halves: stale reported entries.
+    for (const [pfn] of upper.slice(0, 1900)) buddy.free(pfn - 2, 1);
+    expect(buddy.isolateUnreported(2, 4096)).toHaveLength(1900); // out of the way
+    const one = buddy.alloc(1)!; // a reported block, handed out and freed: unreported again
+    buddy.free(one, 1);
+    const [again] = buddy.isolateUnreported(1, 4096);
+    expect(again).toEqual([one, 1]);
+    buddy.putBackReported(one, 1); // a push onto the stale reported list
+    let got = 0;
+    while (buddy.alloc(1) !== undefined) got++;
+    expect(got).toBe(2048 - 1900);
+    expect(buddy.freePages).toBe(0);
+  });
+
   it('a block put back next to its freed buddy merges with it', () => {
     const buddy = new BuddyAllocator({ ram: [[0, 16]], maxOrder: 4 });
     const low = buddy.alloc(3);
