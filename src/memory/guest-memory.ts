@@ -247,9 +247,11 @@ export abstract class ChunkedMemory implements GuestMemory {
     const way = pfn & (HOT_WAYS - 1);
     if (this.hotPfns[way] !== pfn || !Number.isInteger(gpa) || gpa + size > (pfn + 1) * PAGE_SIZE) return undefined;
     const c = this.hotChunks[way]!;
+    if (c.bytes.length > 0) return c;
     // A WebAssembly memory that grows detaches its old buffer, and views of it read as empty:
-    // such a store has moved, and the store's own lookup finds where.
-    return c.bytes.length > 0 ? c : undefined;
+    // the store has moved, and the store's own lookup finds where.
+    this.hotPfns[way] = Number.NaN;
+    return undefined;
   }
 
   /**
