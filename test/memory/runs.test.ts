@@ -9,6 +9,110 @@ import type { PatternRun } from '../../src/memory/page-pattern.js';
 import { runs } from '../support/runs.js';
 
 // The fast run queries skip whole words and blocks; each is checked against a page-by-page loop.
+/** PageBitmap against a Set of pages: counts, return values, has, nextSet and runs, across summary words and whole blocks. */
+function bitmapProperty(make: (pages: number) => PageBitmap) {
+  const pages = 5000; // 157 words: five summary words
+  const range = { first: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 2500 }) };
+  const op = fc.oneof(
+    fc.record({ kind: fc.constant('addRange' as const), ...range }),
+    fc.record({ kind: fc.constant('deleteRange' as const), ...range }),
+    fc.record({ kind: fc.constant('add' as const), first: fc.nat(pages - 1), count: fc.constant(1) }),
+    fc.record({ kind: fc.constant('delete' as const), first: fc.nat(pages - 1), count: fc.constant(1) }),
+    fc.record({ kind: fc.constant('word' as const), first: fc.nat(pages - 1), count: fc.integer({ min: 0, max: 0xffffffff }) }),
+    fc.record({ kind: fc.constant('subtract' as const), first: fc.nat(pages - 1), count: fc.integer({ min: 0, max: 0xffffffff }) }),
+    fc.record({ kind: fc.constant('clear' as const), first: fc.constant(0), count: fc.constant(0) }),
+  );
+  return fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.nat(pages + 40), { minLength: 1, maxLength: 8 }), (ops, froms) => {
+    const bitmap = make(pages);
+    const model = new Set<number>();
+    const wordPages = (first: number, word: number): number[] => Array.from({ length: 32 }, (_, b) => (first >>> 5) * 32 + b).filter((p, b) => ((word >>> b) & 1) === 1 && p < pages);
+    for (const o of ops) {
+      const end = Math.min(o.first + o.count, pages);
+      const before = model.size;
+      if (o.kind === 'addRange' || o.kind === 'add') {
+        const added = o.kind === 'add' ? Number(bitmap.add(o.first)) : bitmap.addRange(o.first, o.count);
+        for (let p = o.first; p < end; p++) model.add(p);
+        expect(added).toBe(model.size - before);
+      } else if (o.kind === 'deleteRange' || o.kind === 'delete') {
+        const removed = o.kind === 'delete' ? Number(bitmap.delete(o.first)) : bitmap.deleteRange(o.first, o.count);
+        for (let p = o.first; p < end; p++) model.delete(p);
+        expect(removed).toBe(before - model.size);
+      } else if (o.kind === 'word' || o.kind === 'subtract') {
+        const word = o.count & (o.first >>> 5 === (pages - 1) >>> 5 ? (1 << (pages % 32)) - 1 : -1);
+        if (o.kind === 'word') bitmap.addWord(o.first >>> 5, word);
+        else bitmap.subtractWords(Object.assign(new Uint32Array(Math.ceil(pages / 32)), { [o.first >>> 5]: word }));
+        for (const p of wordPages(o.first, word)) {
+          if (o.kind === 'word') model.add(p);
+          else model.delete(p);
+        }
+      } else {
+        bitmap.clear();
+        model.clear();
+      }
+      expect(bitmap.count).toBe(model.size);
+      for (const p of [0, 1023, 1024, 2047, 2048, pages - 1]) expect(bitmap.has(p)).toBe(model.has(p));
+      for (const from of froms) {
+        let expected = from;
+        while (expected < pages && !model.has(expected)) expected++;
+        expect(bitmap.nextSet(from)).toBe(expected < pages ? expected : -1);
+      }
+    }
+    const sorted = [...model].sort((a, b) => a - b);
+    const expectedRuns: Array<[number, number]> = [];
+    for (const p of sorted) {
+      const last = expectedRuns[expectedRuns.length - 1];
+      if (last && last[0] + last[1] === p) last[1]++;
+      else expectedRuns.push([p, 1]);
+    }
+    expect(bitmap.runs()).toEqual(expectedRuns);
+  });
+}
+
+/** Ignores a single page deleted from a block that is full: what a bitmap that never opens its full blocks does. */
+class FullBlockKeepsDeletes extends PageBitmap {
+  override delete(pfn: number): boolean {
+    const first = pfn - (pfn % 1024);
+    let full = true;
+    for (let p = first; p < Math.min(first + 1024, this.pageCount) && full; p++) full = this.has(p);
+    return full ? false : super.delete(pfn);
+  }
+}
+
+/** LazyU32Array.fillRange and clearRange against a plain array: the entries, and each non-zero entry reported once. */
+function fillProperty(make: (length: number) => LazyU32Array) {
+  const op = fc.record({ first: fc.nat(4999), count: fc.nat(3000), value: fc.oneof(fc.constant(0), fc.nat(3)), clear: fc.boolean() });
+  return fc.property(fc.array(fc.tuple(fc.nat(4999), fc.nat(3))), fc.array(op, { maxLength: 6 }), (sets, ops) => {
+    const array = make(5000);
+    const model = new Array<number>(5000).fill(0);
+    for (const [i, v] of sets) {
+      array.set(i, v);
+      model[i] = v;
+    }
+    for (const { first, count, value, clear } of ops) {
+      const seen: Array<[number, number]> = [];
+      if (clear) array.clearRange(first, count, (i, v) => seen.push([i, v]));
+      else array.fillRange(first, count, value, (i, v) => seen.push([i, v]));
+      const expected: Array<[number, number]> = [];
+      for (let i = first; i < Math.min(first + count, 5000); i++) {
+        if (model[i] !== 0) expected.push([i, model[i]!]);
+        model[i] = clear ? 0 : value;
+      }
+      expect(seen).toEqual(expected);
+      expect(Array.from({ length: 5000 }, (_, i) => array.get(i))).toEqual(model);
+      expect(array.zeroRun(0, 5000)).toBe(model.findIndex((v) => v !== 0) === -1 ? 5000 : model.findIndex((v) => v !== 0));
+    }
+  });
+}
+
+/** Does not report an entry it replaces at the start of a storage block. */
+class SkipsBlockStarts extends LazyU32Array {
+  override fillRange(first: number, count: number, value: number, fn: (index: number, old: number) => void): void {
+    super.fillRange(first, count, value, (i, old) => {
+      if (i % 1024 !== 0) fn(i, old);
+    });
+  }
+}
+
 describe('run queries', () => {
   it('PageBitmap.nextClear finds the first page not in the set, within the limit', () => {
     fc.assert(
@@ -82,64 +186,11 @@ describe('run queries', () => {
   });
 
   it('PageBitmap.nextSet, runs and counts agree with a set of pages across summary words and whole blocks, whatever changed the set', () => {
-    const pages = 5000; // 157 words: five summary words
-    const range = { first: fc.nat(pages - 1), count: fc.integer({ min: 1, max: 2500 }) };
-    const op = fc.oneof(
-      fc.record({ kind: fc.constant('addRange' as const), ...range }),
-      fc.record({ kind: fc.constant('deleteRange' as const), ...range }),
-      fc.record({ kind: fc.constant('add' as const), first: fc.nat(pages - 1), count: fc.constant(1) }),
-      fc.record({ kind: fc.constant('delete' as const), first: fc.nat(pages - 1), count: fc.constant(1) }),
-      fc.record({ kind: fc.constant('word' as const), first: fc.nat(pages - 1), count: fc.integer({ min: 0, max: 0xffffffff }) }),
-      fc.record({ kind: fc.constant('subtract' as const), first: fc.nat(pages - 1), count: fc.integer({ min: 0, max: 0xffffffff }) }),
-      fc.record({ kind: fc.constant('clear' as const), first: fc.constant(0), count: fc.constant(0) }),
-    );
-    fc.assert(
-      fc.property(fc.array(op, { maxLength: 25 }), fc.array(fc.nat(pages + 40), { minLength: 1, maxLength: 8 }), (ops, froms) => {
-        const bitmap = new PageBitmap(pages);
-        const model = new Set<number>();
-        const wordPages = (first: number, word: number): number[] => Array.from({ length: 32 }, (_, b) => (first >>> 5) * 32 + b).filter((p, b) => ((word >>> b) & 1) === 1 && p < pages);
-        for (const o of ops) {
-          const end = Math.min(o.first + o.count, pages);
-          const before = model.size;
-          if (o.kind === 'addRange' || o.kind === 'add') {
-            const added = o.kind === 'add' ? Number(bitmap.add(o.first)) : bitmap.addRange(o.first, o.count);
-            for (let p = o.first; p < end; p++) model.add(p);
-            expect(added).toBe(model.size - before);
-          } else if (o.kind === 'deleteRange' || o.kind === 'delete') {
-            const removed = o.kind === 'delete' ? Number(bitmap.delete(o.first)) : bitmap.deleteRange(o.first, o.count);
-            for (let p = o.first; p < end; p++) model.delete(p);
-            expect(removed).toBe(before - model.size);
-          } else if (o.kind === 'word' || o.kind === 'subtract') {
-            const word = o.count & (o.first >>> 5 === (pages - 1) >>> 5 ? (1 << (pages % 32)) - 1 : -1);
-            if (o.kind === 'word') bitmap.addWord(o.first >>> 5, word);
-            else bitmap.subtractWords(Object.assign(new Uint32Array(Math.ceil(pages / 32)), { [o.first >>> 5]: word }));
-            for (const p of wordPages(o.first, word)) {
-              if (o.kind === 'word') model.add(p);
-              else model.delete(p);
-            }
-          } else {
-            bitmap.clear();
-            model.clear();
-          }
-          expect(bitmap.count).toBe(model.size);
-          for (const p of [0, 1023, 1024, 2047, 2048, pages - 1]) expect(bitmap.has(p)).toBe(model.has(p));
-          for (const from of froms) {
-            let expected = from;
-            while (expected < pages && !model.has(expected)) expected++;
-            expect(bitmap.nextSet(from)).toBe(expected < pages ? expected : -1);
-          }
-        }
-        const sorted = [...model].sort((a, b) => a - b);
-        const expectedRuns: Array<[number, number]> = [];
-        for (const p of sorted) {
-          const last = expectedRuns[expectedRuns.length - 1];
-          if (last && last[0] + last[1] === p) last[1]++;
-          else expectedRuns.push([p, 1]);
-        }
-        expect(bitmap.runs()).toEqual(expectedRuns);
-      }),
-      { numRuns: runs(300) },
-    );
+    fc.assert(bitmapProperty((pages) => new PageBitmap(pages)), { numRuns: runs(300) });
+  });
+
+  it('the bitmap property catches a full block that keeps a page deleted from it', () => {
+    expect(fc.check(bitmapProperty((pages) => new FullBlockKeepsDeletes(pages)), { numRuns: 500, endOnFailure: true }).failed).toBe(true);
   });
 
   it('PageBitmap.runs lists the set as maximal ascending runs', () => {
@@ -174,31 +225,11 @@ describe('run queries', () => {
   });
 
   it('LazyU32Array.fillRange and clearRange set exactly the range and report each non-zero entry they replace once', () => {
-    const op = fc.record({ first: fc.nat(4999), count: fc.nat(3000), value: fc.oneof(fc.constant(0), fc.nat(3)), clear: fc.boolean() });
-    fc.assert(
-      fc.property(fc.array(fc.tuple(fc.nat(4999), fc.nat(3))), fc.array(op, { maxLength: 6 }), (sets, ops) => {
-        const array = new LazyU32Array(5000);
-        const model = new Array<number>(5000).fill(0);
-        for (const [i, v] of sets) {
-          array.set(i, v);
-          model[i] = v;
-        }
-        for (const { first, count, value, clear } of ops) {
-          const seen: Array<[number, number]> = [];
-          if (clear) array.clearRange(first, count, (i, v) => seen.push([i, v]));
-          else array.fillRange(first, count, value, (i, v) => seen.push([i, v]));
-          const expected: Array<[number, number]> = [];
-          for (let i = first; i < Math.min(first + count, 5000); i++) {
-            if (model[i] !== 0) expected.push([i, model[i]!]);
-            model[i] = clear ? 0 : value;
-          }
-          expect(seen).toEqual(expected);
-          expect(Array.from({ length: 5000 }, (_, i) => array.get(i))).toEqual(model);
-          expect(array.zeroRun(0, 5000)).toBe(model.findIndex((v) => v !== 0) === -1 ? 5000 : model.findIndex((v) => v !== 0));
-        }
-      }),
-      { numRuns: runs(300) },
-    );
+    fc.assert(fillProperty((length) => new LazyU32Array(length)), { numRuns: runs(300) });
+  });
+
+  it('the fill property catches an array that misses entries at a block start', () => {
+    expect(fc.check(fillProperty((length) => new SkipsBlockStarts(length)), { numRuns: 500, endOnFailure: true }).failed).toBe(true);
   });
 
   it('zeroRunLength agrees with isZeroPage page by page, whatever the pages hold', () => {
