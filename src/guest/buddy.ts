@@ -166,12 +166,13 @@ export class BuddyAllocator {
    */
   isolateUnreported(minOrder: number, max: number): Array<[number, number]> {
     const out: Array<[number, number]> = [];
-    for (let order = this.maxOrder; order >= minOrder && out.length < max; order--) {
-      // Reported blocks live on their own stacks: every live block here is unreported.
-      for (let head = this.popFree(order, this.stacks); head >= 0; head = out.length < max ? this.popFree(order, this.stacks) : -1) {
+    for (let order = this.maxOrder; order >= minOrder; order--) {
+      while (out.length < max) {
+        // Reported blocks live on their own stacks: every live block on these is unreported.
+        const head = this.popLive(order, false);
+        if (head < 0) break;
         this.info[head] = tag(Kind.USED_HEAD, order);
         out.push([head, order]);
-        if (out.length >= max) break;
       }
     }
     return out;
@@ -248,17 +249,16 @@ export class BuddyAllocator {
     if (stack.length > 2 * this.freeBlockCount[order]! + 1024) stacks[order] = [...new Set(stack.filter((at) => this.info[at] === head))];
   }
 
-  /** Take a live free block of exactly `order` off `stacks` (the free lists by default), or -1. */
-  private popFree(order: number, stacks?: number[][]): number {
+  /** Take a live free block of exactly `order` off the free lists, or -1. */
+  private popFree(order: number): number {
     // Unreported blocks first; reported ones, at the tail of Linux's free list, last.
-    const head = this.popLive(stacks ?? this.stacks, order);
-    return head >= 0 || stacks !== undefined ? head : this.popLive(this.reportedStacks, order);
+    const head = this.popLive(order, false);
+    return head >= 0 ? head : this.popLive(order, true);
   }
 
-  /** Pop stale entries off `from[order]` up to a live free block, and take that one; or -1. */
-  private popLive(from: number[][], order: number): number {
-    const stack = from[order]!;
-    const reported = from === this.reportedStacks;
+  /** Pop stale entries off the (reported or unreported) stack of `order` up to a live free block, and take that one; or -1. */
+  private popLive(order: number, reported: boolean): number {
+    const stack = (reported ? this.reportedStacks : this.stacks)[order]!;
     const want = tag(reported ? Kind.REPORTED_HEAD : Kind.FREE_HEAD, order);
     while (stack.length > 0) {
       const head = stack.pop()!;
