@@ -14,6 +14,7 @@ import { postcopyTable, resultsCsv, resultsTable } from './report/table.js';
 import { runBalloonDemo } from './sim/balloon-demo.js';
 import { compareScenarios, withReductions, type CompareEvent, type StrategyResult } from './sim/compare.js';
 import { comparePostcopy } from './sim/postcopy-compare.js';
+import { HOST_NAMES } from './sim/host-profile.js';
 import { checkScenario, FREE_POLICIES, parseSize, ScenarioError, WORKLOADS, type Scenario } from './sim/scenario.js';
 
 /** Options shared by the commands that run scenarios. */
@@ -31,6 +32,8 @@ interface GridOptions extends RunOptions {
   readonly freePolicies: string;
   readonly strategies?: string;
   readonly bandwidth?: string;
+  readonly host?: string;
+  readonly vcpus?: string;
   readonly downtime?: string;
   readonly warmup?: string;
   readonly initOnAlloc?: boolean;
@@ -49,6 +52,8 @@ function grid(options: GridOptions, sizes: readonly string[]): Scenario[] {
           freePolicy,
           ...(options.strategies !== undefined ? { strategies: options.strategies } : {}),
           ...(options.bandwidth !== undefined ? { bandwidth: options.bandwidth } : {}),
+          ...(options.host !== undefined ? { host: options.host } : {}),
+          ...(options.vcpus !== undefined ? { vcpus: options.vcpus } : {}),
           ...(options.downtime !== undefined ? { downtimeLimitMs: options.downtime } : {}),
           ...(options.warmup !== undefined ? { warmupMs: options.warmup } : {}),
           ...(options.initOnAlloc !== undefined ? { initOnAlloc: options.initOnAlloc } : {}),
@@ -114,7 +119,9 @@ function scenarioOptions(command: Command): Command {
     .option('--workloads <list>', `workloads, comma-separated (${WORKLOADS.join(', ')})`, 'idle,compile')
     .option('--free-policies <list>', `what the guest does with freed pages (${FREE_POLICIES.join(', ')})`, 'none')
     .option('--strategies <list>', 'strategy combinations, comma-separated (default: none, zero, zero+zero-skip, zero+hint, zero+hint+zero-skip, zero+report)')
-    .option('--bandwidth <size>', 'migration bandwidth in bytes per second, e.g. 1.5G (default: the cost model’s 1.5G)')
+    .option('--bandwidth <size>', 'QEMU’s max-bandwidth in bytes per second, e.g. 128M, or unlimited (default: unlimited, as the published runs)')
+    .option('--host <profile>', `host profile (${HOST_NAMES.join(', ')}; default kvm-xeon-2018)`)
+    .option('--vcpus <n>', 'vCPUs of the guest (default 1)')
     .option('--downtime <ms>', 'downtime limit in ms (default 2000)')
     .option('--warmup <ms>', 'simulated ms the guest runs before the migration (default 3000)')
     .addOption(new Option('--init-on-alloc', 'guest zeroes pages on allocation (off by default, as in the published runs)'))
@@ -141,7 +148,7 @@ export function program(): Command {
 
   cli
     .command('run <scenario>')
-    .description('run the strategies of a scenario file (JSON: guest, workload, workloadParams, freePolicy, strategies, overlayMode, bandwidth, downtimeLimitMs, warmupMs, initOnAlloc, seed)')
+    .description('run the strategies of a scenario file (JSON: guest, workload, workloadParams, freePolicy, strategies, overlayMode, bandwidth, host, vcpus, downtimeLimitMs, warmupMs, initOnAlloc, seed)')
     .option('--seed <n>', 'override the scenario’s seed')
     .option('--out <dir>', 'where to write results', 'out')
     .option('--json', 'print the results as JSON only')

@@ -25,10 +25,26 @@ export interface BalloonDriverOptions {
   readonly initOnFree?: boolean;
   /** page_poison=1: freed pages are filled with 0xaa. */
   readonly pagePoisoning?: boolean;
-  /** Hint blocks the driver can allocate and queue per work step (it models elapsed time). */
+  /** At most this many hint blocks per work step (tests use it to stretch a round over steps). */
   readonly hintBlocksPerStep?: number;
+  /**
+   * What the guest's CPU pays for its work: hint blocks then cost guest time (allocation,
+   * zeroing under init_on_alloc, the notify), so a round takes as long as it does on that
+   * host. Without it the driver's work costs nothing.
+   */
+  readonly cpu?: GuestCpuCosts;
   /** Inflate or deflate requests (256 pages each) per work step; 4 by default (about 4 GiB/s). */
   readonly balloonRequestsPerStep?: number;
+}
+
+/** What a vCPU of the guest gets done per unit of time on its host (see `sim/host-profile.ts`). */
+export interface GuestCpuCosts {
+  /** Bytes per second one vCPU zeroes (clear_page): what init_on_alloc costs. */
+  readonly zeroBytesPerSec: number;
+  /** Taking one block off the buddy allocator's free lists, µs. */
+  readonly blockAllocUs: number;
+  /** Adding a buffer to a virtqueue and notifying the device: one trapped register write, µs. */
+  readonly notifyUs: number;
 }
 
 /** Memory statistics the kernel reports through the stats queue. */
@@ -84,6 +100,8 @@ export class BalloonDriver {
   private hintRoundRunning = false;
   /** Heads of hinted blocks the driver holds until DONE (free_page_list). */
   private heldBlocks: number[] = [];
+  /** Worker time the running round has and has not spent yet, ms. */
+  private hintWorkMs = 0;
 
   // Work items (Linux's workqueue): set by the config-change handler, run by step().
   private sizeWorkQueued = false;
@@ -255,17 +273,18 @@ export class BalloonDriver {
   }
 
   /**
-   * Run queued work once (a pass of the balloon workqueue) at simulated time `nowMs`. Returns
-   * whether work remains.
+   * Run queued work once (a pass of the balloon workqueue) at simulated time `nowMs`, with
+   * `workMs` of a vCPU's time for it (what a hint round can spend; see {@link hintBlockMs}).
+   * Returns whether work remains.
    */
-  step(nowMs = 0): boolean {
+  step(nowMs = 0, workMs = 1): boolean {
     if (this.statsRequested) {
       this.statsRequested = false;
       this.queueStats();
       this.transport.kick(this.index.stats, this.statsQ!);
     }
     for (let i = this.options.balloonRequestsPerStep ?? 4; i > 0 && this.sizeWorkQueued; i--) this.updateBalloonSize();
-    if (this.hintWorkQueued || this.hintRoundRunning) this.reportFreePages(this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY);
+    if (this.hintWorkQueued || this.hintRoundRunning) this.reportFreePages(workMs);
     if (this.reportingQ && nowMs >= this.nextReportMs) {
       this.nextReportMs = nowMs + REPORTING_DELAY_MS;
       this.reportToHost();
@@ -419,7 +438,20 @@ export class BalloonDriver {
     return this.cmdIdReceivedCache;
   }
 
-  private reportFreePages(budget: number): void {
+  /**
+   * Guest time one hint block costs the worker, ms: taking it off the free lists, zeroing it
+   * when init_on_alloc is on (Linux's alloc_pages zeroes a block before the driver sees it),
+   * adding it to the ring and notifying the device. 0 without {@link BalloonDriverOptions.cpu}.
+   */
+  get hintBlockMs(): number {
+    const cpu = this.options.cpu;
+    if (cpu === undefined) return 0;
+    const zeroMs = this.pages.initOnAlloc ? ((PAGE_SIZE << this.hintOrder) * 1000) / cpu.zeroBytesPerSec : 0;
+    return (cpu.blockAllocUs + cpu.notifyUs) / 1000 + zeroMs;
+  }
+
+  /** report_free_page_func with `workMs` more of the worker's time: start a round, or go on with it. */
+  private reportFreePages(workMs: number): void {
     if (!this.hintRoundRunning) {
       this.hintWorkQueued = false;
       const received = this.cmdIdReceived();
@@ -431,39 +463,59 @@ export class BalloonDriver {
       this.sendCommand(CMD_ID_ACTIVE, received);
       this.cmdIdActive = received;
       this.hintRoundRunning = true;
+      this.hintWorkMs = 0;
       this.rounds.push({ cmdId: received, blocks: [], stopped: false });
     }
-    // send_free_pages: one block per iteration until the id changes or memory runs out.
+    // send_free_pages: one block per iteration until the id changes or memory runs out, each
+    // paid for in worker time; what is left over goes on in the next pass.
+    this.hintWorkMs += workMs;
+    const blockMs = this.hintBlockMs;
+    const cap = this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY;
     let ended = false;
-    for (let sent = 0; sent < budget; sent++) {
-      if (this.cmdIdReceived() !== this.cmdIdActive || !this.sendFreeBlock()) {
+    for (let sent = 0; ; sent++) {
+      if (this.cmdIdReceived() !== this.cmdIdActive) {
         ended = true;
+        break;
+      }
+      if (sent >= cap || this.hintWorkMs < blockMs) break;
+      const outcome = this.sendFreeBlock();
+      if (outcome === 'no-memory') {
+        ended = true;
+        break;
+      }
+      this.hintWorkMs -= blockMs;
+      // A full ring: Linux allocates, finds no slot, frees the block and tries again until the
+      // device returns buffers, so the worker spends its time and zeroes that block meanwhile.
+      if (outcome === 'ring-full') {
+        this.hintWorkMs = 0;
         break;
       }
     }
     if (!ended) return; // the round goes on in the next pass
     this.sendCommand(CMD_ID_STOP_WORD, CMD_ID_STOP);
     this.hintRoundRunning = false;
+    this.hintWorkMs = 0;
     this.rounds[this.rounds.length - 1]!.stopped = true;
   }
 
-  /** get_free_page_and_send: false when no block could be had or queued. */
-  private sendFreeBlock(): boolean {
+  /** get_free_page_and_send: queue one free block, or say why not. */
+  private sendFreeBlock(): 'queued' | 'ring-full' | 'no-memory' {
     const queue = this.freePageQ!;
     queue.drainUsed();
     // __GFP_NORETRY | __GFP_NOMEMALLOC: never reclaim (or shrink itself) for a hint.
     const head = this.pages.alloc(this.hintOrder);
-    if (head === undefined) return false;
+    if (head === undefined) return 'no-memory';
+    // One slot always stays free for the command id.
     if (queue.freeDescriptors <= 1) {
       this.pages.free(head, this.hintOrder);
-      return false;
+      return 'ring-full';
     }
     // The block is held from the moment it is queued: a synchronous device may act on the kick.
     this.heldBlocks.push(head);
     this.rounds[this.rounds.length - 1]!.blocks.push(head);
     queue.add([], [{ gpa: head * PAGE_SIZE, length: PAGE_SIZE << this.hintOrder }], head);
     this.transport.kick(this.index.freePage, queue);
-    return true;
+    return 'queued';
   }
 
   private sendCommand(offset: number, id: number): void {

@@ -11,6 +11,7 @@ export {
   REPORTING_DELAY_MS,
   REPORTING_ORDER,
   type BalloonDriverOptions,
+  type GuestCpuCosts,
   type GuestMemoryStats,
 } from './balloon-driver.js';
 export { GuestKernel, type GuestKernelOptions, type KernelCounters, type Shrinker, type OomNotifier } from './kernel.js';
@@ -19,13 +20,16 @@ export {
   compile,
   hog,
   sanitize,
+  writtenThenFreed,
   IDLE_DEFAULTS,
+  FREED_DEFAULTS,
   COMPILE_DEFAULTS,
   HOG_DEFAULTS,
   type Workload,
   type IdleParams,
   type CompileParams,
   type HogParams,
+  type FreedParams,
 } from './workloads.js';
 export { Random } from './random.js';
 export { PciDriver, type PciBus } from './pci-driver.js';

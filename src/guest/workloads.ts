@@ -9,6 +9,8 @@ export interface Workload {
   readonly name: string;
   /** The free-time policy the guest kernel must run with for this workload, if it matters. */
   readonly freePolicy?: FreePolicy;
+  /** Threads that keep a vCPU busy (compiler jobs, a busy server); 0 or absent for an idle guest. */
+  readonly threads?: number;
   /** Boot and warm up: what the guest holds and has touched before anything is measured. */
   boot(kernel: GuestKernel): void;
   /** Advance `ms` milliseconds of simulated time. */
@@ -145,6 +147,35 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
   };
 }
 
+/** An idle guest that wrote `writtenBytes` of data and freed it (a job that ended, a dropped cache). */
+export interface FreedParams extends IdleParams {
+  readonly writtenBytes: number;
+}
+
+export const FREED_DEFAULTS: FreedParams = { ...IDLE_DEFAULTS, writtenBytes: 256 * MiB };
+
+/**
+ * The classic "freed memory" guest: boot, write `writtenBytes` of non-zero data, free it all
+ * (and drop the caches), then idle. The freed pages keep their data, so without hints every one
+ * of them goes whole.
+ */
+export function writtenThenFreed(params: Partial<FreedParams> = {}): Workload {
+  const base = idle(params);
+  const written = params.writtenBytes ?? FREED_DEFAULTS.writtenBytes;
+  return {
+    name: 'written-then-freed',
+    boot(kernel) {
+      base.boot(kernel);
+      const pool = new PagePool();
+      pool.grow(kernel, Math.floor(written / PAGE_SIZE));
+      pool.shrink(kernel);
+    },
+    step: (kernel, ms) => base.step(kernel, ms),
+    quietSteps: (ms, max) => base.quietSteps!(ms, max),
+    writeSpan: () => base.writeSpan!(),
+  };
+}
+
 /**
  * A `make -j4` kernel build. Each job is a compiler process: it faults in and writes its
  * anonymous memory (`jobBytes`, cc1's RSS of 100–300 MiB) at `jobWriteBytesPerSec`, keeps
@@ -189,6 +220,7 @@ export function compile(params: Partial<CompileParams> = {}, name = 'compile', f
   return {
     name,
     ...(freePolicy ? { freePolicy } : {}),
+    threads: p.jobs,
     boot(kernel) {
       base.boot(kernel);
       // Like the idle defaults, the default warm cache shrinks with guests under 4 GiB.
@@ -237,6 +269,7 @@ export function hog(params: Partial<HogParams> = {}): Workload {
   let span: PageSpan | undefined;
   return {
     name: 'hog',
+    threads: 1,
     boot(kernel) {
       set.grow(kernel, Math.floor(p.workingSetBytes / PAGE_SIZE));
       span = set.span();

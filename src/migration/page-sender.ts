@@ -51,25 +51,36 @@ export class PageSender {
   ) {}
 
   /**
-   * Read and send pages from `first` on, up to `end`, until about `budgetMs` of simulated time
-   * is spent. Charges nothing: returns the first page not sent and the time the pages cost.
-   * The caller clears their dirty bits before the guest runs again, so a later write shows up.
+   * Read and send pages from `first` on, up to `end`, until about `budgetMs` of the thread's
+   * time is spent or about `budgetBytes` went on the wire (the rate limiter's room: like QEMU's,
+   * it is checked before each page, so the last page may go past it). Charges nothing: returns
+   * the first page not sent and the time the pages cost. The caller clears their dirty bits
+   * before the guest runs again, so a later write shows up.
    */
-  send(first: number, end: number, policy: ZeroPolicy, budgetMs: number): { next: number; ms: number } {
+  send(first: number, end: number, policy: ZeroPolicy, budgetMs: number, budgetBytes = Number.POSITIVE_INFINITY): { next: number; ms: number } {
     const scanMs = this.clock.scanMs(PAGE_SIZE);
-    const zeroMs = scanMs + (policy.skipZero ? 0 : this.clock.sendMs(policy.detectZero ? WIRE_ZERO_PAGE_BYTES : WIRE_PAGE_BYTES));
+    const zeroBytes = policy.skipZero ? 0 : policy.detectZero ? WIRE_ZERO_PAGE_BYTES : WIRE_PAGE_BYTES;
+    const zeroMs = scanMs + this.clock.sendMs(zeroBytes);
+    const pageMs = scanMs + this.clock.sendMs(WIRE_PAGE_BYTES);
+    const bytesAtStart = this.wireBytes;
+    /** Pages that fit what is left of both budgets, at `ms` and `bytes` each; at least one. */
+    const room = (ms: number, spent: number, bytes: number): number => {
+      const byTime = Math.ceil((budgetMs - spent) / ms);
+      const byBytes = bytes > 0 ? Math.ceil((budgetBytes - (this.wireBytes - bytesAtStart)) / bytes) : Number.POSITIVE_INFINITY;
+      return Math.max(1, Math.min(byTime, byBytes));
+    };
     // An overlaid page shows hypervisor contents: its overlay travels as parameters instead.
     // Stryker disable next-line LogicalOperator,ArrayDeclaration,MethodExpression: pages outside [first, end) are never visited and the limit is capped at end; the filter only shortens the list
     const overlaid = this.overlays?.size ? this.overlays.pfns().filter((p) => p >= first && p < end) : [];
     let ms = 0;
     let pfn = first;
-    while (pfn < end && ms < budgetMs) {
+    while (pfn < end && ms < budgetMs && this.wireBytes - bytesAtStart < budgetBytes) {
       if (overlaid.includes(pfn)) {
         pfn++;
         continue;
       }
       const limit = (overlaid.length === 0 ? end : Math.min(end, ...overlaid.filter((p) => p > pfn))) - pfn;
-      const zeros = zeroRunLength(this.memory, pfn, Math.min(limit, Math.max(1, Math.ceil((budgetMs - ms) / zeroMs))));
+      const zeros = zeroRunLength(this.memory, pfn, Math.min(limit, room(zeroMs, ms, zeroBytes)));
       if (zeros > 0) {
         ms += zeros * zeroMs;
         this.sendOneByte(pfn, zeros, 0, policy);
@@ -86,11 +97,10 @@ export class PageSender {
         pfn++;
         continue;
       }
-      const pageMs = scanMs + this.clock.sendMs(WIRE_PAGE_BYTES);
-      const room = Math.min(limit, Math.max(1, Math.ceil((budgetMs - ms) / pageMs)));
+      const pages = Math.min(limit, room(pageMs, ms, WIRE_PAGE_BYTES));
       if ('seed' in summary) {
         const runs: PatternRun[] = [];
-        const count = patternRuns(this.memory, summary.seed, pfn, room, runs);
+        const count = patternRuns(this.memory, summary.seed, pfn, pages, runs);
         this.flush();
         this.writer.pattern(gpa, summary.seed, runs);
         this.counts.normalPages += count;
@@ -101,7 +111,7 @@ export class PageSender {
       // A run of pages that all hold the same non-zero byte (poison).
       let next = pfn + 1;
       // Stryker disable next-line ArithmeticOperator: a run that stops at each page is coalesced into the same record (see fillOf)
-      while (next < pfn + room && fillOf(summarisePage(this.memory, next)) === summary.fill) next++;
+      while (next < pfn + pages && fillOf(summarisePage(this.memory, next)) === summary.fill) next++;
       ms += (next - pfn) * pageMs;
       this.sendOneByte(pfn, next - pfn, summary.fill, policy);
       pfn = next;

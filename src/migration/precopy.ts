@@ -3,7 +3,7 @@ import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { PageBitmap } from '../memory/page-bitmap.js';
 import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
 import { BalloonFeature } from '../virtio/balloon/constants.js';
-import { DEFAULT_COST_MODEL, SimClock, WIRE_PAGE_BYTES, type CostModel } from './cost-model.js';
+import { DEFAULT_COST_MODEL, RateLimiter, SimClock, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
 import { PageSender } from './page-sender.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
@@ -14,6 +14,8 @@ import { StreamWriter, type ByteSink } from './stream.js';
 const BATCH_MS = 1;
 /** How far ahead a batch may read while the guest is quiet: a bound on one batch's work. */
 const MAX_QUIET_BATCH_MS = 1000;
+/** QEMU's default downtime-limit, ms. */
+export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
 
 /** What the engine needs of the source VM (the simulator's Vm provides it). */
 export interface MigrationSource {
@@ -56,8 +58,15 @@ export interface MigrationResult {
   /** Why it failed (status 'failed'). */
   readonly error?: MigrationError;
   readonly rounds: number;
+  /** Dirty-bitmap syncs, the setup's included (QEMU's dirty-sync-count). */
+  readonly syncs: number;
   readonly totalMs: number;
   readonly downtimeMs: number;
+  /**
+   * False when the guest stopped for longer than the downtime limit: the switchover was forced
+   * by the round limit, or the guest dirtied more than the estimate allowed for before it stopped.
+   */
+  readonly downtimeLimitMet: boolean;
   readonly bytes: number;
   /** Pages sent whole. */
   readonly normalPages: number;
@@ -176,6 +185,9 @@ export class PrecopyMigration {
   /** Overlays removed at pause (drop-at-pause), put back if the migration fails after that. */
   private droppedOverlays: OverlayPageState[] | undefined;
   private hinted = { hintedPages: 0, hintedRanges: 0 };
+  private syncs = 0;
+  /** QEMU's rate limiter while the guest runs; undefined without a max-bandwidth. */
+  private readonly limiter: RateLimiter | undefined;
   /** Hinted pages not written since their hint (kept for a hand-off to postcopy). */
   private readonly hintedClean: PageBitmap;
 
@@ -190,6 +202,7 @@ export class PrecopyMigration {
     // Stryker disable next-line ConditionalExpression,ArithmeticOperator: an unused or oversized hinted-clean bitmap only costs memory
     this.hintedClean = new PageBitmap(options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE);
     this.clock = new SimClock(this.cost, (maxMs) => source.step(maxMs));
+    this.limiter = Number.isFinite(this.cost.maxBandwidth) ? new RateLimiter(this.cost.maxBandwidth) : undefined;
     this.writer = new StreamWriter(options.sink);
     this.sender = new PageSender(source.memory, this.writer, this.clock, source.overlays);
   }
@@ -211,14 +224,14 @@ export class PrecopyMigration {
       this.sync(true);
 
       const maxRounds = this.options.maxRounds ?? 30;
-      const limitMs = this.options.downtimeLimitMs ?? 300;
+      const limitMs = this.options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS;
       for (;;) {
         round++;
         this.writer.round(round);
-        if (!this.sendDirty(round)) return this.cancel(round);
+        if (!this.sendDirty(round, this.limiter)) return this.cancel(round);
         this.sync(true);
-        // What sending the rest would take if every page went whole: the switchover estimate.
-        const remainingMs = this.clock.sendMs(this.bitmap.count * WIRE_PAGE_BYTES);
+        // The switchover estimate: every remaining page sent whole at the pace of a round, read included.
+        const remainingMs = this.bitmap.count * this.clock.roundPageMs();
         this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.sender.wireBytes, simulatedMs: this.clock.nowMs });
         if (remainingMs <= limitMs || round >= maxRounds || round >= (this.options.handOffAfterRounds ?? Number.POSITIVE_INFINITY)) break;
       }
@@ -231,7 +244,8 @@ export class PrecopyMigration {
       this.sync(false);
       round++;
       this.writer.round(round);
-      if (!this.sendDirty(round)) {
+      // QEMU lifts the rate limit for the stop-and-copy round.
+      if (!this.sendDirty(round, undefined)) {
         // Cancelled during stop-and-copy: no end record goes out, and the source runs on.
         this.resumeSource();
         return this.cancel(round);
@@ -271,6 +285,7 @@ export class PrecopyMigration {
     if (this.hintedClean.pageCount > 0) this.pieces.forgetWritten(this.hintedClean, memory.dirtyLog.words);
     memory.dirtyLog.drain((w, word) => this.bitmap.addWord(w, word));
     this.clock.sync(memory.ramSize);
+    this.syncs++;
     this.pieces.afterSync(this.window);
     if (!this.options.strategies.hint) return;
     if (vmRunning) {
@@ -302,12 +317,14 @@ export class PrecopyMigration {
    * Send every page whose bit is set, in address order, in batches worth one guest step of
    * simulated time — or, while the guest is quiet, as far as its next step that does something
    * to the pages the batch reads (a write below them does not count): reading page by page would
-   * find nothing changed before then. A batch takes dirty runs one
-   * after another, as the migration thread walks the bitmap. It is read and its bits cleared at
-   * one instant, before the guest runs again, so a write after that shows up dirty (H13); then
-   * its cost is charged and the guest runs in that time. False when cancelled.
+   * find nothing changed before then. A batch takes dirty runs one after another, as the
+   * migration thread walks the bitmap. It is read and its bits cleared at one instant, before
+   * the guest runs again, so a write after that shows up dirty (H13); then its cost is charged
+   * and the guest runs in that time. With a rate `limiter`, a batch also stops when the window's
+   * bytes are spent, and the thread sleeps to the window's end while the guest runs: reading
+   * and sending overlap as in QEMU. False when cancelled.
    */
-  private sendDirty(round: number): boolean {
+  private sendDirty(round: number, limiter: RateLimiter | undefined): boolean {
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
     const policy = { detectZero, skipZero: skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh) };
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
@@ -315,6 +332,12 @@ export class PrecopyMigration {
       for (let first = this.bitmap.nextSet(0); first >= 0; ) {
         const now = this.clock.nowMs;
         if (now >= cancelAt) return false;
+        const room = limiter?.room(now) ?? Number.POSITIVE_INFINITY;
+        if (room <= 0) {
+          // The window's bytes are spent: sleep to its end (or the cancel instant); the guest runs.
+          this.clock.charge(Math.min(limiter!.waitMs(now), cancelAt - now));
+          continue;
+        }
         // The guest's quiet is counted from its own clock, which may be ahead of now. The batch
         // reads from `first` on: the guest's writes below it do not end its quiet.
         const quietMs = (this.source.quietMs?.(MAX_QUIET_BATCH_MS, first) ?? 0) + this.clock.guestLeadMs;
@@ -322,16 +345,18 @@ export class PrecopyMigration {
         // Every page costs at least its read, so the search for the end of a dirty run can stop here.
         // Stryker disable next-line ArithmeticOperator: a run cut short by the span goes on in the same batch
         const span = Math.ceil(budget / this.clock.scanMs(PAGE_SIZE)) + 2;
+        const bytesBefore = this.sender.wireBytes;
         let batchMs = 0;
         for (;;) {
           const end = this.bitmap.nextClear(first, first + span);
-          const { next, ms } = this.sender.send(first, end, policy, budget - batchMs);
+          const { next, ms } = this.sender.send(first, end, policy, budget - batchMs, room - (this.sender.wireBytes - bytesBefore));
           this.bitmap.deleteRange(first, next - first);
           batchMs += ms;
           first = this.bitmap.nextSet(next);
           // Stryker disable next-line EqualityOperator: `first` is past the batch's first page here, never 0; at batchMs == budget the next page would only join this batch rather than the next, and float costs never meet a budget exactly
-          if (first < 0 || batchMs >= budget) break;
+          if (first < 0 || batchMs >= budget || this.sender.wireBytes - bytesBefore >= room) break;
         }
+        limiter?.add(this.sender.wireBytes - bytesBefore);
         this.clock.charge(batchMs);
       }
       return true;
@@ -374,7 +399,6 @@ export class PrecopyMigration {
       this.hintedClean.addRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
     }
     this.hinted.hintedRanges += batch.ranges.length;
-    this.clock.hint(batch.ranges.length);
   }
 
   /** After a stop that did not end in a switchover: overlays back (if dropped), then the guest. */
@@ -391,11 +415,14 @@ export class PrecopyMigration {
   }
 
   private result(status: MigrationResult['status'], rounds: number, pausedAt: number): MigrationResult {
+    const downtimeMs = this.clock.nowMs - pausedAt;
     return {
       status,
       rounds,
+      syncs: this.syncs,
       totalMs: this.clock.nowMs,
-      downtimeMs: this.clock.nowMs - pausedAt,
+      downtimeMs,
+      downtimeLimitMet: downtimeMs <= (this.options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS),
       bytes: this.sender.wireBytes,
       ...this.sender.counts,
       ...this.hinted,

@@ -4,7 +4,7 @@ import { Destination } from '../migration/destination.js';
 import type { RoundProgress } from '../migration/precopy.js';
 import { strategySet } from '../migration/strategies.js';
 import { migrate } from './migrate.js';
-import { makeWorkload, type Scenario } from './scenario.js';
+import { costOf, hostOf, makeWorkload, type Scenario } from './scenario.js';
 import { Vm } from './vm.js';
 
 /** What one strategy did on one scenario, as plain data. */
@@ -49,6 +49,8 @@ export function prepareGuest(scenario: Scenario, strategy: string): Vm {
     workload: makeWorkload(scenario),
     freePolicy: scenario.freePolicy,
     initOnAlloc: scenario.initOnAlloc,
+    vcpus: scenario.vcpus,
+    cpu: hostOf(scenario).guest,
     // Free page reporting is a property of the guest: only the `report` strategy's guest runs it.
     balloon: { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true, pagePoison: true, pageReporting: set.report },
   });
@@ -67,7 +69,7 @@ export function runStrategy(scenario: Scenario, strategy: string, onRound?: (pro
   const destination = new Destination(new CompactMemory({ regions: scenario.guestBytes, patternSeed: scenario.seed }));
   const m = migrate(vm, destination, {
     strategies: strategy,
-    cost: { bandwidth: scenario.bandwidth },
+    cost: costOf(scenario),
     downtimeLimitMs: scenario.downtimeLimitMs,
     overlayMode: scenario.overlayMode,
     ...(onRound ? { onRound } : {}),

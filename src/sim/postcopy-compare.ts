@@ -3,7 +3,7 @@ import { Destination } from '../migration/destination.js';
 import type { HintPolicy } from '../migration/postcopy.js';
 import { migrate } from './migrate.js';
 import { migratePostcopy } from './postcopy-migrate.js';
-import { makeWorkload, type Scenario } from './scenario.js';
+import { costOf, hostOf, makeWorkload, type Scenario } from './scenario.js';
 import { Vm } from './vm.js';
 
 /** One way to migrate a busy guest, as plain data. */
@@ -45,11 +45,20 @@ const VARIANTS: readonly Variant[] = [
  */
 export function comparePostcopy(scenario: Scenario, options: { precopyRounds?: number; hugePageBytes?: number } = {}): PostcopyVariantResult[] {
   return VARIANTS.map((v) => {
-    const vm = new Vm({ ramBytes: scenario.guestBytes, seed: scenario.seed, memory: 'compact', workload: makeWorkload(scenario), freePolicy: scenario.freePolicy, initOnAlloc: scenario.initOnAlloc });
+    const vm = new Vm({
+      ramBytes: scenario.guestBytes,
+      seed: scenario.seed,
+      memory: 'compact',
+      workload: makeWorkload(scenario),
+      freePolicy: scenario.freePolicy,
+      initOnAlloc: scenario.initOnAlloc,
+      vcpus: scenario.vcpus,
+      cpu: hostOf(scenario).guest,
+    });
     if (!vm.boot()) throw new Error('the guest balloon driver failed to probe');
     vm.run(scenario.warmupMs);
     const destination = new Destination(new CompactMemory({ regions: scenario.guestBytes, patternSeed: scenario.seed }));
-    const cost = { bandwidth: scenario.bandwidth };
+    const cost = costOf(scenario);
     if (v.postcopy === undefined) {
       const m = migrate(vm, destination, { strategies: v.strategies, cost, downtimeLimitMs: scenario.downtimeLimitMs, maxRounds: 30 });
       let verified = false;

@@ -1,15 +1,17 @@
 import type { FreePolicy } from '../guest/buddy.js';
-import { COMPILE_DEFAULTS, HOG_DEFAULTS, IDLE_DEFAULTS, compile, hog, idle, sanitize, type Workload } from '../guest/workloads.js';
+import { COMPILE_DEFAULTS, FREED_DEFAULTS, HOG_DEFAULTS, IDLE_DEFAULTS, compile, hog, idle, sanitize, writtenThenFreed, type Workload } from '../guest/workloads.js';
+import type { CostModel } from '../migration/cost-model.js';
 import type { OverlayMode } from '../migration/overlay.js';
 import { strategySet } from '../migration/strategies.js';
-import { DEFAULT_COST_MODEL } from '../migration/cost-model.js';
+import { HOST_NAMES, HOST_PROFILES, type HostName, type HostProfile } from './host-profile.js';
+import { MAX_VCPUS } from './vm.js';
 
 /** A bad scenario value, said in one line that names the value and what was expected. */
 export class ScenarioError extends Error {
   override readonly name = 'ScenarioError';
 }
 
-export const WORKLOADS = ['idle', 'compile', 'hog', 'sanitize'] as const;
+export const WORKLOADS = ['idle', 'compile', 'hog', 'sanitize', 'written-then-freed'] as const;
 export type WorkloadName = (typeof WORKLOADS)[number];
 export const FREE_POLICIES: readonly FreePolicy[] = ['none', 'zero', 'poison'];
 const OVERLAY_MODES: readonly OverlayMode[] = ['drop-at-pause', 'ship-originals'];
@@ -25,8 +27,12 @@ export interface Scenario {
   /** Strategy combinations such as `zero+hint`, each checked by strategySet. */
   readonly strategies: readonly string[];
   readonly overlayMode: OverlayMode;
-  /** Migration bandwidth, bytes per second. */
-  readonly bandwidth: number;
+  /** QEMU's max-bandwidth, bytes per second, or no limit (the host's channel is then what bounds it). */
+  readonly bandwidth: number | 'unlimited';
+  /** The host the migration runs on (see host-profile.ts). */
+  readonly host: HostName;
+  /** vCPUs of the guest. */
+  readonly vcpus: number;
   readonly downtimeLimitMs: number;
   /** Simulated time the guest runs after boot before the migration starts. */
   readonly warmupMs: number;
@@ -41,8 +47,8 @@ export const DEFAULT_STRATEGIES = ['none', 'zero', 'zero+zero-skip', 'zero+hint'
 const GiB = 2 ** 30;
 
 /**
- * The published setup of the free page hint results: an 8 GiB guest, downtime limit 2 s, no
- * bandwidth cap (the cost model's link speed), a 2018 kernel without init_on_alloc.
+ * The published setup of the free page hint results (v34): an 8 GiB guest on the Xeon host of
+ * those runs, downtime limit 2 s, no bandwidth cap ("100G"), a 2018 kernel without init_on_alloc.
  */
 export const PUBLISHED_SETUP: Scenario = {
   guestBytes: 8 * GiB,
@@ -51,7 +57,9 @@ export const PUBLISHED_SETUP: Scenario = {
   freePolicy: 'none',
   strategies: DEFAULT_STRATEGIES,
   overlayMode: 'drop-at-pause',
-  bandwidth: DEFAULT_COST_MODEL.bandwidth,
+  bandwidth: 'unlimited',
+  host: 'kvm-xeon-2018',
+  vcpus: 1,
   downtimeLimitMs: 2000,
   warmupMs: 3000,
   initOnAlloc: false,
@@ -95,7 +103,7 @@ function integer(value: unknown, what: string, min: number, max: number): number
 }
 
 /** The parameters each workload takes, with their defaults (for checking overrides). */
-const WORKLOAD_DEFAULTS: Record<WorkloadName, object> = { idle: IDLE_DEFAULTS, compile: COMPILE_DEFAULTS, hog: HOG_DEFAULTS, sanitize: COMPILE_DEFAULTS };
+const WORKLOAD_DEFAULTS: Record<WorkloadName, object> = { idle: IDLE_DEFAULTS, compile: COMPILE_DEFAULTS, hog: HOG_DEFAULTS, sanitize: COMPILE_DEFAULTS, 'written-then-freed': FREED_DEFAULTS };
 
 function workloadParams(workload: WorkloadName, value: unknown): Record<string, number> {
   if (value === undefined) return {};
@@ -142,12 +150,32 @@ export function checkScenario(input: unknown, base: Scenario = PUBLISHED_SETUP):
     freePolicy: raw['freePolicy'] === undefined ? base.freePolicy : oneOf(raw['freePolicy'], FREE_POLICIES, 'free-time policy'),
     strategies: raw['strategies'] === undefined ? base.strategies : strategies(raw['strategies']),
     overlayMode: raw['overlayMode'] === undefined ? base.overlayMode : oneOf(raw['overlayMode'], OVERLAY_MODES, 'overlay mode'),
-    bandwidth: bandwidth === undefined ? base.bandwidth : typeof bandwidth === 'string' ? parseSize(bandwidth, 'bandwidth') : number(bandwidth, 'bandwidth', 1e6, 1e12),
+    bandwidth: bandwidth === undefined ? base.bandwidth : maxBandwidth(bandwidth),
+    host: raw['host'] === undefined ? base.host : oneOf(raw['host'], HOST_NAMES, 'host'),
+    vcpus: raw['vcpus'] === undefined ? base.vcpus : integer(raw['vcpus'], 'vCPUs', 1, MAX_VCPUS),
     downtimeLimitMs: raw['downtimeLimitMs'] === undefined ? base.downtimeLimitMs : number(raw['downtimeLimitMs'], 'downtime limit', 1, 60_000),
     warmupMs: raw['warmupMs'] === undefined ? base.warmupMs : number(raw['warmupMs'], 'warm-up', 0, 600_000),
     initOnAlloc: raw['initOnAlloc'] === undefined ? base.initOnAlloc : oneOf(String(raw['initOnAlloc']), ['true', 'false'], 'init_on_alloc') === 'true',
     seed: raw['seed'] === undefined ? base.seed : integer(raw['seed'], 'seed', 0, 2 ** 32 - 1),
   };
+}
+
+/** QEMU's max-bandwidth: a size per second such as 128M, bytes per second, or 'unlimited'. */
+function maxBandwidth(value: unknown): number | 'unlimited' {
+  if (value === 'unlimited') return 'unlimited';
+  const bytes = typeof value === 'string' ? parseSize(value, 'bandwidth') : number(value, 'bandwidth', 1e6, 1e12);
+  if (bytes < 1e6 || bytes > 1e12) throw new ScenarioError(`bandwidth '${String(value)}': expected 1M to 1T per second, or unlimited`);
+  return bytes;
+}
+
+/** The host profile a scenario runs on. */
+export function hostOf(scenario: Scenario): HostProfile {
+  return HOST_PROFILES[scenario.host];
+}
+
+/** The engine's cost model for a scenario: its host's migration thread and its max-bandwidth. */
+export function costOf(scenario: Scenario): CostModel {
+  return { ...hostOf(scenario).migration, maxBandwidth: scenario.bandwidth === 'unlimited' ? Number.POSITIVE_INFINITY : scenario.bandwidth };
 }
 
 /** The workload a scenario names, with its parameter overrides. */
@@ -162,5 +190,7 @@ export function makeWorkload(scenario: Scenario): Workload {
       return hog(p);
     case 'sanitize':
       return sanitize(p);
+    case 'written-then-freed':
+      return writtenThenFreed(p);
   }
 }

@@ -1,4 +1,4 @@
-import { BalloonDriver, type BalloonDriverOptions } from '../guest/balloon-driver.js';
+import { BalloonDriver, type BalloonDriverOptions, type GuestCpuCosts } from '../guest/balloon-driver.js';
 import type { FreePolicy } from '../guest/buddy.js';
 import { GuestKernel } from '../guest/kernel.js';
 import { MmioDriver } from '../guest/mmio-driver.js';
@@ -30,6 +30,13 @@ export interface VmOptions {
   readonly driver?: BalloonDriverOptions;
   /** Simulated time per vCPU step. */
   readonly stepMs?: number;
+  /** vCPUs the guest has (1 by default): the balloon's worker shares them with the workload's threads. */
+  readonly vcpus?: number;
+  /**
+   * What a vCPU gets done on the host (a host profile's `guest`): with it, the balloon driver's
+   * work costs guest time. Without it, that work is free.
+   */
+  readonly cpu?: GuestCpuCosts;
   /**
    * Serve the free page queue like QEMU's iothread: kicks wait until the start of the next
    * step, so a backlog of buffers can meet a hint state that changed in between (H4).
@@ -38,6 +45,8 @@ export interface VmOptions {
 }
 
 const MiB = 1 << 20;
+/** KVM's limit on vCPUs per VM (KVM_MAX_VCPUS on x86). */
+export const MAX_VCPUS = 1024;
 
 /**
  * Where Linux on x86 keeps its own memory: the first MiB (firmware, real-mode area), the
@@ -86,6 +95,7 @@ export class Vm {
   readonly driver: BalloonDriver;
   readonly workload: Workload;
   readonly stepMs: number;
+  readonly vcpus: number;
   /** Simulated milliseconds since boot. */
   clockMs = 0;
   /**
@@ -107,6 +117,9 @@ export class Vm {
     if (!Number.isSafeInteger(options.ramBytes) || options.ramBytes <= 0 || options.ramBytes % (4 * MiB) !== 0) {
       throw new RangeError(`guest RAM of ${options.ramBytes} bytes is not a positive multiple of 4 MiB`);
     }
+    const vcpus = options.vcpus ?? 1;
+    if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) throw new RangeError(`${vcpus} vCPUs: expected a whole number from 1 to ${MAX_VCPUS}`);
+    this.vcpus = vcpus;
     this.workload = options.workload ?? idle();
     this.stepMs = options.stepMs ?? 1;
     this.memory = makeMemory(options.memory ?? 'compact', options.ramBytes, options.seed);
@@ -131,6 +144,7 @@ export class Vm {
     this.driver = new BalloonDriver(new MmioDriver(bus, this.guestMemory), this.guestMemory, pages, {
       ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
       ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
+      ...(options.cpu ? { cpu: options.cpu } : {}),
       ...options.driver,
     }, () => ({
       freeBytes: pages.freePages * PAGE_SIZE,
@@ -210,11 +224,19 @@ export class Vm {
     if (this.devicesRunning) this.serveLazyKicks();
     if (this.vcpusRunning) {
       this.deliverInterrupts();
-      this.driver.step(this.clockMs);
+      this.driver.step(this.clockMs, this.stepMs * this.workerShare());
       this.workload.step(this.kernel, this.stepMs);
     }
     this.clockMs += this.stepMs;
     return this.stepMs;
+  }
+
+  /**
+   * The share of a vCPU the balloon's worker gets: a whole one while the workload's threads
+   * leave one free, else an equal share beside them (the scheduler's fair share).
+   */
+  workerShare(): number {
+    return Math.min(1, this.vcpus / ((this.workload.threads ?? 0) + 1));
   }
 
   /** State that travels with a migration besides RAM: the balloon's. */
@@ -248,7 +270,7 @@ export class Vm {
     for (let pass = 0; pass < maxPasses; pass++) {
       if (this.devicesRunning) this.serveLazyKicks();
       this.deliverInterrupts();
-      if (!this.driver.step(this.clockMs) && !this.irqHigh) return;
+      if (!this.driver.step(this.clockMs, this.stepMs) && !this.irqHigh) return;
     }
   }
 
