@@ -167,6 +167,61 @@ describe('precopy rounds', () => {
   });
 });
 
+describe("QEMU's rate limiter and the switchover estimate", () => {
+  /** An instant thread (reading and the channel take no time) behind a limit of one whole page per 100 ms window. */
+  const ONE_PAGE_A_WINDOW = { scanRate: 1e15, bandwidth: 1e15, maxBandwidth: WIRE_PAGE_BYTES * 10 };
+
+  it('sends a window’s bytes, then sleeps to the window’s end while the guest runs; zero pages barely count', () => {
+    const source = new ScriptedSource();
+    const { result, records, incoming } = run(source, { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1e6 });
+    incoming.finish();
+    // Data and zero pages alternate: each window takes one data page and the zero page before
+    // it, so the 48 data pages fill 48 windows and the last zero page opens a 49th; the guest
+    // ran through them.
+    expect(result.totalMs).toBeGreaterThan(48 * 100);
+    expect(result.totalMs).toBeLessThan(48 * 100 + 1);
+    expect(source.steps).toBeGreaterThanOrEqual(47 * 100);
+    // The same pages as an unlimited migration, in the same order.
+    const unlimited = run(new ScriptedSource(), { cost: { ...ONE_PAGE_A_WINDOW, maxBandwidth: Number.POSITIVE_INFINITY } });
+    const pages = (rs: StreamRecord[]) => rs.filter((r) => r.type !== 'ROUND');
+    expect(pages(records)).toEqual(pages(unlimited.records));
+    expect(unlimited.result.totalMs).toBeLessThan(2);
+  });
+
+  it('overlaps reading with the windows: a round takes the longer of the two, not their sum', () => {
+    // Reading a page takes 10 ms: 96 pages are 960 ms of reading, 48 data pages are 48 windows.
+    const reading = { scanRate: PAGE_SIZE * 100, bandwidth: 1e15 };
+    const readOnly = run(new ScriptedSource(), { cost: reading }).result.totalMs;
+    const limitedOnly = run(new ScriptedSource(), { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1e6 }).result.totalMs;
+    const both = run(new ScriptedSource(), { cost: { ...reading, maxBandwidth: ONE_PAGE_A_WINDOW.maxBandwidth }, downtimeLimitMs: 1e6 }).result.totalMs;
+    expect(both).toBeLessThan(readOnly + limitedOnly - 500);
+    expect(both).toBeGreaterThanOrEqual(Math.max(readOnly, limitedOnly) - 100);
+  });
+
+  it('the stop-and-copy round is not limited', () => {
+    // A guest that rewrites 8 data pages in every step: at one page a window they would take 800 ms.
+    const { result } = run(new ScriptedSource(rewriting(8)), { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1, maxRounds: 2 });
+    expect(result.rounds).toBe(3);
+    expect(result.downtimeMs).toBeLessThan(1);
+  });
+
+  it('the switchover estimate counts the reading of each remaining page, not only its bytes on the wire', () => {
+    // No time on the wire, 0.25 ms to read a page: 8 rewritten pages are a 2 ms estimate.
+    const quarter = { scanRate: PAGE_SIZE * 4000, bandwidth: 1e15 };
+    expect(run(new ScriptedSource(rewriting(8)), { cost: quarter, downtimeLimitMs: 2 * 1.01 }).result.rounds).toBe(2);
+    expect(run(new ScriptedSource(rewriting(8)), { cost: quarter, downtimeLimitMs: 2 * 0.99, maxRounds: 5 }).result.rounds).toBe(6);
+  });
+
+  it('says when the downtime limit was not met, and counts syncs as QEMU does (setup included)', () => {
+    const met = run(new ScriptedSource()).result;
+    expect(met).toMatchObject({ downtimeLimitMet: true, syncs: 3, rounds: 2 });
+    // Forced by the round limit: the guest stops with 8 pages to send whatever the limit says.
+    const forced = run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: 1, maxRounds: 3 }).result;
+    expect(forced.downtimeMs).toBeGreaterThan(1);
+    expect(forced).toMatchObject({ downtimeLimitMet: false, syncs: 5, rounds: 4 });
+  });
+});
+
 describe('a quiet guest', () => {
   /** Where the guest writes, and in which step: a page ahead of the scan in the first run, and one in the second run (the high region). */
   const WRITES = [
