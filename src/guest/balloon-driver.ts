@@ -41,10 +41,11 @@ export interface BalloonDriverOptions {
 export interface GuestCpuCosts {
   /** Bytes per second one vCPU zeroes (clear_page): what init_on_alloc costs. */
   readonly zeroBytesPerSec: number;
-  /** Taking one block off the buddy allocator's free lists, µs. */
-  readonly blockAllocUs: number;
-  /** Adding a buffer to a virtqueue and notifying the device: one trapped register write, µs. */
-  readonly notifyUs: number;
+  /**
+   * One free page hint besides zeroing, µs: taking the block off the buddy allocator's free
+   * lists, adding it to the ring and notifying the device (a trapped register write).
+   */
+  readonly hintBlockUs: number;
 }
 
 /** Memory statistics the kernel reports through the stats queue. */
@@ -447,7 +448,7 @@ export class BalloonDriver {
     const cpu = this.options.cpu;
     if (cpu === undefined) return 0;
     const zeroMs = this.pages.initOnAlloc ? ((PAGE_SIZE << this.hintOrder) * 1000) / cpu.zeroBytesPerSec : 0;
-    return (cpu.blockAllocUs + cpu.notifyUs) / 1000 + zeroMs;
+    return cpu.hintBlockUs / 1000 + zeroMs;
   }
 
   /** report_free_page_func with `workMs` more of the worker's time: start a round, or go on with it. */

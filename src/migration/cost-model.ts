@@ -26,6 +26,13 @@ export interface CostModel {
   readonly syncFixedMs: number;
   /** Cost of a sync per GiB of guest RAM (walking and clearing 32 KiB of bitmap per GiB), ms. */
   readonly syncPerGiBMs: number;
+  /**
+   * How long the migration thread holds the dirty bitmap's lock, which a free page hint needs
+   * too: 'per-page' (QEMU before 6.1 took it for each page it cleared, so hints went in at
+   * once) or 'per-iteration' (QEMU 6.1 on holds it for a whole turn of sending, up to 50 ms or
+   * until the rate limit stops it; a hint waits until the thread lets go).
+   */
+  readonly bitmapLock: 'per-page' | 'per-iteration';
 }
 
 /**
@@ -45,6 +52,7 @@ export const DEFAULT_COST_MODEL: CostModel = {
   scanRate: 5.5e9,
   syncFixedMs: 0.05,
   syncPerGiBMs: 0.2,
+  bitmapLock: 'per-page',
 };
 
 /** A simulated clock that charges costs and lets the guest run while time passes. */
@@ -105,51 +113,46 @@ export class SimClock {
   sync(ramBytes: number): void {
     this.charge(this.syncMs(ramBytes));
   }
-
-  /**
-   * Milliseconds a page sent whole takes at the pace of a round: the thread's read and send, or
-   * the rate limiter's share of a window, whichever is slower. QEMU's switchover test measures
-   * its bandwidth this way, so the estimate counts the reading too.
-   */
-  roundPageMs(): number {
-    const threadMs = this.scanMs(4096) + this.sendMs(WIRE_PAGE_BYTES);
-    return Math.max(threadMs, (WIRE_PAGE_BYTES * 1000) / this.cost.maxBandwidth);
-  }
 }
 
 /**
- * QEMU's rate limiter (`qemu_file_rate_limit` and `migration_rate_limit`): the thread sends
- * until a window's bytes are spent, then sleeps until the window ends, while the guest runs.
- * A window opens at the first check after the last one ended, so a thread busy past the end of
- * a window starts the next one late, as QEMU's does.
+ * The migration thread's transfer counters, as QEMU keeps them (`migration_update_counters`,
+ * `qemu_file_rate_limit`): periods of at least 100 ms, each of which measures the bandwidth
+ * the thread achieved — bytes on the wire over elapsed time, so reading and sleeping count —
+ * and gives the rate limiter a fresh window of max-bandwidth × 100 ms. A period ends at the
+ * first update 100 ms or more after it began, so a thread busy past the end starts the next
+ * one late, as QEMU's does.
  */
-export class RateLimiter {
-  private windowStartMs = 0;
-  private sentBytes = 0;
-  /** Bytes one window lets through. */
+export class TransferMeter {
+  private periodStartMs: number;
+  private periodStartBytes: number;
+  /** Bytes one window lets through (Infinity without a limit). */
   readonly windowBytes: number;
+  /** Bytes per ms of the last whole period; 0 until one ended (QEMU's threshold starts at 0). */
+  bytesPerMs = 0;
 
-  constructor(bytesPerSecond: number, startMs = 0) {
-    this.windowBytes = (bytesPerSecond * RATE_LIMIT_WINDOW_MS) / 1000;
-    this.windowStartMs = startMs;
+  constructor(maxBandwidth: number, startMs = 0, startBytes = 0) {
+    this.windowBytes = (maxBandwidth * RATE_LIMIT_WINDOW_MS) / 1000;
+    this.periodStartMs = startMs;
+    this.periodStartBytes = startBytes;
   }
 
-  /** Bytes the thread may still send at `nowMs` (a new window opens if the last one is over). */
-  room(nowMs: number): number {
-    if (nowMs >= this.windowStartMs + RATE_LIMIT_WINDOW_MS) {
-      this.windowStartMs = nowMs;
-      this.sentBytes = 0;
-    }
-    return this.windowBytes - this.sentBytes;
+  /** At `nowMs` with `bytes` sent in all: if the period is over, measure it and start the next. */
+  update(nowMs: number, bytes: number): void {
+    // A thread that slept to the end of the period is there, whatever the rounding of the sleep.
+    if (nowMs < this.periodStartMs + RATE_LIMIT_WINDOW_MS - 1e-9) return;
+    this.bytesPerMs = (bytes - this.periodStartBytes) / (nowMs - this.periodStartMs);
+    this.periodStartMs = nowMs;
+    this.periodStartBytes = bytes;
   }
 
-  /** Count bytes sent in the current window. */
-  add(bytes: number): void {
-    this.sentBytes += bytes;
+  /** Bytes the rate limiter still lets through in this period, given `bytes` sent in all. */
+  room(bytes: number): number {
+    return this.windowBytes - (bytes - this.periodStartBytes);
   }
 
-  /** Milliseconds from `nowMs` to the end of the current window. */
+  /** Milliseconds from `nowMs` to the end of the current period. */
   waitMs(nowMs: number): number {
-    return Math.max(0, this.windowStartMs + RATE_LIMIT_WINDOW_MS - nowMs);
+    return Math.max(0, this.periodStartMs + RATE_LIMIT_WINDOW_MS - nowMs);
   }
 }

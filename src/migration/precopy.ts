@@ -3,9 +3,9 @@ import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { PageBitmap } from '../memory/page-bitmap.js';
 import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
 import { BalloonFeature } from '../virtio/balloon/constants.js';
-import { DEFAULT_COST_MODEL, RateLimiter, SimClock, type CostModel } from './cost-model.js';
+import { DEFAULT_COST_MODEL, SimClock, TransferMeter, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
-import { PageSender } from './page-sender.js';
+import { PageSender, type ZeroPolicy } from './page-sender.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
 import { StreamWriter, type ByteSink } from './stream.js';
@@ -16,6 +16,14 @@ const BATCH_MS = 1;
 const MAX_QUIET_BATCH_MS = 1000;
 /** QEMU's default downtime-limit, ms. */
 export const DEFAULT_DOWNTIME_LIMIT_MS = 300;
+/**
+ * QEMU's MAX_WAIT: a pass returns to the migration loop at least this often (or when the rate
+ * limit stops it), and the loop checks whether what is left fits the downtime limit.
+ */
+const CHECK_MS = 50;
+
+/** How a pass over the bitmap ended. */
+type PassEnd = 'done' | 'converging' | 'cancelled';
 
 /** What the engine needs of the source VM (the simulator's Vm provides it). */
 export interface MigrationSource {
@@ -186,10 +194,13 @@ export class PrecopyMigration {
   private droppedOverlays: OverlayPageState[] | undefined;
   private hinted = { hintedPages: 0, hintedRanges: 0 };
   private syncs = 0;
-  /** QEMU's rate limiter while the guest runs; undefined without a max-bandwidth. */
-  private readonly limiter: RateLimiter | undefined;
+  /** QEMU's transfer counters: the bandwidth it measures and its rate limit. */
+  private readonly meter: TransferMeter;
   /** Hinted pages not written since their hint (kept for a hand-off to postcopy). */
   private readonly hintedClean: PageBitmap;
+  /** While true the thread holds the bitmap lock for a turn, and hints wait (see CostModel.bitmapLock). */
+  private holdingBitmapLock = false;
+  private readonly waitingHints: HintBatch[] = [];
 
   constructor(
     private readonly source: MigrationSource,
@@ -202,7 +213,7 @@ export class PrecopyMigration {
     // Stryker disable next-line ConditionalExpression,ArithmeticOperator: an unused or oversized hinted-clean bitmap only costs memory
     this.hintedClean = new PageBitmap(options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE);
     this.clock = new SimClock(this.cost, (maxMs) => source.step(maxMs));
-    this.limiter = Number.isFinite(this.cost.maxBandwidth) ? new RateLimiter(this.cost.maxBandwidth) : undefined;
+    this.meter = new TransferMeter(this.cost.maxBandwidth);
     this.writer = new StreamWriter(options.sink);
     this.sender = new PageSender(source.memory, this.writer, this.clock, source.overlays);
   }
@@ -228,12 +239,11 @@ export class PrecopyMigration {
       for (;;) {
         round++;
         this.writer.round(round);
-        if (!this.sendDirty(round, this.limiter)) return this.cancel(round);
+        if (this.sendDirty(round, limitMs) === 'cancelled') return this.cancel(round);
         this.sync(true);
-        // The switchover estimate: every remaining page sent whole at the pace of a round, read included.
-        const remainingMs = this.bitmap.count * this.clock.roundPageMs();
+        this.meter.update(this.clock.nowMs, this.sender.wireBytes);
         this.#progress$.next({ round, remainingPages: this.bitmap.count, bytes: this.sender.wireBytes, simulatedMs: this.clock.nowMs });
-        if (remainingMs <= limitMs || round >= maxRounds || round >= (this.options.handOffAfterRounds ?? Number.POSITIVE_INFINITY)) break;
+        if (this.fits(limitMs) || round >= maxRounds || round >= (this.options.handOffAfterRounds ?? Number.POSITIVE_INFINITY)) break;
       }
       if (this.options.handOffAfterRounds !== undefined) return this.handOff(round);
 
@@ -245,7 +255,7 @@ export class PrecopyMigration {
       round++;
       this.writer.round(round);
       // QEMU lifts the rate limit for the stop-and-copy round.
-      if (!this.sendDirty(round, undefined)) {
+      if (this.sendDirty(round, undefined) === 'cancelled') {
         // Cancelled during stop-and-copy: no end record goes out, and the source runs on.
         this.resumeSource();
         return this.cancel(round);
@@ -314,55 +324,104 @@ export class PrecopyMigration {
   }
 
   /**
-   * Send every page whose bit is set, in address order, in batches worth one guest step of
-   * simulated time — or, while the guest is quiet, as far as its next step that does something
-   * to the pages the batch reads (a write below them does not count): reading page by page would
-   * find nothing changed before then. A batch takes dirty runs one after another, as the
-   * migration thread walks the bitmap. It is read and its bits cleared at one instant, before
-   * the guest runs again, so a write after that shows up dirty (H13); then its cost is charged
-   * and the guest runs in that time. With a rate `limiter`, a batch also stops when the window's
-   * bytes are spent, and the thread sleeps to the window's end while the guest runs: reading
-   * and sending overlap as in QEMU. False when cancelled.
+   * QEMU's switchover test: what is left, every dirty page counted whole, goes in less than the
+   * downtime limit at the bandwidth the thread measured over its last period. That bandwidth is
+   * bytes over elapsed time, so it counts the reading as well as the wire (and it is low while
+   * the thread reads zero pages, which keeps QEMU from switching over on their account).
    */
-  private sendDirty(round: number, limiter: RateLimiter | undefined): boolean {
+  private fits(limitMs: number): boolean {
+    const pending = this.bitmap.count * PAGE_SIZE;
+    return pending === 0 || pending < this.meter.bytesPerMs * limitMs;
+  }
+
+  /**
+   * One pass: send every page whose bit is set, in address order, in batches worth one guest
+   * step of simulated time — or, while the guest is quiet, as far as its next step that does
+   * something to the pages the batch reads (a write below them does not count): reading page by
+   * page would find nothing changed before then. A batch takes dirty runs one after another, as
+   * the migration thread walks the bitmap. It is read and its bits cleared at one instant,
+   * before the guest runs again, so a write after that shows up dirty (H13); then its cost is
+   * charged and the guest runs in that time.
+   *
+   * While the guest runs (`limitMs` given), the pass follows QEMU's migration loop: the rate
+   * limit stops a batch when the period's bytes are spent and the thread sleeps to the period's
+   * end while the guest runs, so reading and sending overlap; and at least every 50 ms, or when
+   * the limit stopped it, the thread checks whether what is left fits the downtime limit, and
+   * ends the pass early if it does ('converging': the caller syncs and decides). The
+   * stop-and-copy pass (no `limitMs`) is neither limited nor checked.
+   */
+  private sendDirty(round: number, limitMs: number | undefined): PassEnd {
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
     const policy = { detectZero, skipZero: skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh) };
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
+    const running = limitMs !== undefined;
     try {
       for (let first = this.bitmap.nextSet(0); first >= 0; ) {
+        // One turn of QEMU's migration loop: counters, the rate limit, the switchover test, then
+        // pages until the period's bytes are spent or 50 ms have passed.
         const now = this.clock.nowMs;
-        if (now >= cancelAt) return false;
-        const room = limiter?.room(now) ?? Number.POSITIVE_INFINITY;
-        if (room <= 0) {
-          // The window's bytes are spent: sleep to its end (or the cancel instant); the guest runs.
-          this.clock.charge(Math.min(limiter!.waitMs(now), cancelAt - now));
-          continue;
+        if (now >= cancelAt) return 'cancelled';
+        let turnEnd = Number.POSITIVE_INFINITY;
+        if (running) {
+          this.meter.update(now, this.sender.wireBytes);
+          if (this.meter.room(this.sender.wireBytes) <= 0) {
+            // The period's bytes are spent: sleep to its end (or the cancel instant); the guest runs.
+            this.clock.charge(Math.min(this.meter.waitMs(now), cancelAt - now));
+            continue;
+          }
+          if (this.fits(limitMs)) return 'converging';
+          turnEnd = now + CHECK_MS;
         }
-        // The guest's quiet is counted from its own clock, which may be ahead of now. The batch
-        // reads from `first` on: the guest's writes below it do not end its quiet.
-        const quietMs = (this.source.quietMs?.(MAX_QUIET_BATCH_MS, first) ?? 0) + this.clock.guestLeadMs;
-        const budget = Math.max(BATCH_MS, Math.min(quietMs, cancelAt - now));
-        // Every page costs at least its read, so the search for the end of a dirty run can stop here.
-        // Stryker disable next-line ArithmeticOperator: a run cut short by the span goes on in the same batch
-        const span = Math.ceil(budget / this.clock.scanMs(PAGE_SIZE)) + 2;
-        const bytesBefore = this.sender.wireBytes;
-        let batchMs = 0;
-        for (;;) {
-          const end = this.bitmap.nextClear(first, first + span);
-          const { next, ms } = this.sender.send(first, end, policy, budget - batchMs, room - (this.sender.wireBytes - bytesBefore));
-          this.bitmap.deleteRange(first, next - first);
-          batchMs += ms;
-          first = this.bitmap.nextSet(next);
-          // Stryker disable next-line EqualityOperator: `first` is past the batch's first page here, never 0; at batchMs == budget the next page would only join this batch rather than the next, and float costs never meet a budget exactly
-          if (first < 0 || batchMs >= budget || this.sender.wireBytes - bytesBefore >= room) break;
-        }
-        limiter?.add(this.sender.wireBytes - bytesBefore);
-        this.clock.charge(batchMs);
+        first = this.sendTurn(first, policy, cancelAt, turnEnd, running);
       }
-      return true;
+      return 'done';
     } finally {
       this.sender.flush();
     }
+  }
+
+  /**
+   * Batches from `first` on until the turn ends (`turnEnd`), the rate limit's room is spent, the
+   * cancel instant passes or no dirty page is left; returns the next dirty page (-1: none). A
+   * batch never reads past the turn's end, so a quiet guest's long batches end the turn at the
+   * same page as step-long ones would.
+   */
+  private sendTurn(first: number, policy: ZeroPolicy, cancelAt: number, turnEnd: number, limited: boolean): number {
+    this.holdingBitmapLock = limited && this.cost.bitmapLock === 'per-iteration';
+    try {
+      return this.sendBatches(first, policy, cancelAt, turnEnd, limited);
+    } finally {
+      // The thread lets go of the bitmap: the hints that waited for it go in, still in their round.
+      this.holdingBitmapLock = false;
+      for (const batch of this.waitingHints.splice(0)) this.clearHinted(batch);
+    }
+  }
+
+  private sendBatches(first: number, policy: ZeroPolicy, cancelAt: number, turnEnd: number, limited: boolean): number {
+    do {
+      const now = this.clock.nowMs;
+      const room = limited ? this.meter.room(this.sender.wireBytes) : Number.POSITIVE_INFINITY;
+      // The guest's quiet is counted from its own clock, which may be ahead of now. The batch
+      // reads from `first` on: the guest's writes below it do not end its quiet.
+      const quietMs = (this.source.quietMs?.(MAX_QUIET_BATCH_MS, first) ?? 0) + this.clock.guestLeadMs;
+      const budget = Math.min(Math.max(BATCH_MS, Math.min(quietMs, cancelAt - now)), turnEnd - now);
+      // Every page costs at least its read, so the search for the end of a dirty run can stop here.
+      // Stryker disable next-line ArithmeticOperator: a run cut short by the span goes on in the same batch
+      const span = Math.ceil(budget / this.clock.scanMs(PAGE_SIZE)) + 2;
+      const bytesBefore = this.sender.wireBytes;
+      let batchMs = 0;
+      for (;;) {
+        const end = this.bitmap.nextClear(first, first + span);
+        const { next, ms } = this.sender.send(first, end, policy, budget - batchMs, room - (this.sender.wireBytes - bytesBefore));
+        this.bitmap.deleteRange(first, next - first);
+        batchMs += ms;
+        first = this.bitmap.nextSet(next);
+        // Stryker disable next-line EqualityOperator: `first` is past the batch's first page here, never 0; at batchMs == budget the next page would only join this batch rather than the next, and float costs never meet a budget exactly
+        if (first < 0 || batchMs >= budget || this.sender.wireBytes - bytesBefore >= room) break;
+      }
+      this.clock.charge(batchMs);
+    } while (first >= 0 && this.clock.nowMs < turnEnd && this.clock.nowMs < cancelAt && (!limited || this.meter.room(this.sender.wireBytes) > 0));
+    return first;
   }
 
   /**
@@ -394,6 +453,10 @@ export class PrecopyMigration {
   }
 
   private clearHinted(batch: HintBatch): void {
+    if (this.holdingBitmapLock) {
+      this.waitingHints.push(batch);
+      return;
+    }
     for (const r of batch.ranges) {
       this.hinted.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
       this.hintedClean.addRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);

@@ -32,15 +32,14 @@ export const KVM_XEON_2018: HostProfile = {
   name: 'kvm-xeon-2018',
   description: 'Xeon E5-2699 v4 (22 cores, 2.2 GHz) with KVM: the host of the published free page hint runs',
   cores: 22,
-  migration: { bandwidth: 1.5 * GB, scanRate: 5.5 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2 },
-  guest: { zeroBytesPerSec: 10 * GB, blockAllocUs: 1, notifyUs: 4 },
+  migration: { bandwidth: 1.5 * GB, scanRate: 5.5 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-page' },
+  guest: { zeroBytesPerSec: 10 * GB, hintBlockUs: 5 },
   sources: {
     bandwidth: "1.5 GB/s: one migration thread copying into a socket (QEMU's single channel moves 10–15 Gbit/s; the runs set no cap)",
     scanRate: '5.5 GB/s: 0.75 µs per page the thread looks at (bitmap walk, buffer_is_zero, record) at 2.2 GHz',
     sync: 'KVM_GET_DIRTY_LOG round trip 0.05 ms, plus walking and clearing 32 KiB of bitmap per GiB (0.2 ms)',
     zeroBytesPerSec: "10 GB/s: one Broadwell core's store bandwidth (clear_page with rep stosb), as single-thread STREAM measures it",
-    blockAllocUs: '1 µs: taking a block off an order-10 free list (__rmqueue_smallest) and splitting nothing',
-    notifyUs: '4 µs: a virtio-pci notify is one trapped write, a KVM exit to the ioeventfd and back',
+    hintBlockUs: '5 µs: taking a block off an order-10 free list (about 1 µs) and a virtio-pci notify, one trapped write: a KVM exit to the ioeventfd and back (about 4 µs)',
   },
 };
 
@@ -52,15 +51,14 @@ export const TCG_2CORE: HostProfile = {
   name: 'tcg-2core',
   description: 'a 2-core host emulating the guest with QEMU TCG (no KVM), migrating to a file',
   cores: 2,
-  migration: { bandwidth: 1.5 * GB, scanRate: 5.5 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2 },
-  guest: { zeroBytesPerSec: 1 * GB, blockAllocUs: 10, notifyUs: 20 },
+  migration: { bandwidth: 2.7 * GB, scanRate: 12.6 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-iteration' },
+  guest: { zeroBytesPerSec: 0.2 * GB, hintBlockUs: 30 },
   sources: {
     bandwidth: 'provisional',
     scanRate: 'provisional',
     sync: 'provisional',
     zeroBytesPerSec: 'provisional',
-    blockAllocUs: 'provisional',
-    notifyUs: 'provisional',
+    hintBlockUs: 'provisional',
   },
 };
 

@@ -90,29 +90,124 @@ function oneOf<T extends string>(value: unknown, allowed: readonly T[], what: st
   return value as T;
 }
 
-function number(value: unknown, what: string, min: number, max: number): number {
+/** A number from `min` to `max` (a numeric string will do); `shown` is how the message quotes it. */
+function number(value: unknown, what: string, min: number, max: number, shown = String(value)): number {
   const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
-  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) throw new ScenarioError(`${what} '${String(value)}': expected a number from ${min} to ${max}`);
+  if (typeof n !== 'number' || !Number.isFinite(n) || n < min || n > max) throw new ScenarioError(`${what} '${shown}': expected a number from ${min} to ${max}`);
   return n;
 }
 
 function integer(value: unknown, what: string, min: number, max: number): number {
-  const n = number(value, what, min, max);
-  if (!Number.isInteger(n)) throw new ScenarioError(`${what} '${String(value)}': expected a whole number from ${min} to ${max}`);
+  const n = typeof value === 'string' && value.trim() !== '' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isInteger(n) || n < min || n > max) throw new ScenarioError(`${what} '${String(value)}': expected a whole number from ${min} to ${max}`);
   return n;
 }
 
-/** The parameters each workload takes, with their defaults (for checking overrides). */
-const WORKLOAD_DEFAULTS: Record<WorkloadName, object> = { idle: IDLE_DEFAULTS, compile: COMPILE_DEFAULTS, hog: HOG_DEFAULTS, sanitize: COMPILE_DEFAULTS, 'written-then-freed': FREED_DEFAULTS };
+/** What a workload parameter is, and so how it is checked. */
+type ParamKind = 'bytes' | 'bytesPerSec' | 'count' | 'ms' | 'fraction';
 
-function workloadParams(workload: WorkloadName, value: unknown): Record<string, number> {
+/**
+ * The simulator keeps a version number for every page a workload writes: the memory a
+ * scenario's workload holds (resident pages, jobs, caches, a working set, data written) may be
+ * at most this much, whatever the guest's size. 64 GiB is 16 M pages, a few hundred MiB of host
+ * memory; a bigger footprint is refused rather than run out of memory.
+ */
+export const MAX_WORKLOAD_BYTES = 64 * 2 ** 30;
+/**
+ * The fastest a workload may write, bytes per second: the simulator writes page by page, so
+ * its wall time grows with this rate times the migration's length; 4 GiB/s (a million pages a
+ * second) is faster than any link the model has, and a guest that writes faster than its link
+ * already never converges.
+ */
+export const MAX_DIRTY_BYTES_PER_SEC = 4 * 2 ** 30;
+/** make -j256 is the most a simulated build runs. */
+export const MAX_JOBS = 256;
+
+const PARAM_KINDS: Readonly<Record<string, ParamKind>> = {
+  residentBytes: 'bytes',
+  bootChurnBytes: 'bytes',
+  dirtyBytesPerSec: 'bytesPerSec',
+  zeroedFraction: 'fraction',
+  writtenBytes: 'bytes',
+  jobs: 'count',
+  jobBytes: 'bytes',
+  jobMs: 'ms',
+  jobWriteBytesPerSec: 'bytesPerSec',
+  cacheBytesPerJob: 'bytes',
+  maxCacheBytes: 'bytes',
+  warmCacheBytes: 'bytes',
+  workingSetBytes: 'bytes',
+};
+
+/** The parameters each workload takes, with their defaults (for checking overrides). */
+const WORKLOAD_DEFAULTS: Record<WorkloadName, Readonly<Record<string, number>>> = {
+  idle: { ...IDLE_DEFAULTS },
+  compile: { ...COMPILE_DEFAULTS },
+  hog: { ...HOG_DEFAULTS },
+  sanitize: { ...COMPILE_DEFAULTS },
+  'written-then-freed': { ...FREED_DEFAULTS },
+};
+
+/** One parameter, checked for its kind against the guest's size and the documented maxima. */
+function workloadParam(key: string, value: unknown, guestBytes: number): number {
+  const what = `workload parameter '${key}'`;
+  const sized = typeof value === 'string' && /[KMGT]/i.test(value) ? parseSize(value, what) : value;
+  const shown = String(value);
+  switch (PARAM_KINDS[key]) {
+    case 'fraction':
+      return number(sized, what, 0, 1, shown);
+    case 'count':
+      return integer(sized, what, 1, MAX_JOBS);
+    case 'ms':
+      return number(sized, what, 1, 3_600_000, shown);
+    case 'bytesPerSec':
+      if (typeof sized === 'number' && sized > MAX_DIRTY_BYTES_PER_SEC) throw new ScenarioError(`${what} '${shown}': at most ${formatSize(MAX_DIRTY_BYTES_PER_SEC)} a second`);
+      return number(sized, what, 0, MAX_DIRTY_BYTES_PER_SEC, shown);
+    default: {
+      const max = Math.min(guestBytes, MAX_WORKLOAD_BYTES);
+      const n = number(sized, what, 0, Number.MAX_SAFE_INTEGER, shown);
+      if (n > max) throw new ScenarioError(`${what} '${String(value)}': at most ${formatSize(max)} (the guest's RAM, and ${formatSize(MAX_WORKLOAD_BYTES)} of written memory at most)`);
+      return n;
+    }
+  }
+}
+
+/** The memory the workload would hold at once with these parameters, bytes. */
+function footprint(workload: WorkloadName, p: Readonly<Record<string, number>>): number {
+  const idleBytes = p['residentBytes']! + p['bootChurnBytes']!;
+  switch (workload) {
+    case 'idle':
+      return idleBytes;
+    case 'written-then-freed':
+      return idleBytes + p['writtenBytes']!;
+    case 'hog':
+      return p['workingSetBytes']!;
+    case 'compile':
+    case 'sanitize':
+      return idleBytes + p['jobs']! * p['jobBytes']! + Math.max(p['warmCacheBytes']!, p['maxCacheBytes']!);
+  }
+}
+
+function formatSize(bytes: number): string {
+  for (const [unit, size] of [['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  return `${bytes} bytes`;
+}
+
+function workloadParams(workload: WorkloadName, value: unknown, guestBytes: number): Record<string, number> {
   if (value === undefined) return {};
   if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new ScenarioError('workload parameters: expected an object of numbers');
-  const known = Object.keys(WORKLOAD_DEFAULTS[workload]);
+  const defaults = WORKLOAD_DEFAULTS[workload];
+  const known = Object.keys(defaults);
   const params: Record<string, number> = {};
   for (const [key, v] of Object.entries(value)) {
     if (!known.includes(key)) throw new ScenarioError(`workload parameter '${key}': ${workload} takes ${known.join(', ')}`);
-    params[key] = typeof v === 'string' && /[KMGT]/i.test(v) ? parseSize(v, `workload parameter '${key}'`) : number(v, `workload parameter '${key}'`, 0, 2 ** 50);
+    params[key] = workloadParam(key, v, guestBytes);
+  }
+  // The defaults of a small guest shrink with it (see workloads.ts); only what is given can overflow it.
+  const held = footprint(workload, { ...defaults, ...params });
+  const givenHeld = footprint(workload, { ...Object.fromEntries(known.map((k) => [k, 0])), ...params });
+  if (givenHeld > Math.min(guestBytes, MAX_WORKLOAD_BYTES)) {
+    throw new ScenarioError(`workload parameters: ${workload} would hold ${formatSize(held)} at once, more than ${guestBytes < MAX_WORKLOAD_BYTES ? `the guest's ${formatSize(guestBytes)} of RAM` : `the ${formatSize(MAX_WORKLOAD_BYTES)} of written memory the simulator keeps`}`);
   }
   return params;
 }
@@ -141,12 +236,14 @@ export function checkScenario(input: unknown, base: Scenario = PUBLISHED_SETUP):
   const raw = input as Record<string, unknown>;
   for (const key of Object.keys(raw)) if (!known.includes(key)) throw new ScenarioError(`scenario key '${key}': expected one of ${known.join(', ')}`);
   const workload = raw['workload'] === undefined ? base.workload : oneOf(raw['workload'], WORKLOADS, 'workload');
+  if (raw['guest'] !== undefined && raw['guestBytes'] !== undefined) throw new ScenarioError("guest and guestBytes: give the guest's size once");
   const size = raw['guest'] ?? raw['guestBytes'];
+  const guestBytes = size === undefined ? base.guestBytes : guestSize(size);
   const bandwidth = raw['bandwidth'];
   return {
-    guestBytes: size === undefined ? base.guestBytes : guestSize(size),
+    guestBytes,
     workload,
-    workloadParams: raw['workloadParams'] === undefined && workload === base.workload ? base.workloadParams : workloadParams(workload, raw['workloadParams']),
+    workloadParams: raw['workloadParams'] === undefined && workload === base.workload ? base.workloadParams : workloadParams(workload, raw['workloadParams'], guestBytes),
     freePolicy: raw['freePolicy'] === undefined ? base.freePolicy : oneOf(raw['freePolicy'], FREE_POLICIES, 'free-time policy'),
     strategies: raw['strategies'] === undefined ? base.strategies : strategies(raw['strategies']),
     overlayMode: raw['overlayMode'] === undefined ? base.overlayMode : oneOf(raw['overlayMode'], OVERLAY_MODES, 'overlay mode'),

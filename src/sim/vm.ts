@@ -45,18 +45,31 @@ export interface VmOptions {
 }
 
 const MiB = 1 << 20;
+/** The smallest guest: the kernel's image is loaded at 16 MiB and takes 16 MiB. */
+export const MIN_RAM_BYTES = 32 * MiB;
+/** The largest guest the simulator runs (its allocator and bitmaps are sized for it). */
+export const MAX_RAM_BYTES = 2 ** 40;
 /** KVM's limit on vCPUs per VM (KVM_MAX_VCPUS on x86). */
 export const MAX_VCPUS = 1024;
 
 /**
- * Where Linux on x86 keeps its own memory: the first MiB (firmware, real-mode area), the
- * kernel image (16 MiB for a Debian kernel with its initial data), and the memory map (one
- * 64-byte struct page per 4 KiB page: 1/64 of RAM).
+ * Where Linux on x86 keeps its own memory, as [first pfn, count) ranges: the first MiB
+ * (firmware, real-mode area), the kernel image where it is loaded (16 MiB up: the physical
+ * start of an x86-64 kernel; 16 MiB of text, data and initial tables for a Debian kernel), and
+ * the memory map, one 64-byte struct page per 4 KiB page (1/64 of RAM), which memblock hands
+ * out from the top of RAM down.
  */
 export function kernelReserved(ramBytes: number): Array<[number, number]> {
-  const image = 16 * MiB;
-  const memmap = Math.ceil(ramBytes / 64 / PAGE_SIZE) * PAGE_SIZE;
-  return [[0, (MiB + image + memmap) / PAGE_SIZE]];
+  const pages = ramBytes / PAGE_SIZE;
+  const firmware = MiB / PAGE_SIZE;
+  const imageStart = (16 * MiB) / PAGE_SIZE;
+  const image = (16 * MiB) / PAGE_SIZE;
+  const memmap = Math.ceil(ramBytes / 64 / PAGE_SIZE);
+  return [
+    [0, firmware],
+    [imageStart, image],
+    [pages - memmap, memmap],
+  ];
 }
 
 /** The shape of a saved balloon (it came through a verified stream, from our own source). */
@@ -114,8 +127,8 @@ export class Vm {
   private pendingKicks: number[] = [];
 
   constructor(options: VmOptions) {
-    if (!Number.isSafeInteger(options.ramBytes) || options.ramBytes <= 0 || options.ramBytes % (4 * MiB) !== 0) {
-      throw new RangeError(`guest RAM of ${options.ramBytes} bytes is not a positive multiple of 4 MiB`);
+    if (!Number.isSafeInteger(options.ramBytes) || options.ramBytes % (4 * MiB) !== 0 || options.ramBytes < MIN_RAM_BYTES || options.ramBytes > MAX_RAM_BYTES) {
+      throw new RangeError(`guest RAM of ${options.ramBytes} bytes: expected a multiple of 4 MiB from 32 MiB (the kernel's image ends there) to 1 TiB`);
     }
     const vcpus = options.vcpus ?? 1;
     if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) throw new RangeError(`${vcpus} vCPUs: expected a whole number from 1 to ${MAX_VCPUS}`);

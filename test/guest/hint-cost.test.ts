@@ -17,9 +17,9 @@ function quiet(threads = 0): Workload {
   return { name: 'quiet', threads, boot() {}, step() {} };
 }
 
-/** 0.5 ms to take a block and 0.5 ms to notify: 1 ms a block; zeroing one takes `zeroMs`. */
+/** 1 ms a block (take, queue, notify); zeroing one takes `zeroMs`. */
 function cpu(zeroMs = 3): GuestCpuCosts {
-  return { blockAllocUs: 500, notifyUs: 500, zeroBytesPerSec: (BLOCK_BYTES * 1000) / zeroMs };
+  return { hintBlockUs: 1000, zeroBytesPerSec: (BLOCK_BYTES * 1000) / zeroMs };
 }
 
 function guest(options: { initOnAlloc: boolean; cpu?: GuestCpuCosts; threads?: number; vcpus?: number; lazy?: boolean }): Vm {

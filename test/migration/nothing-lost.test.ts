@@ -91,7 +91,7 @@ describe('I1: nothing lost', () => {
         for (const b of stashed.splice(0)) window.clear(b);
       },
     };
-    const result = fc.check(nothingLost(late), { numRuns: 30, seed: 1, examples: [[{ seed: 7, strategies: 'zero+hint', warmupMs: 20, bandwidth: 1e8, downtimeLimitMs: 5, used: false, lazy: false, workload: 'compile' }]] });
+    const result = fc.check(nothingLost(late), { numRuns: 30, seed: 1, examples: [[{ seed: 7, strategies: 'zero+hint', warmupMs: 0, bandwidth: 1e8, downtimeLimitMs: 300, used: false, lazy: false, workload: 'compile' }]] });
     expect(result.failed).toBe(true);
   });
 

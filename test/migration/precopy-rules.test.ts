@@ -146,11 +146,12 @@ describe('precopy rounds', () => {
     expect(progress.slice(0, 3).every((p) => p.remainingPages === 8)).toBe(true);
   });
 
-  it('the switchover estimate counts every remaining page as sent whole', () => {
-    // 8 pages whole: 8 × 4104 B at the default bandwidth. Just over that limit: switch over now.
-    const estimate = (8 * WIRE_PAGE_BYTES * 1000) / SLOW.bandwidth;
-    expect(run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: estimate * 1.01 }).result.rounds).toBe(2);
-    expect(run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: estimate * 0.99, maxRounds: 5 }).result.rounds).toBe(6);
+  it("switches over as QEMU does: what is left, every page counted whole, fits the limit at the bandwidth measured over the last period", () => {
+    // 8 rewritten pages are 32,768 bytes; the thread measures about 1 MB/s, so about 33 ms.
+    const fits = run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: 40, maxRounds: 10 }).result;
+    expect(fits.rounds).toBeLessThan(10);
+    expect(fits.downtimeLimitMet).toBe(true);
+    expect(run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: 30, maxRounds: 10 }).result.rounds).toBe(11);
   });
 
   it('device state records are charged on the wire', () => {
@@ -173,7 +174,8 @@ describe("QEMU's rate limiter and the switchover estimate", () => {
 
   it('sends a window’s bytes, then sleeps to the window’s end while the guest runs; zero pages barely count', () => {
     const source = new ScriptedSource();
-    const { result, records, incoming } = run(source, { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1e6 });
+    // A limit below one page: no switchover before the round ends.
+    const { result, records, incoming } = run(source, { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1 });
     incoming.finish();
     // Data and zero pages alternate: each window takes one data page and the zero page before
     // it, so the 48 data pages fill 48 windows and the last zero page opens a 49th; the guest
@@ -192,8 +194,8 @@ describe("QEMU's rate limiter and the switchover estimate", () => {
     // Reading a page takes 10 ms: 96 pages are 960 ms of reading, 48 data pages are 48 windows.
     const reading = { scanRate: PAGE_SIZE * 100, bandwidth: 1e15 };
     const readOnly = run(new ScriptedSource(), { cost: reading }).result.totalMs;
-    const limitedOnly = run(new ScriptedSource(), { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1e6 }).result.totalMs;
-    const both = run(new ScriptedSource(), { cost: { ...reading, maxBandwidth: ONE_PAGE_A_WINDOW.maxBandwidth }, downtimeLimitMs: 1e6 }).result.totalMs;
+    const limitedOnly = run(new ScriptedSource(), { cost: ONE_PAGE_A_WINDOW, downtimeLimitMs: 1 }).result.totalMs;
+    const both = run(new ScriptedSource(), { cost: { ...reading, maxBandwidth: ONE_PAGE_A_WINDOW.maxBandwidth }, downtimeLimitMs: 1 }).result.totalMs;
     expect(both).toBeLessThan(readOnly + limitedOnly - 500);
     expect(both).toBeGreaterThanOrEqual(Math.max(readOnly, limitedOnly) - 100);
   });
@@ -205,11 +207,13 @@ describe("QEMU's rate limiter and the switchover estimate", () => {
     expect(result.downtimeMs).toBeLessThan(1);
   });
 
-  it('the switchover estimate counts the reading of each remaining page, not only its bytes on the wire', () => {
-    // No time on the wire, 0.25 ms to read a page: 8 rewritten pages are a 2 ms estimate.
+  it('the bandwidth it measures is bytes over elapsed time, so the switchover test counts the reading, not only the wire', () => {
+    // No time on the wire, 0.25 ms to read a page: 4104 bytes per 0.25 ms, so the 32,768 bytes
+    // of 8 rewritten pages take 2 ms (a test of wire time alone would find them free).
     const quarter = { scanRate: PAGE_SIZE * 4000, bandwidth: 1e15 };
-    expect(run(new ScriptedSource(rewriting(8)), { cost: quarter, downtimeLimitMs: 2 * 1.01 }).result.rounds).toBe(2);
-    expect(run(new ScriptedSource(rewriting(8)), { cost: quarter, downtimeLimitMs: 2 * 0.99, maxRounds: 5 }).result.rounds).toBe(6);
+    const pendingMs = (8 * PAGE_SIZE) / (WIRE_PAGE_BYTES / 0.25);
+    expect(run(new ScriptedSource(rewriting(8)), { cost: quarter, downtimeLimitMs: pendingMs * 1.05, maxRounds: 200 }).result.rounds).toBeLessThan(200);
+    expect(run(new ScriptedSource(rewriting(8)), { cost: quarter, downtimeLimitMs: pendingMs * 0.95, maxRounds: 200 }).result.rounds).toBe(201);
   });
 
   it('says when the downtime limit was not met, and counts syncs as QEMU does (setup included)', () => {
@@ -257,8 +261,9 @@ describe('a quiet guest', () => {
     });
 
   it.each(WRITES)('lets a batch read ahead only up to its next step that does something: the same migration as page by page (page $pfn, step $step)', (write) => {
-    const stepping = run(new ScriptedSource((memory, step) => step === write.step && memory.fill(write.pfn * PAGE_SIZE, PAGE_SIZE, 0xee)), { cost: SLOW });
-    const quiet = run(new QuietSource(write), { cost: SLOW });
+    // A downtime limit below one page: no switchover before the round ends.
+    const stepping = run(new ScriptedSource((memory, step) => step === write.step && memory.fill(write.pfn * PAGE_SIZE, PAGE_SIZE, 0xee)), { cost: SLOW, downtimeLimitMs: 1 });
+    const quiet = run(new QuietSource(write), { cost: SLOW, downtimeLimitMs: 1 });
     quiet.incoming.finish();
     // Read after the write in round 1; sent again in round 2, as the write left it in the dirty log.
     expect(sent(quiet.records, write.pfn)).toEqual([0xee, 0xee]);
@@ -268,8 +273,11 @@ describe('a quiet guest', () => {
     expect(quiet.result.totalMs).toBeCloseTo(stepping.result.totalMs, 6);
   });
 
-  it.each(WRITES)('a guest that claims quiet and writes anyway is read too early: round 1 carries the old page, round 2 the new one (page $pfn)', (write) => {
-    const lying = run(new QuietSource(write, true), { cost: SLOW });
+  // A write the first turn of the migration loop (50 ms) reads past: page 10, read about 20 ms in.
+  const EARLY_WRITES = [{ pfn: 10, step: 3 }];
+
+  it.each(EARLY_WRITES)('a guest that claims quiet and writes anyway is read too early: round 1 carries the old page, round 2 the new one (page $pfn)', (write) => {
+    const lying = run(new QuietSource(write, true), { cost: SLOW, downtimeLimitMs: 1 });
     lying.incoming.finish();
     expect(sent(lying.records, write.pfn)).toEqual([(write.pfn % 251) + 1, 0xee]);
     expect(lying.destination.memory.read(write.pfn * PAGE_SIZE, 1)[0]).toBe(0xee);

@@ -44,6 +44,7 @@ const costArb = fc.record({
   syncPerGiBMs: fc.double({ min: 0, max: 5, noNaN: true }),
   // No limit, or one so high that no window ever fills.
   maxBandwidth: fc.constantFrom(Number.POSITIVE_INFINITY, 1e18),
+  bitmapLock: fc.constantFrom('per-page' as const, 'per-iteration' as const),
 });
 
 test.prop([pagesArb, costArb, fc.constantFrom('zero', 'none'), fc.boolean()], { numRuns: runs(100), seed: 17 })(

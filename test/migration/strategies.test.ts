@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_COST_MODEL, RateLimiter, SimClock } from '../../src/migration/cost-model.js';
+import { DEFAULT_COST_MODEL, SimClock, TransferMeter } from '../../src/migration/cost-model.js';
 import { StrategyError, strategySet } from '../../src/migration/strategies.js';
 
 describe('strategy sets', () => {
@@ -82,37 +82,36 @@ describe('the simulated clock', () => {
     const { c } = clock(1, { ...DEFAULT_COST_MODEL, scanRate: 2e6 });
     expect(c.scanMs(4000)).toBe(2);
   });
-
-  it('a round moves a whole page at the thread’s pace, or the rate limit’s when that is slower', () => {
-    // 4096 B read at 4.096 MB/s (1 ms) and 4104 B sent at 4.104 MB/s (1 ms): 2 ms a page.
-    const unlimited = clock(1, { ...DEFAULT_COST_MODEL, scanRate: 4.096e6, bandwidth: 4.104e6 }).c;
-    expect(unlimited.roundPageMs()).toBeCloseTo(2, 12);
-    // A limit of 1.026 MB/s lets a whole page through every 4 ms: slower than the thread.
-    const limited = clock(1, { ...DEFAULT_COST_MODEL, scanRate: 4.096e6, bandwidth: 4.104e6, maxBandwidth: 1.026e6 }).c;
-    expect(limited.roundPageMs()).toBeCloseTo(4, 12);
-  });
 });
 
-describe("QEMU's rate limiter", () => {
-  it('lets a window’s bytes through, then makes the thread wait for the window’s end', () => {
-    const limiter = new RateLimiter(1e6); // 100,000 bytes a window of 100 ms
-    expect(limiter.windowBytes).toBe(100_000);
-    expect(limiter.room(0)).toBe(100_000);
-    limiter.add(60_000);
-    expect(limiter.room(30)).toBe(40_000);
-    limiter.add(45_000); // the last send may overshoot, as QEMU checks before each page
-    expect(limiter.room(40)).toBe(-5000);
-    expect(limiter.waitMs(40)).toBe(60);
+describe("QEMU's transfer counters", () => {
+  it('give each period of 100 ms a window of max-bandwidth × 100 ms, counted from the bytes at its start', () => {
+    const meter = new TransferMeter(1e6); // 100,000 bytes a window
+    expect(meter.windowBytes).toBe(100_000);
+    expect(meter.room(0)).toBe(100_000);
+    expect(meter.room(60_000)).toBe(40_000);
+    // The last send may overshoot, as QEMU checks before each page.
+    expect(meter.room(105_000)).toBe(-5000);
+    expect(meter.waitMs(40)).toBe(60);
+    expect(meter.waitMs(140)).toBe(0);
   });
 
-  it('opens a new window at the first check after the last one ended, not on a fixed grid', () => {
-    const limiter = new RateLimiter(1e6);
-    limiter.add(100_000);
-    // The thread was busy until 130 ms: the new window runs from 130 to 230.
-    expect(limiter.room(130)).toBe(100_000);
-    limiter.add(100_000);
-    expect(limiter.room(229)).toBe(0);
-    expect(limiter.waitMs(229)).toBe(1);
-    expect(limiter.room(230)).toBe(100_000);
+  it('measure the bandwidth of a period once it is 100 ms old, and start the next one then, not on a fixed grid', () => {
+    const meter = new TransferMeter(1e6);
+    meter.update(99, 100_000);
+    expect(meter.bytesPerMs).toBe(0); // no whole period yet: QEMU's threshold is 0 until one ends
+    // The thread was busy until 130 ms: the period 0–130 carried 100,000 bytes, and the next runs from 130.
+    meter.update(130, 100_000);
+    expect(meter.bytesPerMs).toBeCloseTo(100_000 / 130, 12);
+    expect(meter.room(100_000)).toBe(100_000);
+    expect(meter.waitMs(229)).toBe(1);
+    meter.update(229, 150_000);
+    expect(meter.bytesPerMs).toBeCloseTo(100_000 / 130, 12);
+    meter.update(230, 150_000);
+    expect(meter.bytesPerMs).toBe(500);
+  });
+
+  it('without a limit, the window never fills', () => {
+    expect(new TransferMeter(Number.POSITIVE_INFINITY).room(1e15)).toBe(Number.POSITIVE_INFINITY);
   });
 });
