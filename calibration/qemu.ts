@@ -15,7 +15,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
-import { cpus, release, tmpdir, totalmem } from 'node:os';
+import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAssets, TMPFS, Unavailable, type QemuAssets } from './assets.js';
@@ -277,10 +277,12 @@ interface Comparison {
   readonly off: Metrics;
   readonly on: Metrics;
   readonly totalTimeChangePercent: number;
+  /** total-time of every repetition, hint off and on. */
+  readonly totalTimeReps: { readonly off: readonly number[]; readonly on: readonly number[] };
 }
 
 /** Hint off vs on, per (D, bandwidth, init_on_alloc), from the row medians. */
-function compare(rows: ReadonlyArray<{ row: Row; median: Metrics }>): Comparison[] {
+function compare(rows: ReadonlyArray<{ row: Row; reps: readonly Rep[]; median: Metrics }>): Comparison[] {
   const keys = ['total-time', 'downtime', 'setup-time', 'ram.transferred', 'ram.normal', 'ram.duplicate', 'ram.skipped', 'ram.dirty-sync-count', 'ram.mbps', 'derived.pagesSentBeyondRam'];
   const pick = (m: Metrics): Metrics => Object.fromEntries(keys.filter((k) => k in m).map((k) => [k, m[k]!]));
   const out: Comparison[] = [];
@@ -288,14 +290,23 @@ function compare(rows: ReadonlyArray<{ row: Row; median: Metrics }>): Comparison
     const on = rows.find((r) => r.row.hint && r.row.id === rowId(off.row.freedMiB, off.row.bandwidth, off.row.initOnAlloc, true));
     if (on === undefined) continue;
     const change = (100 * (on.median['total-time']! - off.median['total-time']!)) / off.median['total-time']!;
-    out.push({ freedMiB: off.row.freedMiB, bandwidth: off.row.bandwidth.label, initOnAlloc: off.row.initOnAlloc, off: pick(off.median), on: pick(on.median), totalTimeChangePercent: Math.round(change * 10) / 10 });
+    out.push({
+      freedMiB: off.row.freedMiB,
+      bandwidth: off.row.bandwidth.label,
+      initOnAlloc: off.row.initOnAlloc,
+      off: pick(off.median),
+      on: pick(on.median),
+      totalTimeChangePercent: Math.round(change * 10) / 10,
+      totalTimeReps: { off: off.reps.map((r) => r.metrics['total-time']!), on: on.reps.map((r) => r.metrics['total-time']!) },
+    });
   }
   return out;
 }
 
 function table(comparisons: readonly Comparison[]): string {
-  const head = '| D (MiB) | bandwidth | init_on_alloc | total ms off → on | change | downtime ms off → on | transferred MiB off → on | normal pages off → on | zero pages off → on | dirty syncs off → on |';
-  const rule = '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const head = '| D (MiB) | bandwidth | init_on_alloc | total ms off → on | change | total ms range off; on | downtime ms off → on | transferred MiB off → on | normal pages off → on | zero pages off → on | dirty syncs off → on |';
+  const rule = '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const range = (values: readonly number[]): string => `${Math.min(...values)}–${Math.max(...values)}`;
   const pair = (a: number | undefined, b: number | undefined, scale = 1, digits = 0): string => `${((a ?? NaN) / scale).toFixed(digits)} → ${((b ?? NaN) / scale).toFixed(digits)}`;
   const lines = comparisons.map((c) =>
     [
@@ -304,6 +315,7 @@ function table(comparisons: readonly Comparison[]): string {
       c.initOnAlloc,
       pair(c.off['total-time'], c.on['total-time']),
       `${c.totalTimeChangePercent > 0 ? '+' : ''}${c.totalTimeChangePercent.toFixed(1)}%`,
+      `${range(c.totalTimeReps.off)}; ${range(c.totalTimeReps.on)}`,
       pair(c.off['downtime'], c.on['downtime']),
       pair(c.off['ram.transferred'], c.on['ram.transferred'], 1 << 20, 1),
       pair(c.off['ram.normal'], c.on['ram.normal']),
@@ -362,7 +374,7 @@ async function main(): Promise<void> {
     command: `npm run calibrate:qemu${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     runtimeSeconds: Math.round(runtimeMs / 1000),
     repetitions: options.reps,
-    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), kernel: release(), node: process.version },
+    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     versions: {
       qemu: { package: 'qemu-system-x86', version: version('qemu-system-x86'), binary: qemuVersion },
       kernel: { package: kernelPackage.package, version: kernelPackage.version, metapackage: `linux-image-amd64 ${version('linux-image-amd64')}`, uname: session.guestFacts?.uname },
