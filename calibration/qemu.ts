@@ -14,13 +14,18 @@
  * Without Debian's tools or archive nothing can be measured: a banner says so and the exit code is 0.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAssets, TMPFS, Unavailable, type QemuAssets } from './assets.js';
 import { Vm } from './vm.js';
 
+/**
+ * Where each run's directory (QMP socket, migration stream) lives: a tmpfs when the host has
+ * one, so that the stream lands in memory and the host's disk writeback never enters the figures.
+ */
+const RUN_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Guest size: 2 GiB of RAM, one vCPU. */
@@ -183,7 +188,7 @@ interface Session {
 }
 
 async function measure(assets: QemuAssets, row: Row, rep: number, dest: 'file' | 'null', session: Session): Promise<Rep> {
-  const runDir = mkdtempSync(join(tmpdir(), 'freehint-qemu-run-'));
+  const runDir = mkdtempSync(join(RUN_ROOT, 'freehint-qemu-run-'));
   const started = performance.now();
   const vm = await Vm.start(assets.qemu, qemuArgv(assets, row), runDir, { ...process.env, ...assets.env });
   current = vm;
@@ -400,7 +405,7 @@ async function main(): Promise<void> {
       dropCaches: DROP_CACHES,
       meminfo: MEMINFO,
       idleMsBeforeMigration: IDLE_MS,
-      migrationStream: options.dest === 'file' ? 'exec:cat > stream.bin (a file on the host disk, in the run directory; its size is host.streamBytes)' : 'exec:cat > /dev/null',
+      migrationStream: options.dest === 'file' ? 'exec:cat > stream.bin (a file in the run directory, on a tmpfs (/dev/shm) when the host has one; its size is host.streamBytes)' : 'exec:cat > /dev/null',
       pollMs: POLL_MS,
       order: 'repetitions interleaved: every row once, then every row again',
     },

@@ -94,8 +94,10 @@ export class BuddyAllocator {
       pfn = runEnd;
     }
     this.managedPages = managed;
-    // Low addresses first, as a fresh Linux zone hands them out.
-    for (const stack of this.stacks) stack.reverse();
+    // The stacks now hold each order's blocks in address order, so the highest comes off
+    // first: a freshly booted Linux guest's allocations land at the top of its RAM, just below
+    // the memory map (a dump of the QEMU calibration guest's RAM shows its page cache and slab
+    // there, and nothing between the kernel image and them; calibration/README.md).
   }
 
   get freePages(): number {

@@ -5,6 +5,9 @@ import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type SimClock } from './cost-mod
 import type { OverlayManager } from './overlay.js';
 import type { StreamWriter } from './stream.js';
 
+/** At most this many runs in one PATTERN record (8 bytes each): a record stays far below the stream's limit. */
+const MAX_PATTERN_RUNS = 65536;
+
 // Stryker disable next-line BlockStatement: a one-byte run also grows a page per turn through sendOneByte's coalescing; this only saves turns
 function fillOf(summary: PageSummary | undefined): number | undefined {
   // Stryker disable next-line StringLiteral: as above, a run that stops at each page is coalesced into the same record
@@ -42,6 +45,11 @@ export class PageSender {
   readonly counts: SendCounts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0 };
   /** A run of one-byte pages not written yet: zero records, or whole pages of `fill`. */
   private pending: { gpa: number; count: number; fill: number; zeroRecord: boolean } | undefined;
+  /**
+   * Pattern pages not written yet: consecutive ones, however the calls cut them, go as one
+   * record, so that the stream does not depend on how a round was cut into batches.
+   */
+  private pendingPattern: { gpa: number; seed: number; runs: PatternRun[]; pages: number } | undefined;
 
   constructor(
     private readonly memory: GuestMemory,
@@ -101,8 +109,7 @@ export class PageSender {
       if ('seed' in summary) {
         const runs: PatternRun[] = [];
         const count = patternRuns(this.memory, summary.seed, pfn, pages, runs);
-        this.flush();
-        this.writer.pattern(gpa, summary.seed, runs);
+        this.addPattern(gpa, summary.seed, runs, count);
         this.counts.normalPages += count;
         ms += count * scanMs + this.wire(count * WIRE_PAGE_BYTES);
         pfn += count;
@@ -119,13 +126,34 @@ export class PageSender {
     return { next: pfn, ms };
   }
 
-  /** Write the pending run, if any: before another record, and when a round ends. */
+  /** Write the pending runs, if any: before another record, and when a round ends. */
   flush(): void {
+    const pattern = this.pendingPattern;
+    if (pattern !== undefined) {
+      this.pendingPattern = undefined;
+      this.writer.pattern(pattern.gpa, pattern.seed, pattern.runs);
+    }
     const run = this.pending;
     if (run === undefined) return;
     this.pending = undefined;
     if (run.zeroRecord) this.writer.zero(run.gpa, run.count);
     else this.writer.fill(run.gpa, run.count, run.fill);
+  }
+
+  /** Pattern pages from `gpa`: joined to the pending ones when they follow them, else after a flush. */
+  private addPattern(gpa: number, seed: number, runs: readonly PatternRun[], pages: number): void {
+    const p = this.pendingPattern;
+    if (p !== undefined && p.seed === seed && p.gpa + p.pages * PAGE_SIZE === gpa && p.runs.length < MAX_PATTERN_RUNS) {
+      const last = p.runs[p.runs.length - 1]!;
+      const [head, ...rest] = runs;
+      if (head !== undefined && head.version === last.version) p.runs[p.runs.length - 1] = { count: last.count + head.count, version: last.version };
+      else if (head !== undefined) p.runs.push(head);
+      p.runs.push(...rest);
+      p.pages += pages;
+      return;
+    }
+    this.flush();
+    this.pendingPattern = { gpa, seed, runs: [...runs], pages };
   }
 
   /** `count` pages from `pfn` that all hold `fill`: zero records, skipped, or whole pages. */
@@ -144,7 +172,7 @@ export class PageSender {
     }
     const gpa = pfn * PAGE_SIZE;
     const run = this.pending;
-    if (run && run.zeroRecord === zeroRecord && run.fill === fill && run.gpa + run.count * PAGE_SIZE === gpa) {
+    if (this.pendingPattern === undefined && run && run.zeroRecord === zeroRecord && run.fill === fill && run.gpa + run.count * PAGE_SIZE === gpa) {
       run.count += count;
       return;
     }

@@ -51,8 +51,8 @@ export const TCG_2CORE: HostProfile = {
   name: 'tcg-2core',
   description: 'a 2-core host emulating the guest with QEMU TCG (no KVM), migrating to a file',
   cores: 2,
-  migration: { bandwidth: 2.7 * GB, scanRate: 12.6 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-iteration' },
-  guest: { zeroBytesPerSec: 0.2 * GB, hintBlockUs: 30 },
+  migration: { bandwidth: 2.5 * GB, scanRate: 18.6 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-iteration' },
+  guest: { zeroBytesPerSec: 0.417 * GB, hintBlockUs: 36 },
   sources: {
     bandwidth: 'provisional',
     scanRate: 'provisional',
