@@ -1,4 +1,11 @@
-import { mkdtempSync, readFileSync, rmSync, openSync, readSync, closeSync } from 'node:fs';
+/**
+ * Where a real guest keeps its data: boots the calibration guest (2 GiB, init_on_alloc=1; pass
+ * D to write and free D MiB first), idles, stops it, dumps its RAM with QMP's pmemsave into a
+ * tmpfs and prints, per 16 MiB, how many of its 4 KiB pages hold anything but zeros. This is
+ * what placed the simulated guest's memory map at the top of RAM and its allocations just below.
+ * Run: `npx tsx calibration/ram-layout.ts [D]`.
+ */
+import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { buildAssets, TMPFS } from './assets.js';
 import { Vm } from './vm.js';

@@ -1,20 +1,13 @@
-import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { calibrate, ordering, type ReferenceTable } from '../../src/sim/calibration.js';
+import { publishedTable, qemuTable } from '../../calibration/reference.js';
+import { calibrate, ordering } from '../../src/sim/calibration.js';
 import { runStrategy, withReductions, type StrategyResult } from '../../src/sim/compare.js';
 import { checkScenario } from '../../src/sim/scenario.js';
-
-/** A committed reference table (calibration/*.json). */
-function table(file: string): ReferenceTable {
-  return JSON.parse(readFileSync(fileURLToPath(new URL(`../../calibration/${file}`, import.meta.url)), 'utf8')) as ReferenceTable;
-}
 
 // Each row: the model, on the table's host profile, orders hints against legacy as the
 // reference does (faster, slower, or within 3%) and changes the time by as much, within the
 // table's tolerance. One set of constants per host; nothing here is tuned per row.
-for (const file of ['published-v34.json', 'published-v37.json']) {
-  const t = table(file);
+for (const t of [publishedTable('published-v34.json'), publishedTable('published-v37.json'), qemuTable()]) {
   describe(`calibration against ${t.name} (${t.host})`, () => {
     for (const row of t.rows) {
       it(`${row.label}: ${ordering(row.legacyMs, row.hintMs)} (${pct(row.hintMs / row.legacyMs - 1)}), within ${t.tolerancePoints} points`, () => {
