@@ -33,6 +33,11 @@ export interface CostModel {
    * until the rate limit stops it; a hint waits until the thread lets go).
    */
   readonly bitmapLock: 'per-page' | 'per-iteration';
+  /**
+   * Threads besides the migration thread that work for every byte it sends, on the same host:
+   * a stream piped to `cat` into a file is one; a socket the kernel sends from is none.
+   */
+  readonly sinkThreads: number;
 }
 
 /**
@@ -53,12 +58,15 @@ export const DEFAULT_COST_MODEL: CostModel = {
   syncFixedMs: 0.05,
   syncPerGiBMs: 0.2,
   bitmapLock: 'per-page',
+  sinkThreads: 0,
 };
 
 /** A simulated clock that charges costs and lets the guest run while time passes. */
 export class SimClock {
   /** Simulated milliseconds since the migration started. */
   nowMs = 0;
+  /** The share of a core the migration thread gets (1: all of one); its work takes 1/speed longer. */
+  speed = 1;
   private guestDebtMs = 0;
   private guestRunning = false;
 
@@ -97,12 +105,12 @@ export class SimClock {
 
   /** Milliseconds that sending `bytes` takes on the channel (nothing charged). */
   sendMs(bytes: number): number {
-    return (bytes * 1000) / this.cost.bandwidth;
+    return (bytes * 1000) / this.cost.bandwidth / this.speed;
   }
 
   /** Milliseconds that reading `bytes` of guest RAM takes (nothing charged). */
   scanMs(bytes: number): number {
-    return (bytes * 1000) / this.cost.scanRate;
+    return (bytes * 1000) / this.cost.scanRate / this.speed;
   }
 
   /** Milliseconds one dirty-bitmap sync of `ramBytes` of RAM takes (nothing charged). */

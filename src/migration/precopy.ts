@@ -5,6 +5,7 @@ import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.
 import { BalloonFeature } from '../virtio/balloon/constants.js';
 import { DEFAULT_COST_MODEL, SimClock, TransferMeter, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
+import { HostCpus } from './host-cpus.js';
 import { PageSender, type ZeroPolicy } from './page-sender.js';
 import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
 import { StrategyError, type StrategySet } from './strategies.js';
@@ -154,6 +155,8 @@ export interface PrecopyOptions {
   /** How overlay pages travel (default drop-at-pause). */
   readonly overlayMode?: OverlayMode;
   readonly pieces?: EnginePieces;
+  /** The host's cores, shared with the guest's vCPUs (which say how many of them run); none: no contention. */
+  readonly host?: HostCpus;
   /**
    * Hand the migration to postcopy after this many rounds instead of stopping to copy: the VM
    * stops, the last sync runs, and instead of the remaining pages the stream carries what is
@@ -200,6 +203,7 @@ export class PrecopyMigration {
   private readonly hintedClean: PageBitmap;
   /** While true the thread holds the bitmap lock for a turn, and hints wait (see CostModel.bitmapLock). */
   private holdingBitmapLock = false;
+  private readonly host: HostCpus;
   private readonly waitingHints: HintBatch[] = [];
 
   constructor(
@@ -214,6 +218,7 @@ export class PrecopyMigration {
     this.hintedClean = new PageBitmap(options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE);
     this.clock = new SimClock(this.cost, (maxMs) => source.step(maxMs));
     this.meter = new TransferMeter(this.cost.maxBandwidth);
+    this.host = options.host ?? new HostCpus(Number.MAX_SAFE_INTEGER);
     this.writer = new StreamWriter(options.sink);
     this.sender = new PageSender(source.memory, this.writer, this.clock, source.overlays);
   }
@@ -224,6 +229,7 @@ export class PrecopyMigration {
       throw new StrategyError("'report' needs a guest that negotiated free page reporting");
     }
     const subscription = device.hints$.subscribe((batch) => this.pieces.onHint(batch, this.window));
+    this.setRunning(true);
     let round = 0;
     let pausedAt: number | undefined;
     try {
@@ -272,6 +278,7 @@ export class PrecopyMigration {
       const failure = new MigrationError('source-failed', `migration failed in round ${round}: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       return { ...this.result('failed', round, pausedAt ?? this.clock.nowMs), error: failure };
     } finally {
+      this.setRunning(false);
       subscription.unsubscribe();
       this.pieces.cleanup(device);
       memory.dirtyLog.disable();
@@ -366,7 +373,9 @@ export class PrecopyMigration {
           this.meter.update(now, this.sender.wireBytes);
           if (this.meter.room(this.sender.wireBytes) <= 0) {
             // The period's bytes are spent: sleep to its end (or the cancel instant); the guest runs.
+            this.setRunning(false);
             this.clock.charge(Math.min(this.meter.waitMs(now), cancelAt - now));
+            this.setRunning(true);
             continue;
           }
           if (this.fits(limitMs)) return 'converging';
@@ -400,6 +409,8 @@ export class PrecopyMigration {
   private sendBatches(first: number, policy: ZeroPolicy, cancelAt: number, turnEnd: number, limited: boolean): number {
     do {
       const now = this.clock.nowMs;
+      // The thread's share of a core for this batch, with the vCPUs that run now.
+      this.clock.speed = this.host.share;
       const room = limited ? this.meter.room(this.sender.wireBytes) : Number.POSITIVE_INFINITY;
       // The guest's quiet is counted from its own clock, which may be ahead of now. The batch
       // reads from `first` on: the guest's writes below it do not end its quiet.
@@ -439,6 +450,11 @@ export class PrecopyMigration {
     this.sendRecord(this.writer.device(HAND_OFF_RECORD, { remaining: this.bitmap.runs(), hintedClean: this.hintedClean.runs() }));
     this.sendRecord(this.writer.end());
     return { ...this.result('completed', round, pausedAt), handOff };
+  }
+
+  /** The migration thread, and what consumes its stream, start or stop running on the host. */
+  private setRunning(running: boolean): void {
+    this.host.migrationThreads = running ? 1 + this.cost.sinkThreads : 0;
   }
 
   /** Count `bytes` as sent on the wire; returns the time that takes. */

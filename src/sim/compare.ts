@@ -1,6 +1,7 @@
 import { Observable } from 'rxjs';
 import { CompactMemory } from '../memory/compact-memory.js';
 import { Destination } from '../migration/destination.js';
+import { HostCpus } from '../migration/host-cpus.js';
 import type { RoundProgress } from '../migration/precopy.js';
 import { strategySet } from '../migration/strategies.js';
 import { migrate } from './migrate.js';
@@ -51,6 +52,7 @@ export function prepareGuest(scenario: Scenario, strategy: string): Vm {
     initOnAlloc: scenario.initOnAlloc,
     vcpus: scenario.vcpus,
     cpu: hostOf(scenario).guest,
+    host: new HostCpus(hostOf(scenario).cores),
     // Free page reporting is a property of the guest: only the `report` strategy's guest runs it.
     balloon: { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true, pagePoison: true, pageReporting: set.report },
   });
@@ -70,6 +72,7 @@ export function runStrategy(scenario: Scenario, strategy: string, onRound?: (pro
   const m = migrate(vm, destination, {
     strategies: strategy,
     cost: costOf(scenario),
+    host: vm.host,
     downtimeLimitMs: scenario.downtimeLimitMs,
     overlayMode: scenario.overlayMode,
     ...(onRound ? { onRound } : {}),

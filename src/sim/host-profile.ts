@@ -32,7 +32,7 @@ export const KVM_XEON_2018: HostProfile = {
   name: 'kvm-xeon-2018',
   description: 'Xeon E5-2699 v4 (22 cores, 2.2 GHz) with KVM: the host of the published free page hint runs',
   cores: 22,
-  migration: { bandwidth: 1.5 * GB, scanRate: 5.5 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-page' },
+  migration: { bandwidth: 1.5 * GB, scanRate: 5.5 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-page', sinkThreads: 0 },
   guest: { zeroBytesPerSec: 10 * GB, hintBlockUs: 5 },
   sources: {
     bandwidth: "1.5 GB/s: one migration thread copying into a socket (QEMU's single channel moves 10–15 Gbit/s; the runs set no cap)",
@@ -51,7 +51,7 @@ export const TCG_2CORE: HostProfile = {
   name: 'tcg-2core',
   description: 'a 2-core host emulating the guest with QEMU TCG (no KVM), migrating to a file',
   cores: 2,
-  migration: { bandwidth: 2.5 * GB, scanRate: 18.6 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-iteration' },
+  migration: { bandwidth: 2.5 * GB, scanRate: 18.6 * GB, syncFixedMs: 0.05, syncPerGiBMs: 0.2, bitmapLock: 'per-iteration', sinkThreads: 1 },
   guest: { zeroBytesPerSec: 0.417 * GB, hintBlockUs: 36 },
   sources: {
     bandwidth: 'provisional',

@@ -2,6 +2,7 @@ import { Destination, type Received } from '../migration/destination.js';
 import { PrecopyMigration, type EnginePieces, type MigrationResult, type RoundProgress } from '../migration/precopy.js';
 import { strategySet } from '../migration/strategies.js';
 import type { CostModel } from '../migration/cost-model.js';
+import type { HostCpus } from '../migration/host-cpus.js';
 import type { OverlayMode } from '../migration/overlay.js';
 import type { Vm } from './vm.js';
 
@@ -16,6 +17,8 @@ export interface MigrateOptions {
   /** Flip bits or cut the stream on the way (fault injection): return the bytes to deliver. */
   readonly tamper?: (chunk: Uint8Array, index: number) => Uint8Array | undefined;
   readonly pieces?: EnginePieces;
+  /** The host's cores, shared with the guest (pass the Vm's `host`). */
+  readonly host?: HostCpus;
   /** Hand off to postcopy after this many rounds (see migratePostcopy). */
   readonly handOffAfterRounds?: number;
   /** Called after each round with the engine's progress. */
@@ -45,6 +48,7 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
     ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
     ...(options.cancelAfterMs !== undefined ? { cancelAfterMs: options.cancelAfterMs } : {}),
     ...(options.pieces ? { pieces: options.pieces } : {}),
+    ...(options.host ? { host: options.host } : {}),
     ...(options.overlayMode ? { overlayMode: options.overlayMode } : {}),
     ...(options.handOffAfterRounds !== undefined ? { handOffAfterRounds: options.handOffAfterRounds } : {}),
   });

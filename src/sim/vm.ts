@@ -9,6 +9,7 @@ import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';
 import type { Subscription } from 'rxjs';
 import { MovableMemory } from '../memory/delegating-memory.js';
+import { HostCpus } from '../migration/host-cpus.js';
 import { OverlayManager, type OverlayPageState } from '../migration/overlay.js';
 import { BalloonDevice, type BalloonOptions, type BalloonState } from '../virtio/balloon/balloon-device.js';
 import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
@@ -37,6 +38,8 @@ export interface VmOptions {
    * work costs guest time. Without it, that work is free.
    */
   readonly cpu?: GuestCpuCosts;
+  /** The host's cores, shared with a migration's threads: a busy host slows the guest's work. */
+  readonly host?: HostCpus;
   /**
    * Serve the free page queue like QEMU's iothread: kicks wait until the start of the next
    * step, so a backlog of buffers can meet a hint state that changed in between (H4).
@@ -109,6 +112,8 @@ export class Vm {
   readonly workload: Workload;
   readonly stepMs: number;
   readonly vcpus: number;
+  /** The host's cores (shared with a migration that is given the same object). */
+  readonly host: HostCpus;
   /** Simulated milliseconds since boot. */
   clockMs = 0;
   /**
@@ -133,6 +138,7 @@ export class Vm {
     const vcpus = options.vcpus ?? 1;
     if (!Number.isInteger(vcpus) || vcpus < 1 || vcpus > MAX_VCPUS) throw new RangeError(`${vcpus} vCPUs: expected a whole number from 1 to ${MAX_VCPUS}`);
     this.vcpus = vcpus;
+    this.host = options.host ?? new HostCpus(Number.MAX_SAFE_INTEGER);
     this.workload = options.workload ?? idle();
     this.stepMs = options.stepMs ?? 1;
     this.memory = makeMemory(options.memory ?? 'compact', options.ramBytes, options.seed);
@@ -237,11 +243,17 @@ export class Vm {
     if (this.devicesRunning) this.serveLazyKicks();
     if (this.vcpusRunning) {
       this.deliverInterrupts();
-      this.driver.step(this.clockMs, this.stepMs * this.workerShare());
+      this.host.busyVcpus = this.busyVcpus();
+      this.driver.step(this.clockMs, this.stepMs * this.workerShare() * this.host.share);
       this.workload.step(this.kernel, this.stepMs);
     }
     this.clockMs += this.stepMs;
     return this.stepMs;
+  }
+
+  /** vCPUs running guest code: the workload's threads and the balloon's worker while it hints. */
+  busyVcpus(): number {
+    return Math.min(this.vcpus, (this.workload.threads ?? 0) + (this.driver.hinting ? 1 : 0));
   }
 
   /**

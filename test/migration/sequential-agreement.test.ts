@@ -45,6 +45,7 @@ const costArb = fc.record({
   // No limit, or one so high that no window ever fills.
   maxBandwidth: fc.constantFrom(Number.POSITIVE_INFINITY, 1e18),
   bitmapLock: fc.constantFrom('per-page' as const, 'per-iteration' as const),
+  sinkThreads: fc.constantFrom(0, 1),
 });
 
 test.prop([pagesArb, costArb, fc.constantFrom('zero', 'none'), fc.boolean()], { numRuns: runs(100), seed: 17 })(
