@@ -6,11 +6,10 @@
  * 1. The migration thread's cost per zero page and per page sent whole: unlimited migrations
  *    of 4 GiB guests (the table's are 2 GiB), one fresh (nearly every page zero), one holding
  *    512 MiB of data in a tmpfs; two equations in two unknowns.
- * 2. What a free page hint costs the guest: a hint round of an 8 GiB guest (about 2000 blocks)
- *    under a migration slowed to 1 MiB/s, so the thread, asleep, never holds the bitmap lock.
- *    The driver's worker holds the guest's one vCPU until the round ends, so the time until the
- *    guest's shell answers again, and MemFree has fallen by the blocks it holds, is the round's;
- *    with init_on_alloc=1 and =0, the difference is zeroing 4 MiB per block.
+ * 2. What a free page hint costs the guest: hint rounds of an 8 GiB guest (about 2000 blocks)
+ *    under a migration slowed to 1 MiB/s, so the thread, asleep, never holds the bitmap lock:
+ *    without init_on_alloc, with it on memory the guest never touched (each page it zeroes is a
+ *    host page fault), and with it again on the same blocks, now backed by the host.
  *
  * Writes calibration/host-tcg-2core.json. Options: --reps N (default 3); --only thread or
  * --only hint runs one of the two (written to .cache/host-probe-partial.json).
@@ -112,43 +111,66 @@ async function threadCosts(assets: QemuAssets, reps: number) {
   return { runs, fresh: a, held: b, zeroPageUs, normalPageUs };
 }
 
-/** 2. Hint cost: MemFree falls by 4 MiB for each block the driver takes during a round. */
+/**
+ * One hint round under a migration slowed to 1 MiB/s (the thread, asleep, never holds the
+ * bitmap lock), then the migration cancelled: the driver gets DONE and frees its blocks. The
+ * driver's worker keeps the guest's one vCPU busy until the round ends, so the shell answers
+ * only then: the round lasted until the first MemFree sample at its final level, counted from
+ * the migrate command (a few ms early: an upper bound). Returns the blocks and the time.
+ */
+async function hintRound(vm: Vm): Promise<{ blocks: number; ms: number }> {
+  const memFree = async (): Promise<number> => Number(/MemFree:\s+(\d+)/.exec(await vm.check('grep MemFree /proc/meminfo'))![1]) * 1024;
+  const before = await memFree();
+  const samples: Array<[number, number]> = [];
+  const t0 = performance.now();
+  await vm.qmp.execute('migrate-set-parameters', undefined, '{"max-bandwidth":1048576}');
+  await vm.qmp.execute('migrate', { uri: 'exec:cat > /dev/null' });
+  let last = before;
+  for (let still = 0; still < 10 && performance.now() - t0 < 180_000; ) {
+    const free = await memFree();
+    samples.push([Math.round(performance.now() - t0), free]);
+    still = free === last ? still + 1 : 0;
+    last = free;
+  }
+  await vm.qmp.execute('migrate_cancel');
+  // DONE: the driver frees what it held; wait until MemFree is back.
+  for (const deadline = performance.now() + 60_000; (await memFree()) < before - 64 * 2 ** 20 && performance.now() < deadline; ) await sleep(200);
+  await sleep(1000);
+  const final = samples.at(-1)![1];
+  return { blocks: Math.round((before - final) / (4 * 2 ** 20)), ms: samples.find(([, f]) => f === final)![0] };
+}
+
+/**
+ * 2. Hint cost: two rounds on an 8 GiB guest (about 2000 blocks each). The first zeroes memory
+ * the guest never touched, so every page it writes is a host page fault; the second round takes
+ * the same blocks again, now backed by the host, and pays the zeroing alone. Without
+ * init_on_alloc a round pays neither.
+ */
 async function hintCost(assets: QemuAssets, reps: number) {
-  const rounds: Array<{ initOnAlloc: number; blocks: number; ms: number; usPerBlock: number; samples: Array<[number, number]> }> = [];
+  const rounds: Array<{ initOnAlloc: number; round: number; blocks: number; ms: number; usPerBlock: number }> = [];
   for (let rep = 0; rep < reps; rep++) {
     for (const initOnAlloc of [1, 0]) {
       await boot(assets, { memoryMiB: 8192, initOnAlloc, hint: true }, async (vm) => {
-        const memFree = async (): Promise<number> => Number(/MemFree:\s+(\d+)/.exec(await vm.check('grep MemFree /proc/meminfo'))![1]) * 1024;
-        const before = await memFree();
-        const samples: Array<[number, number]> = [];
-        const t0 = performance.now();
-        // 1 MiB/s: the thread sleeps nearly all the time, so hints never wait for the bitmap lock.
-        await vm.qmp.execute('migrate-set-parameters', undefined, '{"max-bandwidth":1048576}');
-        await vm.qmp.execute('migrate', { uri: 'exec:cat > /dev/null' });
-        let last = before;
-        let still = 0;
-        while (still < 10 && performance.now() - t0 < 180_000) {
-          const free = await memFree();
-          samples.push([Math.round(performance.now() - t0), free]);
-          still = free === last ? still + 1 : 0;
-          last = free;
+        for (const round of [1, 2]) {
+          const { blocks, ms } = await hintRound(vm);
+          rounds.push({ initOnAlloc, round, blocks, ms, usPerBlock: (ms * 1000) / blocks });
+          console.error(`hint: init_on_alloc=${initOnAlloc} round ${round}: ${blocks} blocks in ${ms} ms`);
         }
-        await vm.qmp.execute('migrate_cancel');
-        // The driver's worker keeps the one vCPU busy for the whole round, so the shell answers
-        // only once it ends: the round lasted until the first sample at the final level (from the
-        // migrate command, which starts the round a few ms later, so an upper bound).
-        const final = samples.at(-1)![1];
-        const end = samples.find(([, f]) => f === final)![0];
-        const start = 0;
-        const blocks = Math.round((before - final) / (4 * 2 ** 20));
-        rounds.push({ initOnAlloc, blocks, ms: end - start, usPerBlock: ((end - start) * 1000) / blocks, samples });
-        console.error(`hint: init_on_alloc=${initOnAlloc}: ${blocks} blocks in ${end - start} ms`);
       });
     }
   }
-  const usPerBlock = (ioa: number): number => median(rounds.filter((r) => r.initOnAlloc === ioa).map((r) => r.usPerBlock));
-  const zeroUs = usPerBlock(1) - usPerBlock(0);
-  return { rounds, usPerBlockInitOnAlloc: usPerBlock(1), usPerBlockNoInit: usPerBlock(0), zeroBytesPerSec: (4 * 2 ** 20) / (zeroUs / 1e6) };
+  const usPerBlock = (ioa: number, round: number): number => median(rounds.filter((r) => r.initOnAlloc === ioa && r.round === round).map((r) => r.usPerBlock));
+  const plain = usPerBlock(0, 2);
+  const zeroUs = usPerBlock(1, 2) - plain;
+  const firstTouchUs = usPerBlock(1, 1) - usPerBlock(1, 2);
+  return {
+    rounds,
+    usPerBlockNoInit: plain,
+    usPerBlockInitOnAllocBacked: usPerBlock(1, 2),
+    usPerBlockInitOnAllocFirstTouch: usPerBlock(1, 1),
+    zeroBytesPerSec: (4 * 2 ** 20) / (zeroUs / 1e6),
+    firstTouchUsPerPage: firstTouchUs / 1024,
+  };
 }
 
 async function main(): Promise<void> {
@@ -169,7 +191,7 @@ async function main(): Promise<void> {
   const report = { description: 'Physical figures of the tcg-2core host profile, measured by `npm run calibrate:host`', generated: new Date().toISOString(), runtimeSeconds: Math.round((performance.now() - started) / 1000), host: { cpus: cpus().length, cpuModel: cpus()[0]?.model }, qemu, reps, thread, hint };
   const full = only.length === 2;
   writeFileSync(join(root, full ? 'calibration' : '.cache', full ? 'host-tcg-2core.json' : 'host-probe-partial.json'), `${JSON.stringify(report, null, 2)}\n`);
-  console.log(JSON.stringify({ zeroPageUs: thread?.zeroPageUs, normalPageUs: thread?.normalPageUs, hintUsPerBlockNoInit: hint?.usPerBlockNoInit, hintUsPerBlockInitOnAlloc: hint?.usPerBlockInitOnAlloc, zeroBytesPerSec: hint?.zeroBytesPerSec }, null, 2));
+  console.log(JSON.stringify({ zeroPageUs: thread?.zeroPageUs, normalPageUs: thread?.normalPageUs, hintUsPerBlock: hint?.usPerBlockNoInit, zeroBytesPerSec: hint?.zeroBytesPerSec, firstTouchUsPerPage: hint?.firstTouchUsPerPage }, null, 2));
 }
 
 void main();

@@ -46,6 +46,12 @@ export interface GuestCpuCosts {
    * lists, adding it to the ring and notifying the device (a trapped register write).
    */
   readonly hintBlockUs: number;
+  /**
+   * What the guest's first write to a page costs when the host never backed it, µs: a fault on
+   * the host that maps (and zeroes) a page for it. Zeroing memory untouched since boot pays it
+   * for every page.
+   */
+  readonly firstTouchUsPerPage: number;
 }
 
 /** Memory statistics the kernel reports through the stats queue. */
@@ -440,15 +446,17 @@ export class BalloonDriver {
   }
 
   /**
-   * Guest time one hint block costs the worker, ms: taking it off the free lists, zeroing it
-   * when init_on_alloc is on (Linux's alloc_pages zeroes a block before the driver sees it),
-   * adding it to the ring and notifying the device. 0 without {@link BalloonDriverOptions.cpu}.
+   * Guest time a hint block costs the worker, ms: taking it off the free lists, zeroing it when
+   * init_on_alloc is on (Linux's alloc_pages zeroes a block before the driver sees it), with a
+   * host page fault for each of its `freshPages` never touched since boot, adding it to the ring
+   * and notifying the device. 0 without {@link BalloonDriverOptions.cpu}.
    */
-  get hintBlockMs(): number {
+  hintBlockMs(freshPages = 0): number {
     const cpu = this.options.cpu;
     if (cpu === undefined) return 0;
-    const zeroMs = this.pages.initOnAlloc ? ((PAGE_SIZE << this.hintOrder) * 1000) / cpu.zeroBytesPerSec : 0;
-    return cpu.hintBlockUs / 1000 + zeroMs;
+    if (!this.pages.initOnAlloc) return cpu.hintBlockUs / 1000;
+    const zeroMs = ((PAGE_SIZE << this.hintOrder) * 1000) / cpu.zeroBytesPerSec;
+    return (cpu.hintBlockUs + freshPages * cpu.firstTouchUsPerPage) / 1000 + zeroMs;
   }
 
   /** report_free_page_func with `workMs` more of the worker's time: start a round, or go on with it. */
@@ -468,9 +476,10 @@ export class BalloonDriver {
       this.rounds.push({ cmdId: received, blocks: [], stopped: false });
     }
     // send_free_pages: one block per iteration until the id changes or memory runs out, each
-    // paid for in worker time; what is left over goes on in the next pass.
+    // paid for in worker time: a block starts while there is time left, and what it costs past
+    // that comes out of the next pass.
     this.hintWorkMs += workMs;
-    const blockMs = this.hintBlockMs;
+    const free = this.options.cpu === undefined;
     const cap = this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY;
     let ended = false;
     for (let sent = 0; ; sent++) {
@@ -478,17 +487,17 @@ export class BalloonDriver {
         ended = true;
         break;
       }
-      if (sent >= cap || this.hintWorkMs < blockMs) break;
+      if (sent >= cap || (!free && this.hintWorkMs <= 0)) break;
       const outcome = this.sendFreeBlock();
       if (outcome === 'no-memory') {
         ended = true;
         break;
       }
-      this.hintWorkMs -= blockMs;
+      this.hintWorkMs -= this.hintBlockMs(this.pages.lastAllocFreshPages);
       // A full ring: Linux allocates, finds no slot, frees the block and tries again until the
       // device returns buffers, so the worker spends its time and zeroes that block meanwhile.
       if (outcome === 'ring-full') {
-        this.hintWorkMs = 0;
+        this.hintWorkMs = Math.min(0, this.hintWorkMs);
         break;
       }
     }

@@ -57,6 +57,14 @@ export class BuddyAllocator {
   private readonly reportedBlockCount: number[];
   private freeCount = 0;
   private readonly contents: PageContents | undefined;
+  /**
+   * The lowest page ever handed out. Blocks go out highest first, and freed ones are handed
+   * out again before fresh ones, so the pages from here up are the ones the guest has touched
+   * and the host has had to back; below lie pages nothing ever wrote since boot.
+   */
+  private touchedFrom: number;
+  /** Pages of the last block {@link alloc} handed out that had never been handed out before. */
+  lastAllocFreshPages = 0;
 
   constructor(options: BuddyOptions) {
     this.maxOrder = options.maxOrder ?? 10;
@@ -94,6 +102,7 @@ export class BuddyAllocator {
       pfn = runEnd;
     }
     this.managedPages = managed;
+    this.touchedFrom = end;
     // The stacks now hold each order's blocks in address order, so the highest comes off
     // first: a freshly booted Linux guest's allocations land at the top of its RAM, just below
     // the memory map (a dump of the QEMU calibration guest's RAM shows its page cache and slab
@@ -140,6 +149,8 @@ export class BuddyAllocator {
       this.addFree(found + (1 << k), k);
     }
     this.info[found] = tag(Kind.USED_HEAD, order);
+    this.lastAllocFreshPages = Math.max(0, Math.min(1 << order, this.touchedFrom - found));
+    this.touchedFrom = Math.min(this.touchedFrom, found);
     if (this.initOnAlloc) this.contents?.fill(found, 1 << order, 0);
     return found;
   }

@@ -66,7 +66,7 @@ export function kernelReserved(ramBytes: number): Array<[number, number]> {
   const pages = ramBytes / PAGE_SIZE;
   const firmware = MiB / PAGE_SIZE;
   const imageStart = (16 * MiB) / PAGE_SIZE;
-  const image = (16 * MiB) / PAGE_SIZE;
+  const image = (24 * MiB) / PAGE_SIZE;
   const memmap = Math.ceil(ramBytes / 64 / PAGE_SIZE);
   return [
     [0, firmware],
