@@ -58,19 +58,20 @@ export const MAX_VCPUS = 1024;
 /**
  * Where Linux on x86 keeps its own memory, as [first pfn, count) ranges: the first MiB
  * (firmware, real-mode area), the kernel image where it is loaded (16 MiB up: the physical
- * start of an x86-64 kernel; 16 MiB of text, data and initial tables for a Debian kernel), and
- * the memory map, one 64-byte struct page per 4 KiB page (1/64 of RAM), which memblock hands
- * out from the top of RAM down.
+ * start of an x86-64 kernel; 24 MiB of text, data and initial tables for a Debian 6.1 kernel,
+ * as a dump of such a guest's RAM shows), and the memory map, one 64-byte struct page per
+ * 4 KiB page (1/64 of RAM), which memblock hands out from the top of RAM down. A guest too
+ * small for the whole image keeps all of its RAM from 16 MiB up.
  */
 export function kernelReserved(ramBytes: number): Array<[number, number]> {
   const pages = ramBytes / PAGE_SIZE;
   const firmware = MiB / PAGE_SIZE;
   const imageStart = (16 * MiB) / PAGE_SIZE;
-  const image = (24 * MiB) / PAGE_SIZE;
   const memmap = Math.ceil(ramBytes / 64 / PAGE_SIZE);
+  const image = Math.min((24 * MiB) / PAGE_SIZE, pages - memmap - imageStart);
   return [
     [0, firmware],
-    [imageStart, image],
+    [imageStart, Math.max(0, image)],
     [pages - memmap, memmap],
   ];
 }
