@@ -108,6 +108,8 @@ async function report(results: readonly StrategyResult[], options: RunOptions, n
     return;
   }
   console.log(resultsTable(results));
+  const over = results.filter((r) => r.verified && !r.downtimeLimitMet);
+  if (over.length > 0) console.log(`\n(over): the guest stopped for longer than the downtime limit (${over.map((r) => `${r.workload} ${r.strategy}`).join(', ')}): the rest did not fit it when the switchover came (the round limit forced it, or the guest wrote more than the estimate allowed for).`);
   const unverified = results.filter((r) => !r.verified);
   console.log(unverified.length === 0 ? `\nEvery destination verified: each page the guest uses arrived intact.` : `\n${unverified.length} run(s) did NOT verify.`);
   console.log(`Wrote ${[name + '.json', name + '.svg', ...(csv ? [name + '.csv'] : [])].map((f) => join(options.out, f)).join(', ')}`);

@@ -31,7 +31,7 @@ export function resultsTable(results: readonly StrategyResult[]): string {
     r.strategy,
     r.simulatedMs.toFixed(0),
     change(r),
-    r.downtimeMs.toFixed(0),
+    `${r.downtimeMs.toFixed(0)}${r.downtimeLimitMet ? '' : ' (over)'}`,
     `${(r.bytes / MiB).toFixed(0)} MiB`,
     count(r.pagesSent),
     count(r.zeroPages),
@@ -45,7 +45,7 @@ export function resultsTable(results: readonly StrategyResult[]): string {
 
 /** Results as CSV, one row per strategy run. */
 export function resultsCsv(results: readonly StrategyResult[]): string {
-  const columns = ['guestBytes', 'workload', 'freePolicy', 'seed', 'strategy', 'status', 'verified', 'simulatedMs', 'reductionVsZero', 'downtimeMs', 'bytes', 'pagesSent', 'zeroPages', 'hintedPages', 'skippedZeroPages', 'rounds'] as const;
+  const columns = ['guestBytes', 'workload', 'freePolicy', 'seed', 'strategy', 'status', 'verified', 'simulatedMs', 'reductionVsZero', 'downtimeMs', 'downtimeLimitMet', 'bytes', 'pagesSent', 'zeroPages', 'hintedPages', 'skippedZeroPages', 'rounds', 'syncs'] as const;
   const cell = (value: unknown): string => {
     const text = value === undefined ? '' : String(value);
     return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

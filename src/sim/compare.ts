@@ -22,6 +22,10 @@ export interface StrategyResult {
   readonly problem?: string;
   readonly simulatedMs: number;
   readonly downtimeMs: number;
+  /** The guest stopped no longer than the downtime limit (false: forced by the round limit, or dirtied past the estimate). */
+  readonly downtimeLimitMet: boolean;
+  /** Dirty-bitmap syncs, the setup's included (QEMU's dirty-sync-count). */
+  readonly syncs: number;
   readonly bytes: number;
   readonly rounds: number;
   /** Pages sent whole, zero pages sent as headers, pages hinted away, zero pages skipped. */
@@ -95,6 +99,8 @@ export function runStrategy(scenario: Scenario, strategy: string, onRound?: (pro
     ...(problem !== undefined ? { problem } : {}),
     simulatedMs: r.totalMs,
     downtimeMs: r.downtimeMs,
+    downtimeLimitMet: r.downtimeLimitMet,
+    syncs: r.syncs,
     bytes: r.bytes,
     rounds: r.rounds,
     pagesSent: r.normalPages,
