@@ -2,7 +2,7 @@
  * freehint/testing: the fuzzing kit — devices, memories and properties for testing virtio
  * devices, drivers and VMM glue.
  */
-export { EchoDevice, ECHO_DEVICE_ID } from './echo-device.js';
+export { EchoDevice, ECHO_DEVICE_ID, ECHO_CHAIN_LIMITS } from './echo-device.js';
 export { WatchedMemory, AccessBudgetExceeded } from './watched-memory.js';
 export {
   hostileRing,

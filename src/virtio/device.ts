@@ -1,7 +1,8 @@
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { MemoryError } from '../memory/errors.js';
-import { Feature, Interrupt, Status, featureBit, hasFeature } from './constants.js';
+import { Feature, Interrupt, Status, WORK_BUDGET, featureBit, hasFeature } from './constants.js';
+import { DEFAULT_CHAIN_LIMITS, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
 import { VirtioError } from './errors.js';
 import { SplitQueue, type SplitQueueState } from './split-queue.js';
 
@@ -47,8 +48,13 @@ export abstract class VirtioDevice {
   #needsResetReason: VirtioError | undefined;
   // Stryker disable next-line ArrayDeclaration: init() replaces it in every constructor before any read
   #queues: SplitQueue[] = [];
-  /** Queues kicked before DRIVER_OK: served once the device is live. */
-  readonly #earlyKicks = new Set<number>();
+  /**
+   * Queues kicked and not yet served: kicked before DRIVER_OK (served once the device is live),
+   * or left when an action's work budget ran out (served by the next kick or serveDeferred).
+   */
+  readonly #pendingKicks = new Set<number>();
+  /** Work units spent in the current guest or host action (see WORK_BUDGET). */
+  #spent = 0;
   readonly #interrupt$ = new Subject<InterruptEvent>();
   readonly #irqLevel$ = new BehaviorSubject<boolean>(false);
   readonly #errors$ = new Subject<VirtioError>();
@@ -82,8 +88,15 @@ export abstract class VirtioDevice {
   protected abstract readConfigField(offset: number, size: number): number;
   /** A driver write to config; the range is within configSize. Return false to count it ignored. */
   protected abstract writeConfigField(offset: number, size: number, value: number): boolean;
-  /** Serve queue `index` after a kick; may throw VirtioError for guest errors. */
+  /**
+   * Serve queue `index` after a kick: take chains with {@link nextChain} until it returns
+   * undefined. May throw VirtioError for guest errors.
+   */
   protected abstract processQueue(index: number): void;
+  /** The largest chain queue `index` accepts and its cost (default: {@link DEFAULT_CHAIN_LIMITS}). */
+  protected chainLimits(_index: number): ChainLimits {
+    return DEFAULT_CHAIN_LIMITS;
+  }
   /** Device-type rules for an acceptable feature set (prerequisites). */
   protected validateFeatures(_features: bigint): boolean {
     return true;
@@ -166,14 +179,33 @@ export abstract class VirtioDevice {
     }
     if (!(this.#status & Status.DRIVER_OK)) {
       // §3.1.1 forbids this, but Linux drivers queue buffers before DRIVER_OK: serve them then.
-      this.#earlyKicks.add(index);
+      this.#pendingKicks.add(index);
       return;
     }
     if (!this.#queues[index]!.ready) {
       this.counters.ignoredNotifies++;
       return;
     }
+    this.#spent = 0;
     this.guard(() => this.serve(index));
+  }
+
+  /** True when kicked queues wait for {@link serveDeferred} (an action ran out of budget). */
+  get hasDeferredWork(): boolean {
+    return this.isLive && this.#pendingKicks.size > 0;
+  }
+
+  /**
+   * Go on serving queues whose kicks an earlier action left (its work budget ran out): one more
+   * bounded action. A VMM calls it from its event loop while {@link hasDeferredWork} holds, as
+   * QEMU reschedules a bottom half; with EVENT_IDX the driver may not kick again. Returns
+   * whether work still waits.
+   */
+  serveDeferred(): boolean {
+    if (!this.isLive) return false;
+    this.#spent = 0;
+    this.guard(() => this.servePendingKicks());
+    return this.hasDeferredWork;
   }
 
   /**
@@ -217,13 +249,39 @@ export abstract class VirtioDevice {
     this.#driverFeatures = 0n;
     this.#interruptStatus = 0;
     this.#needsResetReason = undefined;
-    this.#earlyKicks.clear();
+    this.#pendingKicks.clear();
     this.#queues = this.buildQueues(this.offeredFeatures);
     this.guard(() => this.onReset());
     this.updateIrqLevel();
   }
 
   // ---- helpers for device types ----
+
+  /**
+   * The next chain of queue `index` to serve in this action: undefined when the queue is empty,
+   * when it is not ready or the device not live (§2.1.2, §4.2.2.2: such a queue is never
+   * touched), or when the action's work budget cannot cover one more chain of this queue (the
+   * kick then stays pending for the next event).
+   */
+  protected nextChain(index: number): DescriptorChain | undefined {
+    const queue = this.#queues[index];
+    if (queue === undefined || !queue.ready || !this.isLive || queue.pending() === 0) return undefined;
+    const limits = this.chainLimits(index);
+    // The chain's worst case must fit, so an action never passes max(budget, one chain's cost).
+    if (this.#spent > 0 && this.#spent + limits.cost > WORK_BUDGET) {
+      this.#pendingKicks.add(index);
+      return undefined;
+    }
+    const chain = queue.pop(limits)!;
+    // The walk: each buffer's descriptor, and one more (a table's, or the check of the last).
+    this.spend(chain.readable.length + chain.writable.length + 1);
+    return chain;
+  }
+
+  /** Charge work done for the current chain (pages and items it touched) to the action's budget. */
+  protected spend(units: number): void {
+    this.#spent += units;
+  }
 
   /**
    * Run device work that may meet a guest error, then raise used-buffer interrupts for the
@@ -261,8 +319,18 @@ export abstract class VirtioDevice {
   // ---- internals ----
 
   private serve(index: number): void {
+    this.#pendingKicks.delete(index);
     this.processQueue(index);
     this.signalUsed(index);
+  }
+
+  /** Serve kicked queues in index order, while the device is live and they are ready. */
+  private servePendingKicks(): void {
+    for (const index of [...this.#pendingKicks].sort((a, b) => a - b)) {
+      if (!this.isLive) return;
+      if (this.#queues[index]?.ready) this.serve(index);
+      else this.#pendingKicks.delete(index);
+    }
   }
 
   private applyStatus(value: number): void {
@@ -300,10 +368,8 @@ export abstract class VirtioDevice {
     const ring = this.ringFeatures();
     for (const q of this.#queues) if (q.ready) q.activate(ring);
     this.onDriverOk();
-    for (const index of [...this.#earlyKicks].sort((a, b) => a - b)) {
-      if (this.#queues[index]?.ready && this.isLive) this.serve(index);
-    }
-    this.#earlyKicks.clear();
+    this.#spent = 0;
+    this.servePendingKicks();
   }
 
   private ringFeatures(): { eventIdx: boolean; indirect: boolean } {

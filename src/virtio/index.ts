@@ -1,6 +1,6 @@
-export { Status, Feature, DescFlag, Interrupt, DeviceId, MAX_QUEUE_SIZE, featureBit, hasFeature } from './constants.js';
+export { Status, Feature, DescFlag, Interrupt, DeviceId, MAX_QUEUE_SIZE, WORK_BUDGET, featureBit, hasFeature } from './constants.js';
 export { VirtioError, type VirtioErrorKind } from './errors.js';
-export { readChain, type ChainContext, type DescriptorChain, type Segment } from './descriptor-chain.js';
+export { readChain, DEFAULT_CHAIN_LIMITS, type ChainContext, type ChainLimits, type DescriptorChain, type Segment } from './descriptor-chain.js';
 export { SplitQueue, needsEvent, ringSizes, isValidQueueSize, type SplitQueueState } from './split-queue.js';
 export { VirtioDevice, type InterruptEvent, type DeviceCounters, type VirtioDeviceState } from './device.js';
 export { MmioTransport, MmioReg, MMIO_MAGIC, MMIO_VERSION, MMIO_WINDOW, FREEHINT_VENDOR_ID, type MmioCounters } from './transport/mmio.js';

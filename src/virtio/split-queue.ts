@@ -1,6 +1,6 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, MAX_QUEUE_SIZE, USED_F_NO_NOTIFY } from './constants.js';
-import { readChain, type ChainContext, type DescriptorChain } from './descriptor-chain.js';
+import { readChain, type ChainContext, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
 import { VirtioError } from './errors.js';
 
 /** Byte sizes of the split ring areas for queue size `q` (§2.7, event fields included). */
@@ -113,11 +113,11 @@ export class SplitQueue {
     return pending;
   }
 
-  /** Take the next available chain, or undefined when the ring is empty. */
-  pop(): DescriptorChain | undefined {
+  /** Take the next available chain, or undefined when the ring is empty; `limits` bound its size. */
+  pop(limits?: ChainLimits): DescriptorChain | undefined {
     if (this.pending() === 0) return undefined;
     const head = this.memory.readU16(this.availRing + 4 + 2 * (this.nextAvail % this.size));
-    const chain = this.walk({ memory: this.memory, descTable: this.descTable, queueSize: this.size, indirect: this.indirect }, head);
+    const chain = this.walk({ memory: this.memory, descTable: this.descTable, queueSize: this.size, indirect: this.indirect, ...(limits ? { limits } : {}) }, head);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     // Ask for a kick when the driver publishes the entry after this one (§2.7.10.2).
     if (this.eventIdx) this.memory.writeU16(this.availEventAddr, this.nextAvail);

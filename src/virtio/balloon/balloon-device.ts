@@ -2,7 +2,7 @@ import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { PageBitmap } from '../../memory/page-bitmap.js';
 import { DeviceId, Feature, Status, featureBit, hasFeature } from '../constants.js';
-import type { DescriptorChain, Segment } from '../descriptor-chain.js';
+import type { ChainLimits, DescriptorChain, Segment } from '../descriptor-chain.js';
 import { VirtioDevice, type VirtioDeviceState } from '../device.js';
 import { VirtioError } from '../errors.js';
 import {
@@ -12,13 +12,14 @@ import {
   DEFAULT_QUEUE_SIZES,
   STAT_ENTRY_SIZE,
   STAT_TAGS,
+  type BalloonQueueRole,
   type StatName,
 } from './constants.js';
+import { BALLOON_CHAIN_LIMITS } from './chain-limits.js';
 import { FreePageHint, type HintSnapshot, type HintState } from './free-page-hint.js';
 import { wholePages, type PageRange } from './ranges.js';
 
-/** The balloon's queues, in the order Linux numbers them (absent ones are skipped). */
-export type BalloonQueueRole = 'inflate' | 'deflate' | 'stats' | 'freePage' | 'reporting';
+export type { BalloonQueueRole };
 
 export interface BalloonOptions {
   /** Each optional feature is offered only when asked for. */
@@ -289,25 +290,31 @@ export class BalloonDevice extends VirtioDevice {
     return false;
   }
 
+  protected override chainLimits(index: number): ChainLimits {
+    const role = this.queueRoles[index];
+    // Stryker disable next-line ConditionalExpression: unreachable, the queues and their roles come from the same feature set
+    return role === undefined ? BALLOON_CHAIN_LIMITS.inflate : BALLOON_CHAIN_LIMITS[role];
+  }
+
   protected processQueue(index: number): void {
     const role = this.queueRoles[index];
     const queue = this.queues[index]!;
     switch (role) {
       case 'inflate':
       case 'deflate':
-        for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
+        for (let chain = this.nextChain(index); chain !== undefined; chain = this.nextChain(index)) {
           this.balloonPages(role, chain);
           queue.push(chain.head, 0);
         }
         return;
       case 'stats':
-        for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) this.receiveStats(index, chain);
+        for (let chain = this.nextChain(index); chain !== undefined; chain = this.nextChain(index)) this.receiveStats(index, chain);
         return;
       case 'freePage':
         this.processHints(index);
         return;
       case 'reporting':
-        for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
+        for (let chain = this.nextChain(index); chain !== undefined; chain = this.nextChain(index)) {
           this.receiveReport(chain);
           queue.push(chain.head, 0);
         }
@@ -336,6 +343,8 @@ export class BalloonDevice extends VirtioDevice {
       throw new VirtioError('bad-buffer', `${role} buffer must be a device-readable array of le32 PFNs (got ${chain.readableLength} readable, ${chain.writableLength} writable bytes)`);
     }
     const bytes = this.gather(chain.readable, chain.readableLength);
+    // The page of PFNs read, and a page discarded (or a bit cleared) per PFN.
+    this.spend(1 + bytes.length / 4);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const pfns: number[] = [];
     // Stryker disable next-line ConditionalExpression: `discard` is read only on the inflate branch
@@ -366,6 +375,7 @@ export class BalloonDevice extends VirtioDevice {
       throw new VirtioError('bad-buffer', `stats buffer must be device-readable 10-byte entries (got ${chain.readableLength} readable, ${chain.writableLength} writable bytes)`);
     }
     const bytes = this.gather(chain.readable, chain.readableLength);
+    this.spend(1 + bytes.length / STAT_ENTRY_SIZE);
     const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const stats: BalloonStats = {};
     for (let at = 0; at < bytes.length; at += STAT_ENTRY_SIZE) {
@@ -399,13 +409,14 @@ export class BalloonDevice extends VirtioDevice {
     };
     // Hints from chains served before a bad one are still published: they were valid.
     try {
-      for (let chain = queue.pop(); chain !== undefined; chain = queue.pop()) {
+      for (let chain = this.nextChain(index); chain !== undefined; chain = this.nextChain(index)) {
         if (chain.readable.length > 0) {
           // H11: classify by direction; a command is exactly 4 bytes or the driver is broken.
           if (chain.readableLength !== 4) {
             throw new VirtioError('bad-buffer', `free page hint command is ${chain.readableLength} bytes, not 4`);
           }
           const bytes = this.gather(chain.readable, 4);
+          this.spend(1);
           const before = this.#hint.state;
           this.#hint.command(new DataView(bytes.buffer, bytes.byteOffset, 4).getUint32(0, true));
           if (this.#hint.state !== before) {
@@ -420,6 +431,7 @@ export class BalloonDevice extends VirtioDevice {
             if (range === undefined) this.balloonCounters.emptyHints++;
             else batch.push(range);
           }
+          this.spend(chain.writable.length);
         }
         queue.push(chain.head, 0);
       }
@@ -437,7 +449,13 @@ export class BalloonDevice extends VirtioDevice {
     }
     // With a non-zero poison value the pages must keep it, so they are not discarded (H14).
     const discard = !this.#discardInhibited && !(this.hasNegotiated(BalloonFeature.PAGE_POISON) && this.#poisonVal !== 0);
-    if (discard) for (const r of ranges) this.memory.discard(r.gpa, r.length);
+    this.spend(ranges.length);
+    if (discard) {
+      for (const r of ranges) {
+        this.memory.discard(r.gpa, r.length);
+        this.spend(r.length / BALLOON_PAGE_SIZE);
+      }
+    }
     if (ranges.length > 0) this.#reported$.next(ranges);
   }
 

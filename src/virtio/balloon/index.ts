@@ -10,6 +10,7 @@ export {
   STAT_ENTRY_SIZE,
   type StatName,
 } from './constants.js';
+export { BALLOON_CHAIN_LIMITS, MAX_BLOCK_BYTES } from './chain-limits.js';
 export {
   FreePageHint,
   nextCommandId,
