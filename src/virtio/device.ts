@@ -103,6 +103,11 @@ export abstract class VirtioDevice {
   }
   /** The device went live (DRIVER_OK). */
   protected onDriverOk(): void {}
+  /**
+   * The driver disabled queue `index` (QueueReady 0): it takes back every buffer on it and may
+   * move its rings, so a device type forgets the buffers it holds from that queue.
+   */
+  protected onQueueDisabled(_index: number): void {}
   /** Device reset: return the device-type state to its initial values. */
   protected abstract onReset(): void;
 
@@ -215,8 +220,10 @@ export abstract class VirtioDevice {
   setQueueReady(index: number, ready: boolean): void {
     const q = this.#queues[index];
     if (q === undefined) return;
+    const wasReady = q.ready;
     q.ready = ready;
     if (ready && this.#status & Status.DRIVER_OK) this.guard(() => q.activate(this.ringFeatures()));
+    if (wasReady && !ready) this.onQueueDisabled(index);
   }
 
   /** The driver acknowledges interrupt bits (InterruptACK). */

@@ -242,7 +242,8 @@ export class BalloonDevice extends VirtioDevice {
    */
   requestStats(): boolean {
     const index = this.queueIndex('stats');
-    if (this.#statsHead === undefined || index === undefined || !this.isLive) return false;
+    // A queue that is not ready is never touched (§4.2.2.2), whatever the device holds.
+    if (this.#statsHead === undefined || index === undefined || !this.isLive || !this.queues[index]!.ready) return false;
     const head = this.#statsHead;
     this.#statsHead = undefined;
     this.guard(() => {
@@ -323,6 +324,11 @@ export class BalloonDevice extends VirtioDevice {
       case undefined:
         return;
     }
+  }
+
+  protected override onQueueDisabled(index: number): void {
+    // The held stats buffer belonged to the ring the driver just took down.
+    if (this.queueRoles[index] === 'stats') this.#statsHead = undefined;
   }
 
   protected onReset(): void {
