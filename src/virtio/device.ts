@@ -4,7 +4,8 @@ import { MemoryError } from '../memory/errors.js';
 import { Feature, Interrupt, Status, WORK_BUDGET, featureBit, hasFeature } from './constants.js';
 import { DEFAULT_CHAIN_LIMITS, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
 import { VirtioError } from './errors.js';
-import { SplitQueue, type SplitQueueState } from './split-queue.js';
+import { parseDeviceState, type DeviceStateRules, type VirtioDeviceState } from './device-state.js';
+import { SplitQueue } from './split-queue.js';
 
 /** An interrupt the device raised: a used buffer on a queue, or a config change. */
 export type InterruptEvent = { readonly kind: 'used'; readonly queue: number } | { readonly kind: 'config' };
@@ -19,14 +20,7 @@ export interface DeviceCounters {
   ignoredConfigWrites: number;
 }
 
-/** The device-independent state that a snapshot or a migration carries. */
-export interface VirtioDeviceState {
-  readonly status: number;
-  readonly driverFeatures: string;
-  readonly interruptStatus: number;
-  readonly configGeneration: number;
-  readonly queues: readonly SplitQueueState[];
-}
+export type { VirtioDeviceState };
 
 /**
  * The device-independent half of a virtio device (§2–3): features, the status state machine,
@@ -423,34 +417,64 @@ export abstract class VirtioDevice {
 
   // ---- snapshot ----
 
-  /** The device-independent state, as plain data. */
+  /** The device-independent state, as plain data (JSON-safe). */
   saveCore(): VirtioDeviceState {
+    const reason = this.#needsResetReason;
     return {
+      format: 'virtio-device',
+      version: 1,
       status: this.#status,
       driverFeatures: this.#driverFeatures.toString(16),
       interruptStatus: this.#interruptStatus,
       configGeneration: this.#configGeneration,
       queues: this.#queues.map((q) => q.save()),
+      pendingKicks: [...this.#pendingKicks].sort((a, b) => a - b),
+      ...(reason ? { needsReset: { kind: reason.kind, message: reason.message.slice(0, 1024) } } : {}),
     };
   }
 
-  /** Resume from {@link saveCore}; a saved live device is live again (queues re-checked). */
-  restoreCore(state: VirtioDeviceState): void {
+  /**
+   * Resume from {@link saveCore}: the whole state is checked first (a {@link StateError}
+   * names the first bad field and nothing changes), then applied. A saved live device is live
+   * again, its ready queues checked against this RAM (NEEDS_RESET if they are not in it).
+   */
+  restoreCore(state: unknown): void {
+    const parsed = this.parseCoreState(state, '');
+    this.commitCoreState(parsed);
+    this.resumeRestored();
+  }
+
+  /** Check a saved device-independent state at `path`, changing nothing (see parseDeviceState). */
+  protected parseCoreState(state: unknown, path: string): VirtioDeviceState {
+    const rules: DeviceStateRules = {
+      offered: this.offeredFeatures,
+      acceptable: (features) => this.featuresAcceptable(features),
+      queueSizes: (features) => this.queueSizes(features),
+    };
+    return parseDeviceState(state, path, rules);
+  }
+
+  /** Apply a checked state: a reset, then every field; the queues are not activated yet. */
+  protected commitCoreState(state: VirtioDeviceState): void {
     this.reset();
     this.#driverFeatures = BigInt(`0x${state.driverFeatures}`);
-    this.#status = state.status & ~Status.DRIVER_OK;
+    this.#status = state.status;
     this.#interruptStatus = state.interruptStatus;
     this.#configGeneration = state.configGeneration;
-    this.#queues = this.buildQueues(this.#status & Status.FEATURES_OK ? this.#driverFeatures : this.offeredFeatures);
-    state.queues.forEach((qs, i) => this.#queues[i]?.restore(qs));
-    if (state.status & Status.DRIVER_OK) {
-      this.#status |= Status.DRIVER_OK;
-      const ring = this.ringFeatures();
-      this.guard(() => {
-        for (const q of this.#queues) if (q.ready) q.activate(ring);
-      });
-    }
+    this.#queues = this.buildQueues(state.status & Status.FEATURES_OK ? this.#driverFeatures : this.offeredFeatures);
+    state.queues.forEach((qs, i) => this.#queues[i]!.restore(qs));
+    for (const index of state.pendingKicks) this.#pendingKicks.add(index);
+    if (state.needsReset) this.#needsResetReason = new VirtioError(state.needsReset.kind, state.needsReset.message);
     this.updateIrqLevel();
+  }
+
+  /** After a commit: a live device checks its ready queues against this RAM, as at DRIVER_OK. */
+  protected resumeRestored(): void {
+    if (!this.isLive) return;
+    const ring = this.ringFeatures();
+    this.guard(() => {
+      for (const q of this.#queues) if (q.ready) q.activate(ring);
+    });
   }
 }
 

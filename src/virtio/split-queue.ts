@@ -8,8 +8,10 @@ export function ringSizes(q: number): { desc: number; avail: number; used: numbe
   return { desc: DESC_SIZE * q, avail: 6 + 2 * q, used: 6 + 8 * q };
 }
 
-/** Everything needed to resume a queue elsewhere (migration, snapshots). */
+/** Everything needed to resume a split queue elsewhere (migration, snapshots). */
 export interface SplitQueueState {
+  /** The ring layout (§2.7); a packed queue's state will be another variant. */
+  readonly layout: 'split';
   readonly size: number;
   readonly ready: boolean;
   readonly descTable: number;
@@ -159,10 +161,10 @@ export class SplitQueue {
 
   save(): SplitQueueState {
     const { size, ready, descTable, availRing, usedRing, nextAvail, nextUsed } = this;
-    return { size, ready, descTable, availRing, usedRing, nextAvail, nextUsed };
+    return { layout: 'split', size, ready, descTable, availRing, usedRing, nextAvail, nextUsed };
   }
 
-  /** Resume from {@link save}; the caller activates the queue again. */
+  /** Resume from {@link save} (checked by parseQueueState); the caller activates the queue again. */
   restore(state: SplitQueueState): void {
     this.size = state.size;
     this.ready = state.ready;

@@ -492,30 +492,47 @@ describe('save and restore', () => {
     expect(twin.isLive).toBe(false);
   });
 
-  it('re-checks the layout of ready queues of a live state, and only of those', () => {
+  it('re-checks that the ready queues of a live state lie in this RAM (NEEDS_RESET if not), and only those', () => {
     const r = rig();
     live(r);
     const state = r.device.saveCore();
-    const badReady = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, descTable: 0x1008 } : q)) };
+    const outside = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, descTable: 0x1_0000_0000 } : q)) };
     const twin = new ProbeDevice(r.memory);
-    twin.restoreCore(badReady);
-    expect(twin.needsResetReason?.kind).toBe('ring-misaligned');
+    twin.restoreCore(outside);
+    expect(twin.needsResetReason?.kind).toBe('ring-out-of-range');
 
-    const badIdle = { ...state, queues: state.queues.map((q, i) => (i === 1 ? { ...q, descTable: 0x1008 } : q)) };
+    const idle = { ...state, queues: state.queues.map((q, i) => (i === 1 ? { ...q, ready: false, descTable: 0x1_0000_0008 } : q)) };
     const other = new ProbeDevice(r.memory);
-    other.restoreCore(badIdle);
+    other.restoreCore(idle);
     expect(other.needsResetReason).toBeUndefined();
     expect(other.isLive).toBe(true);
   });
 
-  it('drops saved queues the destination does not have', () => {
+  it('refuses a ready queue of a live state that activate() would have refused: a bad size or a misaligned area', () => {
+    const r = rig();
+    live(r);
+    const state = r.device.saveCore();
+    const twin = new ProbeDevice(r.memory);
+    const misaligned = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, descTable: 0x1008 } : q)) };
+    expect(() => twin.restoreCore(misaligned)).toThrowError(expect.objectContaining({ name: 'StateError', field: 'queues[0].descTable' }) as Error);
+    const oddSize = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, size: 3 } : q)) };
+    expect(() => twin.restoreCore(oddSize)).toThrowError(expect.objectContaining({ name: 'StateError', field: 'queues[0].size' }) as Error);
+    // A queue that is not ready holds whatever the driver wrote.
+    twin.restoreCore({ ...state, queues: state.queues.map((q, i) => (i === 1 ? { ...q, size: 3, descTable: 0x1008 } : q)) });
+    expect(twin.queues[1]!.size).toBe(3);
+  });
+
+  it('refuses saved queues that are not the queues the features in force make', () => {
     const r = rig();
     r.device.writeStatus(ACK | DRV);
     r.device.queues[0]!.size = 4;
     const state = r.device.saveCore();
     expect(state.queues).toHaveLength(3);
+    // A destination that does not offer the third queue's feature is another device.
     const twin = new ProbeDevice(r.memory, 0n);
-    expect(() => twin.restoreCore(state)).not.toThrow();
-    expect(twin.queues.map((q) => q.size)).toEqual([4, 8]);
+    expect(() => twin.restoreCore(state)).toThrowError(expect.objectContaining({ name: 'StateError', field: 'queues' }) as Error);
+    const same = new ProbeDevice(r.memory);
+    same.restoreCore(state);
+    expect(same.queues.map((q) => q.size)).toEqual([4, 8, 4]);
   });
 });

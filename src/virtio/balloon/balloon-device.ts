@@ -3,7 +3,7 @@ import type { GuestMemory } from '../../memory/guest-memory.js';
 import { PageBitmap } from '../../memory/page-bitmap.js';
 import { DeviceId, Feature, Status, featureBit, hasFeature } from '../constants.js';
 import type { ChainLimits, DescriptorChain, Segment } from '../descriptor-chain.js';
-import { VirtioDevice, type VirtioDeviceState } from '../device.js';
+import { VirtioDevice } from '../device.js';
 import { VirtioError } from '../errors.js';
 import {
   BALLOON_PAGE_SIZE,
@@ -16,7 +16,8 @@ import {
   type StatName,
 } from './constants.js';
 import { BALLOON_CHAIN_LIMITS } from './chain-limits.js';
-import { FreePageHint, type HintSnapshot, type HintState } from './free-page-hint.js';
+import { parseBalloonState, type BalloonState } from './balloon-state.js';
+import { FreePageHint, type HintState } from './free-page-hint.js';
 import { wholePages, type PageRange } from './ranges.js';
 
 export type { BalloonQueueRole };
@@ -49,18 +50,7 @@ export interface HintBatch {
 /** One stats report: the tags the driver sent, by name, in bytes or counts. */
 export type BalloonStats = Partial<Record<StatName, number>>;
 
-/** Device-type state for save/restore (migration, snapshots). */
-export interface BalloonState {
-  readonly core: VirtioDeviceState;
-  readonly numPages: number;
-  readonly actual: number;
-  readonly poisonVal: number;
-  readonly hint: HintSnapshot;
-  /** Inflated pages as [first 4 KiB PFN, count] runs. */
-  readonly inflated: ReadonlyArray<readonly [number, number]>;
-  /** Head of the stats buffer the device holds, if any. */
-  readonly statsHead: number | undefined;
-}
+export type { BalloonState };
 
 /** What the device counted of a driver's odd but harmless requests. */
 export interface BalloonCounters {
@@ -499,29 +489,46 @@ export class BalloonDevice extends VirtioDevice {
 
   save(): BalloonState {
     return {
+      format: 'balloon',
+      version: 1,
       core: this.saveCore(),
       numPages: this.#numPages,
       actual: this.actual,
       poisonVal: this.#poisonVal,
       hint: this.#hint.save(),
       inflated: this.#inflated.runs(),
-      statsHead: this.#statsHead,
+      ...(this.#statsHead === undefined ? {} : { statsHead: this.#statsHead }),
     };
   }
 
+  /** Check a saved balloon for this device, changing nothing (see parseBalloonState). */
+  protected parseState(state: unknown): BalloonState {
+    return parseBalloonState(state, {
+      memory: this.memory,
+      offered: this.offeredFeatures,
+      idRange: this.#hint.idRange,
+      parseCore: (value, path) => this.parseCoreState(value, path),
+      queueRoles: balloonQueueRoles,
+    });
+  }
+
   /**
-   * Resume from {@link save} (on a migration destination). The hint state becomes DONE so the
-   * guest releases the pages it held for the source's last round.
+   * Resume from {@link save} (on a migration destination). The whole state is checked first:
+   * a {@link StateError} names the first field that is malformed or that this device could not
+   * have reached, and nothing changes. The hint state becomes DONE so the guest releases the
+   * pages it held for the source's last round.
    */
-  restore(state: BalloonState): void {
-    this.restoreCore(state.core);
-    this.#numPages = state.numPages >>> 0;
-    this.#actual$.next(state.actual >>> 0);
-    this.#poisonVal = state.poisonVal >>> 0;
-    this.#inflated.clear();
-    for (const [first, count] of state.inflated) for (let p = first; p < first + count; p++) this.#inflated.add(p);
-    this.#statsHead = state.statsHead;
-    this.#hint.restore(state.hint);
+  restore(state: unknown): void {
+    const parsed = this.parseState(state);
+    this.commitCoreState(parsed.core);
+    this.#numPages = parsed.numPages;
+    this.#actual$.next(parsed.actual);
+    this.#poisonVal = parsed.poisonVal;
+    // The runs lie in RAM and do not overlap: this costs at most the RAM's page count.
+    for (const [first, count] of parsed.inflated) this.#inflated.addRange(first, count);
+    this.#statsHead = parsed.statsHead;
+    this.#hint.restore(parsed.hint);
+    this.resumeRestored();
     this.hintChanged();
   }
 }

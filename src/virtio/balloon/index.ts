@@ -27,6 +27,6 @@ export {
   type BalloonQueueRole,
   type HintBatch,
   type BalloonStats,
-  type BalloonState,
   type BalloonCounters,
 } from './balloon-device.js';
+export { parseBalloonState, type BalloonState, type BalloonStateRules } from './balloon-state.js';

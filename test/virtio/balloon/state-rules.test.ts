@@ -1,0 +1,138 @@
+import { describe, expect, it } from 'vitest';
+import { FlatMemory } from '../../../src/memory/flat-memory.js';
+import { BalloonDevice, type BalloonState } from '../../../src/virtio/balloon/balloon-device.js';
+import { BalloonConfig, BalloonFeature } from '../../../src/virtio/balloon/constants.js';
+import { Status, featureBit } from '../../../src/virtio/constants.js';
+import { StateError } from '../../../src/virtio/state-error.js';
+import { BUF, rig, sendPfns } from './rig.js';
+
+// The saved states a hostile peer sent (issue 18): each is refused with a StateError naming
+// the field, at once, and the live device that received it goes on as it was.
+
+const OPTIONS = { statsQueue: true, freePageHint: true } as const;
+type Json = Record<string, unknown>;
+
+/** A live balloon holding a stats buffer with two pages inflated, and its saved state as JSON. */
+function saved(): { state: Json; device: BalloonDevice } {
+  const r = rig(OPTIONS);
+  sendPfns(r, 'inflate', [0x300, 0x301]);
+  r.memory.writeU16(BUF + 512, 4);
+  r.queues.stats!.add([{ gpa: BUF + 512, length: 10 }], [], 7);
+  r.driver.kick(2, r.queues.stats!);
+  return { state: JSON.parse(JSON.stringify(r.device.save())) as Json, device: r.device };
+}
+
+/** A live destination balloon, and `state` with `edit` applied, restored onto it. */
+function refuses(edit: (state: Json & { core: Json & { queues: Json[] } }) => void, field: string, reason?: RegExp): void {
+  const { state } = saved();
+  edit(state as Json & { core: Json & { queues: Json[] } });
+  const destination = saved().device;
+  const before = JSON.stringify(destination.save());
+  let error: unknown;
+  const started = performance.now();
+  try {
+    destination.restore(state);
+  } catch (e) {
+    error = e;
+  }
+  expect(performance.now() - started, 'ms to refuse').toBeLessThan(200);
+  expect(error).toBeInstanceOf(StateError);
+  expect((error as StateError).field).toBe(field);
+  if (reason) expect((error as StateError).reason).toMatch(reason);
+  expect(JSON.stringify(destination.save()), 'the destination changed').toBe(before);
+  expect(destination.isLive).toBe(true);
+}
+
+describe('a saved balloon is checked whole before anything changes', () => {
+  it('restores what it saved', () => {
+    const { state } = saved();
+    const twin = new BalloonDevice(new FlatMemory(16 << 20), OPTIONS);
+    twin.restore(state);
+    expect([twin.inflatedPages, twin.isLive, twin.status & Status.DRIVER_OK]).toEqual([2, true, Status.DRIVER_OK]);
+  });
+
+  it('refuses inflated runs past RAM at once, whatever their length (1e300 pages, 1e9 pages)', () => {
+    refuses((s) => (s['inflated'] = [[0, 1e300]]), 'inflated[0][1]');
+    refuses((s) => (s['inflated'] = [[0, 1e9]]), 'inflated[0][1]');
+    refuses((s) => (s['inflated'] = [[1e9, 1]]), 'inflated[0][0]');
+  });
+
+  it('refuses overlapping, unsorted, empty or malformed runs, and runs over holes in RAM', () => {
+    refuses((s) => (s['inflated'] = [[5, 2], [6, 1]]), 'inflated[1][0]');
+    refuses((s) => (s['inflated'] = [[0, 0]]), 'inflated[0][1]');
+    refuses((s) => (s['inflated'] = [[0]]), 'inflated[0]');
+    refuses((s) => (s['inflated'] = [[0, 1, 2]]), 'inflated[0]');
+    refuses((s) => (s['inflated'] = 'all'), 'inflated');
+    refuses((s) => (s['inflated'] = Array.from({ length: 5000 }, (_, i) => [i, 1])), 'inflated', /more than 4096/);
+  });
+
+  it('refuses driver features that are not hex, or that the device never offered, without a reset', () => {
+    refuses((s) => (s.core['driverFeatures'] = 'zz'), 'core.driverFeatures');
+    refuses((s) => (s.core['driverFeatures'] = 'f'.repeat(100_000)), 'core.driverFeatures');
+    refuses((s) => (s.core['driverFeatures'] = (featureBit(BalloonFeature.PAGE_REPORTING) | BigInt(`0x${s.core['driverFeatures'] as string}`)).toString(16)), 'core.driverFeatures', /not a set this device accepts/);
+  });
+
+  it('refuses a held stats buffer that is no head of the stats queue', () => {
+    refuses((s) => (s['statsHead'] = -1), 'statsHead');
+    refuses((s) => (s['statsHead'] = 32), 'statsHead');
+    refuses((s) => (s['statsHead'] = 0.5), 'statsHead');
+  });
+
+  it('refuses interrupt bits that are not used-buffer and config', () => {
+    refuses((s) => (s.core['interruptStatus'] = 0xffffffff), 'core.interruptStatus');
+    refuses((s) => (s.core['interruptStatus'] = 4), 'core.interruptStatus');
+  });
+
+  it('names a missing queue address instead of failing inside', () => {
+    refuses((s) => delete s.core.queues[0]!['descTable'], 'core.queues[0].descTable');
+    refuses((s) => (s.core.queues[1]!['usedRing'] = '0x1000'), 'core.queues[1].usedRing');
+    refuses((s) => (s.core.queues[1]!['layout'] = 'packed'), 'core.queues[1].layout');
+  });
+
+  it('refuses another format or version, and NEEDS_RESET without a reason', () => {
+    refuses((s) => (s['version'] = 2), 'version', /not a supported version/);
+    refuses((s) => (s['format'] = 'net'), 'format');
+    refuses((s) => (s.core['status'] = (s.core['status'] as number) | Status.DEVICE_NEEDS_RESET), 'core.needsReset');
+    refuses((s) => (s.core['needsReset'] = { kind: 'internal', message: 'x' }), 'core.needsReset');
+    refuses((s) => (s.core['status'] = Status.DRIVER_OK), 'core.status');
+  });
+
+  it('refuses a hint round on a device that cannot hint, and an id the machine never issues', () => {
+    refuses((s) => (s['hint'] = { state: 'start', cmdId: 1 }), 'hint.cmdId');
+    refuses((s) => (s['hint'] = { state: 'running', cmdId: 0x80000001 }), 'hint.state');
+    const noHints = (s: Json & { core: Json }): void => {
+      s.core['driverFeatures'] = (BigInt(`0x${s.core['driverFeatures'] as string}`) & ~featureBit(BalloonFeature.FREE_PAGE_HINT)).toString(16);
+      s.core['queues'] = (s.core['queues'] as Json[]).slice(0, 3);
+      s['hint'] = { state: 'start', cmdId: 0x80000001 };
+    };
+    refuses(noHints, 'hint.state');
+  });
+
+  it('refuses a poison value on a device that does not offer PAGE_POISON', () => {
+    refuses((s) => (s['poisonVal'] = 0xaa), 'poisonVal');
+    const r = rig({ pagePoison: true }, { live: false });
+    r.driver.writeConfig32(BalloonConfig.POISON_VAL, 0xaa);
+    const twin = new BalloonDevice(r.memory, { pagePoison: true });
+    twin.restore(JSON.parse(JSON.stringify(r.device.save())));
+    expect(twin.poisonVal).toBe(0xaa);
+  });
+
+  it('puts a live device whose ready queue is not in this RAM in NEEDS_RESET (ring-out-of-range)', () => {
+    const { state } = saved();
+    const small = new BalloonDevice(new FlatMemory(64 << 10), OPTIONS);
+    (state['inflated'] as unknown[]).length = 0;
+    small.restore(state);
+    expect(small.needsResetReason?.kind).toBe('ring-out-of-range');
+  });
+});
+
+describe('restore costs what the RAM holds, not what the state says', () => {
+  it('inflates a whole guest of runs in one pass', () => {
+    const { state } = saved();
+    const pages = (16 << 20) / 4096;
+    const twin = new BalloonDevice(new FlatMemory(16 << 20), OPTIONS);
+    (state as unknown as BalloonState & { inflated: Array<[number, number]> }).inflated = [[0, pages]];
+    twin.restore(state);
+    expect(twin.inflatedPages).toBe(pages);
+  });
+});
