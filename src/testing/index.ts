@@ -23,4 +23,4 @@ export { watchBalloon } from './balloon-watch.js';
 export { streamDecodingProperty, checkStreamDecoding, migrationStreamBytes, type StreamReceiver } from './stream-fuzz.js';
 export { hintProtocolProperty, type HintingDevice } from './hint-protocol.js';
 export { migrationFaultProperty, faultArbitrary, faultCaseArbitrary, injectFault, smallBusyGuest, smallDestination, type Fault, type FaultCase } from './migration-faults.js';
-export { pciRegisterProperty, pciAccess, type PciAccess } from './pci-fuzz.js';
+export { pciRegisterProperty, runPciScript, pciAccess, pciScript, type PciAccess, type PciScript, type PciSetup, type PciRunOptions } from './pci-fuzz.js';

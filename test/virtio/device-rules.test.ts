@@ -205,6 +205,7 @@ describe('status transitions (§2.1)', () => {
     r.device.writeStatus(ACK | DRV);
     r.device.writeStatus(ACK);
     expect(r.device.status & Status.DEVICE_NEEDS_RESET).toBe(Status.DEVICE_NEEDS_RESET);
+    expect(r.device.needsResetReason?.kind).toBe('bad-status-transition');
     expect(r.interrupts).toEqual([]);
     expect(r.device.configGeneration).toBe(0);
     expect(r.errors.map((e) => e.kind)).toEqual(['bad-status-transition']);
@@ -217,7 +218,7 @@ describe('status transitions (§2.1)', () => {
       throw new VirtioError('bad-value', 'first');
     };
     r.device.writeConfig(4, 4, 1);
-    expect(r.device.needsResetReason?.message).toBe('first');
+    expect([r.device.needsResetReason?.kind, r.device.needsResetReason?.message]).toEqual(['bad-value', 'first']);
     expect(r.interrupts).toEqual([{ kind: 'config' }]);
     const generation = r.device.configGeneration;
     expect(generation).toBe(1);
@@ -225,7 +226,7 @@ describe('status transitions (§2.1)', () => {
       throw new VirtioError('bad-buffer', 'second');
     };
     r.device.writeConfig(4, 4, 2);
-    expect(r.device.needsResetReason?.message).toBe('first');
+    expect([r.device.needsResetReason?.kind, r.device.needsResetReason?.message]).toEqual(['bad-value', 'first']);
     expect(r.errors.map((e) => e.message)).toEqual(['first']);
     expect(r.device.configGeneration).toBe(generation);
     expect(r.interrupts).toEqual([{ kind: 'config' }]);
@@ -251,7 +252,7 @@ describe('status transitions (§2.1)', () => {
     expect(r.device.served).toEqual([]);
     r.device.writeStatus(ACK | DRV | FOK | Status.FAILED);
     expect(r.device.status).toBe(stuck | Status.FAILED);
-    expect(r.device.needsResetReason?.message).toBe('broken');
+    expect([r.device.needsResetReason?.kind, r.device.needsResetReason?.message]).toEqual(['bad-value', 'broken']);
   });
 
   it('after FAILED only a reset helps: other writes are ignored, not errors', () => {
@@ -447,7 +448,7 @@ describe('guest errors become typed NEEDS_RESET reasons (I6)', () => {
       throw 'plain text'; // not an Error: a buggy handler can throw anything
     };
     s.device.notify(0);
-    expect(s.device.needsResetReason?.message).toBe('internal error: plain text');
+    expect([s.device.needsResetReason?.kind, s.device.needsResetReason?.message]).toEqual(['internal', 'internal error: plain text']);
   });
 });
 
