@@ -217,7 +217,11 @@ export abstract class VirtioDevice {
     const wasReady = q.ready;
     q.ready = ready;
     if (ready && this.#status & Status.DRIVER_OK) this.guard(() => q.activate(this.ringFeatures()));
-    if (wasReady && !ready) this.onQueueDisabled(index);
+    if (wasReady && !ready) {
+      // The driver takes its buffers back: nothing is left to serve on this queue.
+      this.#pendingKicks.delete(index);
+      this.onQueueDisabled(index);
+    }
   }
 
   /** The driver acknowledges interrupt bits (InterruptACK). */
@@ -282,6 +286,19 @@ export abstract class VirtioDevice {
   /** Charge work done for the current chain (pages and items it touched) to the action's budget. */
   protected spend(units: number): void {
     this.#spent += units;
+  }
+
+  /** Work units the current action may still spend (see WORK_BUDGET); at most the budget. */
+  protected get workLeft(): number {
+    return WORK_BUDGET - this.#spent;
+  }
+
+  /**
+   * Leave queue `index` for the next event: the device type stopped part-way through work it
+   * must finish (the budget ran out), and goes on at the next kick or serveDeferred().
+   */
+  protected deferKick(index: number): void {
+    this.#pendingKicks.add(index);
   }
 
   /**

@@ -174,3 +174,55 @@ describe('one kick does bounded work', () => {
     expect(() => drain(s, 'inflate')).toThrowError(/bytes one kick touched on the inflate queue/);
   });
 });
+
+describe('a report larger than one action discards over several, and comes back whole', () => {
+  /** A reporting chain of 32 blocks of 4 MiB over 7 blocks of RAM (aliased): 32768 pages. */
+  function bigReport(): Setup {
+    const s = live('reporting');
+    publish(s, 32, 4 << 20, DescFlag.WRITE, 1);
+    return s;
+  }
+
+  it('returns the chain, and publishes it, only after the last page is discarded (H15)', () => {
+    const s = bigReport();
+    const reported: number[] = [];
+    s.device.reported$.subscribe((ranges) => reported.push(ranges.length));
+    kick(s)();
+    let actions = 1;
+    while (s.device.hasDeferredWork) {
+      expect(usedIdx(s), 'the chain came back before its pages were all discarded').toBe(0);
+      expect(reported).toEqual([]);
+      const c = cost(s, () => s.device.serveDeferred());
+      expect(c.bytes, 'bytes one action discarded').toBeLessThanOrEqual(WORK_BUDGET * 4096);
+      actions++;
+    }
+    expect(actions).toBe(Math.ceil((32 * 1024 + 65) / WORK_BUDGET));
+    expect(usedIdx(s)).toBe(1);
+    expect(reported).toEqual([32]);
+  });
+
+  it('goes on where it stopped after a save and restore', () => {
+    const s = bigReport();
+    kick(s)();
+    serve: for (let i = 0; i < 2; i++) if (!s.device.serveDeferred()) break serve;
+    const saved = JSON.parse(JSON.stringify(s.device.save())) as { report?: { range: number } };
+    expect(saved.report?.range).toBeGreaterThan(0);
+    const twin = new BalloonDevice(s.watched, { statsQueue: true, freePageHint: true, pageReporting: true });
+    twin.restore(saved);
+    expect(twin.hasDeferredWork).toBe(true);
+    const [bytes] = [s.watched.bytes];
+    while (twin.serveDeferred());
+    expect(usedIdx(s)).toBe(1);
+    // The rest only: fewer pages than the whole report.
+    expect(s.watched.bytes - bytes).toBeLessThan(32 * (4 << 20));
+  });
+
+  it('is dropped when the driver takes the reporting queue down or resets', () => {
+    const s = bigReport();
+    kick(s)();
+    s.mmio.write(MmioReg.QUEUE_SEL, 4, s.index);
+    s.mmio.write(MmioReg.QUEUE_READY, 4, 0);
+    expect(s.device.hasDeferredWork).toBe(false);
+    expect(s.device.save().report).toBeUndefined();
+  });
+});
