@@ -288,19 +288,6 @@ export abstract class VirtioDevice {
     this.#spent += units;
   }
 
-  /** Work units the current action may still spend (see WORK_BUDGET); at most the budget. */
-  protected get workLeft(): number {
-    return WORK_BUDGET - this.#spent;
-  }
-
-  /**
-   * Leave queue `index` for the next event: the device type stopped part-way through work it
-   * must finish (the budget ran out), and goes on at the next kick or serveDeferred().
-   */
-  protected deferKick(index: number): void {
-    this.#pendingKicks.add(index);
-  }
-
   /**
    * Run device work that may meet a guest error, then raise used-buffer interrupts for the
    * queues that need one. Host API methods of a device type wrap their queue work in this.

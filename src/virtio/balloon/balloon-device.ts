@@ -18,7 +18,6 @@ import {
 import { BALLOON_CHAIN_LIMITS } from './chain-limits.js';
 import { parseBalloonState, type BalloonState } from './balloon-state.js';
 import { FreePageHint, type HintState } from './free-page-hint.js';
-import { PendingReport } from './pending-report.js';
 import { wholePages, type PageRange } from './ranges.js';
 
 export type { BalloonQueueRole };
@@ -98,8 +97,6 @@ export class BalloonDevice extends VirtioDevice {
   #poisonVal = 0;
   #discardInhibited: boolean;
   #statsHead: number | undefined;
-  /** A free page report whose pages are still being discarded. */
-  #report: PendingReport | undefined;
   readonly #hint: FreePageHint;
   readonly #inflated: PageBitmap;
   // Stryker disable next-line ObjectLiteral: an empty cache is rebuilt on first use
@@ -308,7 +305,10 @@ export class BalloonDevice extends VirtioDevice {
         this.processHints(index);
         return;
       case 'reporting':
-        this.processReports(index);
+        for (let chain = this.nextChain(index); chain !== undefined; chain = this.nextChain(index)) {
+          this.receiveReport(chain);
+          queue.push(chain.head, 0);
+        }
         return;
       // Stryker disable next-line ConditionalExpression: unreachable, the queues and their roles come from the same feature set
       case undefined:
@@ -317,17 +317,14 @@ export class BalloonDevice extends VirtioDevice {
   }
 
   protected override onQueueDisabled(index: number): void {
-    // What the device held belonged to the ring the driver just took down.
-    const role = this.queueRoles[index];
-    if (role === 'stats') this.#statsHead = undefined;
-    if (role === 'reporting') this.#report = undefined;
+    // The held stats buffer belonged to the ring the driver just took down.
+    if (this.queueRoles[index] === 'stats') this.#statsHead = undefined;
   }
 
   protected onReset(): void {
     // The target is the host's and survives; what the guest had ballooned is its own again.
     this.#poisonVal = 0;
     this.#statsHead = undefined;
-    this.#report = undefined;
     this.#inflated.clear();
     if (this.#actual$.value !== 0) this.#actual$.next(0);
     this.#hint.reset();
@@ -439,37 +436,23 @@ export class BalloonDevice extends VirtioDevice {
     }
   }
 
-  /**
-   * Free page reporting: discard a report's pages before telling the driver it may reuse them
-   * (H15). A report may cover more than one action may cost: what the budget leaves is discarded
-   * at the next kick or serveDeferred(), and the chain is returned when the last page is.
-   */
-  private processReports(index: number): void {
-    const queue = this.queues[index]!;
-    for (;;) {
-      if (this.#report === undefined) {
-        const chain = this.nextChain(index);
-        if (chain === undefined) return;
-        const ranges: PageRange[] = [];
-        for (const segment of chain.writable) {
-          const range = wholePages(segment);
-          if (range !== undefined) ranges.push(range);
-        }
-        this.spend(ranges.length);
-        this.#report = new PendingReport(chain.head, ranges);
-      }
-      const report = this.#report;
-      // With a non-zero poison value the pages must keep it, so they are not discarded (H14).
-      const discard = !this.#discardInhibited && !(this.hasNegotiated(BalloonFeature.PAGE_POISON) && this.#poisonVal !== 0);
-      this.spend(report.advance(this.memory, this.workLeft, discard));
-      if (!report.done) {
-        this.deferKick(index);
-        return;
-      }
-      this.#report = undefined;
-      if (report.ranges.length > 0) this.#reported$.next(report.ranges);
-      queue.push(report.head, 0);
+  /** Free page reporting: discard the pages before telling the driver it may reuse them (H15). */
+  private receiveReport(chain: DescriptorChain): void {
+    const ranges: PageRange[] = [];
+    for (const segment of chain.writable) {
+      const range = wholePages(segment);
+      if (range !== undefined) ranges.push(range);
     }
+    // With a non-zero poison value the pages must keep it, so they are not discarded (H14).
+    const discard = !this.#discardInhibited && !(this.hasNegotiated(BalloonFeature.PAGE_POISON) && this.#poisonVal !== 0);
+    this.spend(ranges.length);
+    if (discard) {
+      for (const r of ranges) {
+        this.memory.discard(r.gpa, r.length);
+        this.spend(r.length / BALLOON_PAGE_SIZE);
+      }
+    }
+    if (ranges.length > 0) this.#reported$.next(ranges);
   }
 
   // ---- helpers ----
@@ -515,7 +498,6 @@ export class BalloonDevice extends VirtioDevice {
       hint: this.#hint.save(),
       inflated: this.#inflated.runs(),
       ...(this.#statsHead === undefined ? {} : { statsHead: this.#statsHead }),
-      ...(this.#report === undefined ? {} : { report: this.#report.save() }),
     };
   }
 
@@ -545,8 +527,6 @@ export class BalloonDevice extends VirtioDevice {
     // The runs lie in RAM and do not overlap: this costs at most the RAM's page count.
     for (const [first, count] of parsed.inflated) this.#inflated.addRange(first, count);
     this.#statsHead = parsed.statsHead;
-    const report = parsed.report;
-    this.#report = report && new PendingReport(report.head, report.ranges.map(([gpa, length]) => ({ gpa, length })), report.range, report.offset);
     this.#hint.restore(parsed.hint);
     this.resumeRestored();
     this.hintChanged();

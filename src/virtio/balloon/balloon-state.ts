@@ -4,9 +4,7 @@ import type { VirtioDeviceState } from '../device-state.js';
 import { StateError } from '../state-error.js';
 import { format, integer, join, list, oneOf, record, u32 } from '../state-fields.js';
 import { BALLOON_PAGE_SIZE, BalloonFeature, type BalloonQueueRole } from './constants.js';
-import { BALLOON_CHAIN_LIMITS } from './chain-limits.js';
 import type { HintSnapshot, HintState, IdRange } from './free-page-hint.js';
-import type { PendingReportState } from './pending-report.js';
 
 /** A balloon's saved state (migration, snapshots): version 1 of the `balloon` format. */
 export interface BalloonState {
@@ -21,8 +19,6 @@ export interface BalloonState {
   readonly inflated: ReadonlyArray<readonly [number, number]>;
   /** Head of the stats buffer the device holds, if any. */
   readonly statsHead?: number | undefined;
-  /** A free page report whose pages are still being discarded, if any. */
-  readonly report?: PendingReportState | undefined;
 }
 
 /** What the restoring balloon knows that the checks need. */
@@ -43,9 +39,7 @@ const HINT_STATES: readonly HintState[] = ['stop', 'requested', 'start', 'done']
  * negotiated FREE_PAGE_HINT on a device that went live, with an id this machine could issue;
  * inflated pages only RAM pages, of a device that went live, in ascending disjoint runs — so
  * restoring costs at most the RAM's page count, whatever counts the state claims; a held stats
- * buffer only as a head of the ready stats queue of a device that went live; a report being
- * discarded only on the ready reporting queue, as a chain that queue accepts, with its kick
- * pending (the device goes on with it at the next event).
+ * buffer only as a head of the ready stats queue of a device that went live.
  */
 export function parseBalloonState(value: unknown, rules: BalloonStateRules): BalloonState {
   const v = record(value, 'state');
@@ -75,7 +69,6 @@ export function parseBalloonState(value: unknown, rules: BalloonStateRules): Bal
     hint,
     inflated: parseInflated(v['inflated'], rules.memory, wentLive),
     statsHead: parseStatsHead(v['statsHead'], core, wentLive, rules.queueRoles(features)),
-    report: parseReport(v['report'], core, wentLive, rules.queueRoles(features), rules.memory),
   };
 }
 
@@ -105,28 +98,4 @@ function parseStatsHead(value: unknown, core: VirtioDeviceState, wentLive: boole
   const queue = index < 0 ? undefined : core.queues[index];
   if (queue === undefined || !queue.ready || !wentLive) throw new StateError('statsHead', 'a held stats buffer needs a negotiated, ready stats queue on a device that went live');
   return integer(value, 'statsHead', 0, queue.size - 1);
-}
-
-/** A report being discarded: whole RAM pages a reporting chain could hold, part-way through. */
-function parseReport(value: unknown, core: VirtioDeviceState, wentLive: boolean, roles: readonly BalloonQueueRole[], memory: GuestMemory): PendingReportState | undefined {
-  if (value === undefined) return undefined;
-  const index = roles.indexOf('reporting');
-  const queue = index < 0 ? undefined : core.queues[index];
-  if (queue === undefined || !queue.ready || !wentLive) throw new StateError('report', 'a report needs a negotiated, ready reporting queue on a device that went live');
-  if (!core.pendingKicks.includes(index)) throw new StateError('report', 'a report part-way through needs its queue\'s kick pending');
-  const v = record(value, 'report');
-  const limits = BALLOON_CHAIN_LIMITS.reporting;
-  const ranges = list(v['ranges'], 'report.ranges', limits.maxSegments).map((entry, i) => {
-    const path = join('report.ranges', i);
-    const [gpa, length] = list(entry, path, 2);
-    const at = integer(gpa, join(path, 0), 0, Number.MAX_SAFE_INTEGER);
-    const bytes = integer(length, join(path, 1), BALLOON_PAGE_SIZE, limits.maxBytes);
-    if (at % BALLOON_PAGE_SIZE !== 0 || bytes % BALLOON_PAGE_SIZE !== 0 || !memory.contains(at, bytes)) throw new StateError(path, 'is not whole pages of RAM');
-    return [at, bytes] as const;
-  });
-  if (ranges.reduce((sum, [, bytes]) => sum + bytes, 0) > limits.maxBytes) throw new StateError('report.ranges', `hold more than ${limits.maxBytes} bytes, more than a reporting chain may`);
-  const range = integer(v['range'], 'report.range', 0, ranges.length - 1);
-  const offset = integer(v['offset'], 'report.offset', 0, ranges[range]![1] - BALLOON_PAGE_SIZE);
-  if (offset % BALLOON_PAGE_SIZE !== 0) throw new StateError('report.offset', 'is not a whole number of pages');
-  return { head: integer(v['head'], 'report.head', 0, queue.size - 1), ranges, range, offset };
 }

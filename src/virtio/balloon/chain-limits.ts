@@ -1,5 +1,5 @@
 import type { ChainLimits } from '../descriptor-chain.js';
-import { STAT_ENTRY_SIZE, STAT_TAGS, type BalloonQueueRole } from './constants.js';
+import { BALLOON_PAGE_SIZE, STAT_ENTRY_SIZE, STAT_TAGS, type BalloonQueueRole } from './constants.js';
 
 /**
  * Linux's largest free block with 4 KiB pages: order MAX_PAGE_ORDER = 10. A free page hint
@@ -27,8 +27,7 @@ const PFN_PAGE = 4096;
  * - freePage: a 4-byte command id, or one hint block of {@link MAX_BLOCK_BYTES}. The device
  *   reads the command's page and never touches hinted memory: a hint costs one range published.
  * - reporting: PAGE_REPORTING_CAPACITY = 32 blocks per report (Linux refuses a smaller queue),
- *   each at most {@link MAX_BLOCK_BYTES}: a range published each. The pages (up to 128 MiB) are
- *   discarded a budget's worth per action, charged as they go (PendingReport).
+ *   each at most {@link MAX_BLOCK_BYTES}: a range published each, and every page discarded.
  * Guests with larger base pages (arm64 with 64 KiB pages: 512 MiB blocks) send larger hint
  * and report buffers than these limits allow.
  */
@@ -37,7 +36,7 @@ export const BALLOON_CHAIN_LIMITS: Readonly<Record<BalloonQueueRole, ChainLimits
   deflate: limits(SPLIT_ROOM, PFN_PAGE, 1 + PFN_PAGE / 4),
   stats: limits(SPLIT_ROOM, STAT_TAGS.length * STAT_ENTRY_SIZE, 1 + STAT_TAGS.length),
   freePage: limits(SPLIT_ROOM, 4 + MAX_BLOCK_BYTES, 1 + SPLIT_ROOM),
-  reporting: limits(32, 32 * MAX_BLOCK_BYTES, 32),
+  reporting: limits(32, 32 * MAX_BLOCK_BYTES, 32 + (32 * MAX_BLOCK_BYTES) / BALLOON_PAGE_SIZE),
 };
 
 /** Limits whose cost is the walk (every buffer and an indirect table's descriptor) plus `work`. */

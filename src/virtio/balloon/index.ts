@@ -20,7 +20,6 @@ export {
   type NextCommandId,
   type HintState, type HintSnapshot, type CommandOutcome } from './free-page-hint.js';
 export { wholePages, type PageRange } from './ranges.js';
-export type { PendingReportState } from './pending-report.js';
 export {
   BalloonDevice,
   balloonQueueRoles,
