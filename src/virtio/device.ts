@@ -201,7 +201,6 @@ export abstract class VirtioDevice {
    * whether work still waits.
    */
   serveDeferred(): boolean {
-    if (!this.isLive) return false;
     this.#spent = 0;
     this.guard(() => this.servePendingKicks());
     return this.hasDeferredWork;
@@ -269,8 +268,10 @@ export abstract class VirtioDevice {
    * kick then stays pending for the next event).
    */
   protected nextChain(index: number): DescriptorChain | undefined {
-    const queue = this.#queues[index];
-    if (queue === undefined || !queue.ready || !this.isLive || queue.pending() === 0) return undefined;
+    // Checked for every chain: a host subscriber of what the last chain published may have
+    // reset the device, or put it in NEEDS_RESET, in the meantime.
+    const queue = this.#queues[index]!;
+    if (!queue.ready || !this.isLive || queue.pending() === 0) return undefined;
     const limits = this.chainLimits(index);
     // The chain's worst case must fit, so an action never passes max(budget, one chain's cost).
     if (this.#spent > 0 && this.#spent + limits.cost > WORK_BUDGET) {
@@ -329,10 +330,9 @@ export abstract class VirtioDevice {
     this.signalUsed(index);
   }
 
-  /** Serve kicked queues in index order, while the device is live and they are ready. */
+  /** Serve kicked queues in index order; a queue that is not ready has nothing to serve. */
   private servePendingKicks(): void {
     for (const index of [...this.#pendingKicks].sort((a, b) => a - b)) {
-      if (!this.isLive) return;
       if (this.#queues[index]?.ready) this.serve(index);
       else this.#pendingKicks.delete(index);
     }

@@ -206,6 +206,28 @@ describe('readChain keeps to the queue limits (§2.7.4.1: a device may limit a c
     expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: 'chain from head 0 has more than 3 buffers, this queue\'s limit' }) as Error);
   });
 
+  it('counts readable and writable buffers together', () => {
+    const m = memoryWith([
+      { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+      { addr: 0x2000, len: 1, flags: NEXT | WRITE, next: 2 },
+      { addr: 0x2000, len: 1, flags: NEXT | WRITE, next: 3 },
+      { addr: 0x2000, len: 1, flags: WRITE },
+    ]);
+    expect(readChain(limited(m, 4, 100), 0).writable).toHaveLength(3);
+    expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long' }) as Error);
+  });
+
+  it('allows 1024 buffers when the device sets no limit (QEMU\'s VIRTQUEUE_MAX_SIZE), not 1025', () => {
+    const m = new FlatMemory(0x100000);
+    const table = (n: number): Desc[] => Array.from({ length: n }, (_, i) => ({ addr: 0x8000, len: 1, flags: i < n - 1 ? NEXT : 0, next: i + 1 }));
+    writeTable(m, [{ addr: 0x10000, len: 16 * 1024, flags: INDIRECT }], TABLE);
+    writeTable(m, table(1024), 0x10000);
+    expect(readChain(ctx(m), 0).readable).toHaveLength(1024);
+    writeTable(m, [{ addr: 0x10000, len: 16 * 1025, flags: INDIRECT }], TABLE);
+    writeTable(m, table(1025), 0x10000);
+    expect(() => readChain(ctx(m), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: 'chain from head 0 has more than 1024 buffers, this queue\'s limit' }) as Error);
+  });
+
   it('counts buffers across an indirect table, not the table descriptor', () => {
     const m = memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x3000, len: 32, flags: INDIRECT }]);
     writeTable(m, linked(2), 0x3000);

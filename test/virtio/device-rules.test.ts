@@ -76,6 +76,15 @@ class ProbeDevice extends VirtioDevice {
     for (let c = q.pop(); c !== undefined; c = q.pop()) q.push(c.head, 0);
   }
 
+  /** Serve through nextChain, calling `each` after every chain it returns. */
+  drainBudgeted(index: number, each: () => void): void {
+    const q = this.queues[index]!;
+    for (let c = this.nextChain(index); c !== undefined; c = this.nextChain(index)) {
+      q.push(c.head, 0);
+      each();
+    }
+  }
+
   /** The protected helper, for a device type that signals a queue by index. */
   signal(index: number): void {
     this.signalUsed(index);
@@ -535,5 +544,68 @@ describe('save and restore', () => {
     const same = new ProbeDevice(r.memory);
     same.restoreCore(state);
     expect(same.queues.map((q) => q.size)).toEqual([4, 8, 4]);
+  });
+});
+
+describe('serving stops at once when the device stops being able to serve', () => {
+  it('takes no chain after a host reset, or NEEDS_RESET, that happened while it served', () => {
+    for (const stop of ['reset', 'needs-reset'] as const) {
+      const r = rig();
+      const q = live(r);
+      for (let t = 0; t < 4; t++) addBuffer(q, t);
+      // A ring at address 0 too, where a queue that a reset rebuilt would point: chains there.
+      r.memory.writeU16(2, 4);
+      let taken = 0;
+      r.device.onServe = (index) =>
+        r.device.drainBudgeted(index, () => {
+          if (++taken === 2) stop === 'reset' ? r.device.reset() : r.device.writeStatus(ACK);
+        });
+      r.device.notify(0);
+      expect(taken, stop).toBe(2);
+    }
+  });
+
+  it('does not check the rings of a state restored before DRIVER_OK (DRIVER_OK will)', () => {
+    const r = rig();
+    negotiate(r.device);
+    setupQueue(r, 0);
+    const state = r.device.saveCore();
+    const odd = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, size: 3 } : q)) };
+    const twin = new ProbeDevice(r.memory);
+    twin.restoreCore(odd);
+    expect(twin.needsResetReason).toBeUndefined();
+    twin.writeStatus(ACK | DRV | FOK | DOK);
+    expect(twin.needsResetReason?.kind).toBe('bad-queue-size');
+  });
+
+  it('saves pending kicks in index order and the NEEDS_RESET reason, and restores both', () => {
+    const r = rig();
+    negotiate(r.device, V1 | featureBit(EXTRA));
+    for (const index of [2, 0]) {
+      setupQueue(r, index);
+      r.device.notify(index);
+    }
+    expect(r.device.saveCore().pendingKicks).toEqual([0, 2]);
+    r.device.writeStatus(ACK);
+    const state = r.device.saveCore();
+    expect(state.needsReset).toEqual({ kind: 'bad-status-transition', message: 'status write 0x1 clears bits of 0xb' });
+    const twin = new ProbeDevice(r.memory);
+    twin.restoreCore(JSON.parse(JSON.stringify(state)));
+    expect([twin.needsResetReason?.kind, twin.needsResetReason?.message]).toEqual(['bad-status-transition', 'status write 0x1 clears bits of 0xb']);
+    expect(twin.saveCore()).toEqual(state);
+  });
+
+  it('keeps a kick made before DRIVER_OK through a redundant QueueReady 0, and drops it when the queue is taken down', () => {
+    const r = rig();
+    negotiate(r.device);
+    r.device.notify(1); // not set up yet
+    r.device.setQueueReady(1, false);
+    const q = setupQueue(r, 1);
+    addBuffer(q, 1);
+    r.device.notify(0);
+    setupQueue(r, 0);
+    r.device.setQueueReady(0, false);
+    r.device.writeStatus(ACK | DRV | FOK | DOK);
+    expect(r.device.served).toEqual([1]);
   });
 });

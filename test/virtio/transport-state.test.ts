@@ -4,6 +4,7 @@ import { EchoDevice } from '../../src/testing/echo-device.js';
 import { StateError } from '../../src/virtio/state-error.js';
 import { MmioReg, MmioTransport } from '../../src/virtio/transport/mmio.js';
 import { CommonCfg, PciTransport } from '../../src/virtio/transport/pci.js';
+import { PCI_COMMAND_WRITABLE, parseMmioState, parsePciState } from '../../src/virtio/transport/transport-state.js';
 
 // Transports remember selectors (and on pci, the configuration registers a guest programs)
 // between accesses: their saved state resumes a half-done negotiation or queue setup.
@@ -70,5 +71,23 @@ describe('pci transport state', () => {
     refused(() => t.restore({ ...before, interruptLine: 256 }), 'interruptLine');
     refused(() => t.restore({ ...before, format: 'virtio-mmio' }), 'format');
     expect(t.save()).toEqual(before);
+  });
+});
+
+describe('transport state parsing, field by field', () => {
+  it('returns exactly the saved mmio state, and names each field it refuses', () => {
+    const saved = { format: 'virtio-mmio', version: 1, deviceFeaturesSel: 0xffffffff, driverFeaturesSel: 3, queueSel: 9 } as const;
+    expect(parseMmioState(saved)).toEqual(saved);
+    for (const field of ['deviceFeaturesSel', 'driverFeaturesSel', 'queueSel'] as const) refused(() => parseMmioState({ ...saved, [field]: 'x' }), field);
+    refused(() => parseMmioState('x'), 'state');
+  });
+
+  it('returns exactly the saved pci state, and names each field it refuses', () => {
+    const saved = { format: 'virtio-pci', version: 1, deviceFeatureSelect: 1, driverFeatureSelect: 0xffffffff, queueSelect: 0xffff, command: PCI_COMMAND_WRITABLE, bar: 0xffffff01, interruptLine: 255 } as const;
+    expect(parsePciState(saved)).toEqual(saved);
+    for (const field of ['deviceFeatureSelect', 'driverFeatureSelect', 'queueSelect', 'command', 'bar', 'interruptLine'] as const) refused(() => parsePciState({ ...saved, [field]: -1 }), field);
+    expect(() => parsePciState({ ...saved, command: 0x0002 })).toThrowError(/^command: 0x2 sets bits the command register does not keep$/);
+    expect(() => parsePciState({ ...saved, bar: 0xc000 })).toThrowError(/^bar: 0xc000 is not a 256-byte I\/O BAR \(low byte 0x01\)$/);
+    refused(() => parsePciState(null), 'state');
   });
 });

@@ -174,3 +174,39 @@ describe('one kick does bounded work', () => {
     expect(() => drain(s, 'inflate')).toThrowError(/bytes one kick touched on the inflate queue/);
   });
 });
+
+describe('the balloon charges each chain what it cost', () => {
+  /** A live balloon with big queues; chains are published but not kicked. */
+  function roomy() {
+    const memory = new FlatMemory(RAM);
+    const device = new BalloonDevice(memory, { statsQueue: true, queueSizes: { inflate: 4096, stats: 4096 } });
+    const mmio = new MmioTransport(device);
+    const driver = new MmioDriver(mmio, memory);
+    driver.negotiate((offered) => offered & ~featureBit(Feature.EVENT_IDX));
+    const inflate = driver.setupQueue<number>(0, layoutRing(0x100000, 4096));
+    const stats = driver.setupQueue<number>(2, layoutRing(0x200000, 4096));
+    driver.driverOk();
+    const used = (q: typeof inflate): number => memory.readU16(q.layout.usedRing + 2);
+    return { memory, device, mmio, inflate, stats, used };
+  }
+  const fits = (actual: number, cost: number): number => {
+    let served = 1;
+    while (served * actual + cost <= WORK_BUDGET) served++;
+    return served;
+  };
+
+  it('a one-PFN inflate chain costs its walk, its page of PFNs and one PFN', () => {
+    const b = roomy();
+    b.memory.writeU32(DATA, 0x800);
+    for (let i = 0; i < 4096; i++) b.inflate.add([{ gpa: DATA, length: 4 }], [], i);
+    b.mmio.write(MmioReg.QUEUE_NOTIFY, 4, 0);
+    expect(b.used(b.inflate)).toBe(fits(2 + 1 + 1, BALLOON_CHAIN_LIMITS.inflate.cost));
+  });
+
+  it('a one-entry stats chain costs its walk, its page and one entry (the newest buffer is kept)', () => {
+    const b = roomy();
+    for (let i = 0; i < 4096; i++) b.stats.add([{ gpa: DATA, length: 10 }], [], i);
+    b.mmio.write(MmioReg.QUEUE_NOTIFY, 4, 2);
+    expect(b.used(b.stats)).toBe(fits(2 + 1 + 1, BALLOON_CHAIN_LIMITS.stats.cost) - 1);
+  });
+});

@@ -151,3 +151,37 @@ describe('a queue that is not ready is never touched (pci)', () => {
     expect(watched.accesses).toBe(accesses);
   });
 });
+
+describe('what the device holds belongs to its own queue', () => {
+  function holding() {
+    const { ram, watched } = memories();
+    const device = new BalloonDevice(watched, { statsQueue: true });
+    const mmio = new MmioTransport(device);
+    const driver = new MmioDriver(mmio, ram);
+    driver.negotiate(featureBit(BalloonFeature.STATS_VQ));
+    driver.setupQueue(0, layoutRing(0x10000, 8));
+    const stats = driver.setupQueue<number>(STATS, layoutRing(STATS_AT, 8));
+    driver.driverOk();
+    stats.add([{ gpa: BUF, length: 10 }], [], 1);
+    driver.kick(STATS, stats);
+    return { device, mmio };
+  }
+
+  it('the stats buffer stays when the driver takes down another queue, or writes QueueReady 1 again', () => {
+    const a = holding();
+    a.mmio.write(MmioReg.QUEUE_SEL, 4, 0);
+    a.mmio.write(MmioReg.QUEUE_READY, 4, 0);
+    expect(a.device.requestStats()).toBe(true);
+    const b = holding();
+    b.mmio.write(MmioReg.QUEUE_SEL, 4, STATS);
+    b.mmio.write(MmioReg.QUEUE_READY, 4, 1);
+    expect(b.device.requestStats()).toBe(true);
+  });
+
+  it('a saved state names a held buffer only when there is one', () => {
+    const a = holding();
+    expect(a.device.save().statsHead).toBe(0);
+    a.device.requestStats();
+    expect('statsHead' in a.device.save()).toBe(false);
+  });
+});

@@ -136,3 +136,86 @@ describe('restore costs what the RAM holds, not what the state says', () => {
     expect(twin.inflatedPages).toBe(pages);
   });
 });
+
+describe('the balloon state rules at their edges', () => {
+  const restoreOnto = (state: Json, device = saved().device): BalloonDevice => {
+    device.restore(state);
+    return device;
+  };
+  const pages = (16 << 20) / 4096;
+
+  it('takes inflated runs up to the last page, adjacent runs, and none on a device that never went live', () => {
+    const { state } = saved();
+    expect(restoreOnto({ ...state, inflated: [[pages - 1, 1]] }).isInflated(pages - 1)).toBe(true);
+    expect(restoreOnto({ ...state, inflated: [[0, 1], [1, 1]] }).inflatedPages).toBe(2);
+    refuses((s) => (s['inflated'] = [[pages - 1, 2]]), 'inflated[0][1]');
+    refuses((s) => (s['inflated'] = [[pages, 1]]), 'inflated[0][0]');
+    refuses((s) => (s['inflated'] = [[-1, 1]]), 'inflated[0][0]');
+    const r = rig(OPTIONS, { live: false });
+    const idle = JSON.parse(JSON.stringify(r.device.save())) as Json;
+    expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...idle, inflated: [[0, 1]] })).toThrowError(expect.objectContaining({ field: 'inflated', reason: expect.stringMatching(/never went live/) as string }) as Error);
+  });
+
+  it('refuses inflated pages over a hole in RAM', () => {
+    const holed = new FlatMemory([
+      { gpa: 0, size: 16 << 20 },
+      { gpa: 32 << 20, size: 16 << 20 },
+    ]);
+    const r = rig(OPTIONS, { memory: holed });
+    const state = JSON.parse(JSON.stringify(r.device.save())) as Json;
+    const twin = new BalloonDevice(holed, OPTIONS);
+    expect(() => twin.restore({ ...state, inflated: [[pages - 1, 2]] })).toThrowError(expect.objectContaining({ field: 'inflated[0]', reason: expect.stringMatching(/not all RAM/) as string }) as Error);
+    twin.restore({ ...state, inflated: [[pages - 1, 1], [2 * pages, 1]] });
+    expect(twin.inflatedPages).toBe(2);
+  });
+
+  it('takes a held stats buffer up to the last head, on the ready stats queue of a device that went live', () => {
+    const { state } = saved();
+    expect(restoreOnto({ ...state, statsHead: 31 }).requestStats()).toBe(true);
+    refuses((s) => (s['statsHead'] = 32), 'statsHead');
+    refuses((s) => ((s as { core: { queues: Json[] } }).core.queues[2]!['ready'] = false), 'statsHead', /ready stats queue/);
+  });
+
+  it('takes a hint round only on a live device that negotiated hinting, with ids of its range', () => {
+    const { state } = saved();
+    expect(restoreOnto({ ...state, hint: { state: 'requested', cmdId: 0xffffffff } }).hintCmdId).toBe(0xffffffff);
+    expect(restoreOnto({ ...state, hint: { state: 'start', cmdId: 0x80000000 } }).hintState).toBe('done');
+    refuses((s) => (s['hint'] = { state: 'stop', cmdId: 0x7fffffff }), 'hint.cmdId');
+    refuses((s) => (s['hint'] = { state: 'stop', cmdId: 2 ** 32 }), 'hint.cmdId');
+    const r = rig(OPTIONS, { live: false });
+    const idle = JSON.parse(JSON.stringify(r.device.save())) as Json;
+    expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...idle, hint: { state: 'requested', cmdId: 0x80000001 } })).toThrowError(expect.objectContaining({ field: 'hint.state' }) as Error);
+    expect(new BalloonDevice(r.memory, OPTIONS).restore({ ...idle, hint: { state: 'done', cmdId: 0x80000001 } })).toBeUndefined();
+  });
+
+  it('takes u32 config values', () => {
+    const { state } = saved();
+    const twin = restoreOnto({ ...state, numPages: 0xffffffff, actual: 0xffffffff });
+    expect([twin.target, twin.actual]).toEqual([0xffffffff, 0xffffffff]);
+    refuses((s) => (s['numPages'] = 2 ** 32), 'numPages');
+    refuses((s) => (s['actual'] = -1), 'actual');
+    refuses((s) => (s['poisonVal'] = 2 ** 32), 'poisonVal');
+  });
+});
+
+describe('balloon state rules that hang on the features in force', () => {
+  it('a hint round needs FREE_PAGE_HINT accepted at FEATURES_OK, not merely written by the driver', () => {
+    const r = rig(OPTIONS, { live: false, accept: { statsQueue: true } });
+    // The driver wrote FREE_PAGE_HINT, its FEATURES_OK was refused, and it set DRIVER_OK anyway:
+    // a device in NEEDS_RESET that went live without features in force.
+    const state = JSON.parse(JSON.stringify(r.device.save())) as Json & { core: Json };
+    const refusedFok = { ...state, core: { ...state.core, status: Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK | Status.DEVICE_NEEDS_RESET, needsReset: { kind: 'bad-status-transition', message: 'DRIVER_OK set before FEATURES_OK' }, driverFeatures: (BigInt(`0x${state.core['driverFeatures'] as string}`) | featureBit(BalloonFeature.FREE_PAGE_HINT)).toString(16), queues: (state.core['queues'] as Json[]).concat([{ ...(state.core['queues'] as Json[])[0]!, ready: false }]) } };
+    expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...refusedFok, hint: { state: 'done', cmdId: 0x80000000 } })).not.toThrow();
+    expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...refusedFok, hint: { state: 'requested', cmdId: 0x80000001 } })).toThrowError(expect.objectContaining({ field: 'hint.state' }) as Error);
+  });
+
+  it('a held stats buffer needs the stats queue negotiated', () => {
+    const r = rig({ freePageHint: true });
+    const state = JSON.parse(JSON.stringify(r.device.save())) as Json;
+    expect(() => new BalloonDevice(r.memory, { freePageHint: true }).restore({ ...state, statsHead: 0 })).toThrowError(expect.objectContaining({ field: 'statsHead', reason: expect.stringMatching(/negotiated, ready stats queue/) as string }) as Error);
+  });
+
+  it('refuses a run that is not a pair, naming it', () => {
+    refuses((s) => (s['inflated'] = [[3]]), 'inflated[0]', /not a \[first, count\] pair/);
+  });
+});
