@@ -14,10 +14,10 @@ export function record(value: unknown, field: string): Readonly<Record<string, u
 
 /** An integer in [min, max]. */
 export function integer(value: unknown, field: string, min: number, max: number): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) {
     throw new StateError(field, `${describe(value)} is not an integer in [${min}, ${max}]`);
   }
-  return value;
+  return value as number;
 }
 
 export function u32(value: unknown, field: string): number {
@@ -35,9 +35,7 @@ export function boolean(value: unknown, field: string): boolean {
 
 /** One of a few strings. */
 export function oneOf<T extends string>(value: unknown, field: string, options: readonly T[]): T {
-  if (typeof value !== 'string' || !(options as readonly string[]).includes(value)) {
-    throw new StateError(field, `${describe(value)} is not one of ${options.join(', ')}`);
-  }
+  if (!(options as readonly unknown[]).includes(value)) throw new StateError(field, `${describe(value)} is not one of ${options.join(', ')}`);
   return value as T;
 }
 
@@ -57,7 +55,7 @@ export function text(value: unknown, field: string, maxLength: number): string {
 /** A non-negative integer of at most `bits` bits, saved as lowercase hex digits. */
 export function hexBits(value: unknown, field: string, bits: number): bigint {
   // The length is checked before the digits are parsed, so a huge string costs nothing.
-  if (typeof value !== 'string' || value.length === 0 || value.length > bits / 4 || !/^[0-9a-f]+$/.test(value)) {
+  if (typeof value !== 'string' || value.length > bits / 4 || !/^[0-9a-f]+$/.test(value)) {
     throw new StateError(field, `${describe(value)} is not ${bits / 4} or fewer hex digits`);
   }
   return BigInt(`0x${value}`);

@@ -609,3 +609,16 @@ describe('serving stops at once when the device stops being able to serve', () =
     expect(r.device.served).toEqual([1]);
   });
 });
+
+describe('a saved reason', () => {
+  it('keeps a line of a long internal message, not all of it', () => {
+    const r = rig();
+    live(r);
+    r.device.onServe = () => {
+      throw new Error('x'.repeat(5000));
+    };
+    r.device.notify(0);
+    expect(r.device.needsResetReason?.message.length).toBeGreaterThan(1024);
+    expect(r.device.saveCore().needsReset?.message).toBe(`internal error: ${'x'.repeat(1024 - 'internal error: '.length)}`);
+  });
+});

@@ -116,7 +116,8 @@ describe('a saved split queue', () => {
   it('is a power of two up to QueueNumMax, with aligned areas, when ready on a live device', () => {
     expect(parse(ready).size).toBe(8);
     expect(parse({ ...ready, size: 1 }).size).toBe(1);
-    refusedQueue({ ...ready, size: 16 }, 'q.size');
+    expect(() => parse({ ...ready, size: 16 })).toThrowError(/^q\.size: a ready queue of a live device has size 16, not a power of two up to 8$/);
+    expect(() => parse({ ...ready, usedRing: 0x10a2 })).toThrowError(/^q\.usedRing: a ready queue of a live device has this area at 0x10a2, not 4-byte aligned$/);
     refusedQueue({ ...ready, size: 6 }, 'q.size');
     refusedQueue({ ...ready, size: 0 }, 'q.size');
     refusedQueue({ ...ready, descTable: 0x1008 }, 'q.descTable');

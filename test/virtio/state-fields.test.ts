@@ -72,6 +72,16 @@ describe('state field readers', () => {
     refused(() => hexBits('g'.repeat(1000), 'h', 128), 'h', /^"g{24}…" is not/);
   });
 
+  it('describes each kind of value it refuses in a few words', () => {
+    refused(() => integer(true, 'n', 0, 1), 'n', /^true is not/);
+    refused(() => integer(null, 'n', 0, 1), 'n', /^null is not/);
+    refused(() => integer(undefined, 'n', 0, 1), 'n', /^undefined is not/);
+    refused(() => integer({}, 'n', 0, 1), 'n', /^an object is not/);
+    refused(() => integer(1n, 'n', 0, 1), 'n', /^bigint is not/);
+    refused(() => integer('g'.repeat(24), 'n', 0, 1), 'n', /^"g{24}" is not/);
+    refused(() => integer('g'.repeat(25), 'n', 0, 1), 'n', /^"g{24}…" is not/);
+  });
+
   it('join and format: paths, tags and versions', () => {
     expect(join('', 'a')).toBe('a');
     expect(join('a', 'b')).toBe('a.b');

@@ -231,10 +231,10 @@ export class BalloonDevice extends VirtioDevice {
    * the device holds none (the driver has not sent one yet).
    */
   requestStats(): boolean {
-    const index = this.queueIndex('stats');
     // The device holds a buffer only of a ready stats queue: disabling the queue (§4.2.2.2: it
     // is never touched then) or resetting the device forgets it, and a restore checks it.
-    if (this.#statsHead === undefined || index === undefined || !this.isLive) return false;
+    if (this.#statsHead === undefined || !this.isLive) return false;
+    const index = this.queueIndex('stats')!;
     const head = this.#statsHead;
     this.#statsHead = undefined;
     this.guard(() => {

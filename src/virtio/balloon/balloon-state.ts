@@ -94,8 +94,7 @@ function parseInflated(value: unknown, memory: GuestMemory, wentLive: boolean): 
 /** A held stats buffer: a head of the stats queue, which is ready on a device that went live. */
 function parseStatsHead(value: unknown, core: VirtioDeviceState, wentLive: boolean, roles: readonly BalloonQueueRole[]): number | undefined {
   if (value === undefined) return undefined;
-  const index = roles.indexOf('stats');
-  const queue = index < 0 ? undefined : core.queues[index];
+  const queue = core.queues[roles.indexOf('stats')];
   if (queue === undefined || !queue.ready || !wentLive) throw new StateError('statsHead', 'a held stats buffer needs a negotiated, ready stats queue on a device that went live');
   return integer(value, 'statsHead', 0, queue.size - 1);
 }

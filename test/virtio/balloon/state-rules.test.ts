@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlatMemory } from '../../../src/memory/flat-memory.js';
-import { BalloonDevice, type BalloonState } from '../../../src/virtio/balloon/balloon-device.js';
+import { BalloonDevice, balloonQueueRoles, type BalloonState } from '../../../src/virtio/balloon/balloon-device.js';
+import { parseBalloonState } from '../../../src/virtio/balloon/balloon-state.js';
 import { BalloonConfig, BalloonFeature } from '../../../src/virtio/balloon/constants.js';
 import { Status, featureBit } from '../../../src/virtio/constants.js';
 import { StateError } from '../../../src/virtio/state-error.js';
@@ -217,5 +218,42 @@ describe('balloon state rules that hang on the features in force', () => {
 
   it('refuses a run that is not a pair, naming it', () => {
     refuses((s) => (s['inflated'] = [[3]]), 'inflated[0]', /not a \[first, count\] pair/);
+  });
+});
+
+describe('balloon state messages and shape', () => {
+  it('names the whole state, the hint, and says what is wrong', () => {
+    const device = saved().device;
+    expect(() => device.restore('a balloon')).toThrowError(expect.objectContaining({ field: 'state' }) as Error);
+    refuses((s) => (s['hint'] = 'done'), 'hint', /is not an object/);
+    refuses((s) => (s['poisonVal'] = 1), 'poisonVal', /^set on a device that does not offer PAGE_POISON$/);
+    const r = rig({ statsQueue: true });
+    const state = JSON.parse(JSON.stringify(r.device.save())) as Json;
+    expect(() => new BalloonDevice(r.memory, { statsQueue: true }).restore({ ...state, hint: { state: 'start', cmdId: 0x80000001 } })).toThrowError(
+      /^hint\.state: start on a device that is not hinting \(FREE_PAGE_HINT not negotiated, or never live\)$/,
+    );
+  });
+
+  it('says which pages of a run are not RAM', () => {
+    const holed = new FlatMemory([
+      { gpa: 0, size: 16 << 20 },
+      { gpa: 32 << 20, size: 16 << 20 },
+    ]);
+    const r = rig(OPTIONS, { memory: holed });
+    const state = JSON.parse(JSON.stringify(r.device.save())) as Json;
+    expect(() => new BalloonDevice(holed, OPTIONS).restore({ ...state, inflated: [[4000, 200]] })).toThrowError(/^inflated\[0\]: pages 4000\.\.4199 are not all RAM$/);
+  });
+
+  it('checks a state without changing it: what it returns is the state itself', () => {
+    const { state } = saved();
+    const device = saved().device;
+    const parsed = parseBalloonState(state, {
+      memory: device.memory,
+      offered: device.offeredFeatures,
+      idRange: { min: 0x80000000, max: 0xffffffff },
+      parseCore: (value) => value as BalloonState['core'],
+      queueRoles: balloonQueueRoles,
+    });
+    expect(parsed).toEqual(state);
   });
 });
