@@ -13,6 +13,8 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    // A fixed seed for every property (FREEHINT_SEED to explore another).
+    setupFiles: ['test/support/seed.ts'],
     // Property tests read FREEHINT_RUNS (see test/support/runs.ts); a slow machine must not fail a correct test.
     testTimeout: 60_000,
   },

@@ -5,6 +5,8 @@
  *
  * Options:
  *   --reps N        repetitions per row (default 3)
+ *   --reps-unlimited M  repetitions of the rows without a bandwidth limit (default N): they
+ *                   last 0.1–0.8 s and spread widely, so their medians need more
  *   --rows A,B      only the rows whose id contains one of these (e.g. "d256-bwmax", "ioa0-hint-on")
  *   --quick         one repetition of the two rows d256-bw128-ioa1 (hint off, hint on)
  *   --dest file|null  where the migration stream goes: a file in the run directory (default) or /dev/null
@@ -119,6 +121,7 @@ interface Rep {
 
 interface Options {
   readonly reps: number;
+  readonly repsUnlimited: number;
   readonly rows: readonly Row[];
   readonly dest: 'file' | 'null';
   readonly out: string;
@@ -126,6 +129,7 @@ interface Options {
 
 function parseArgs(args: readonly string[]): Options {
   let reps = 3;
+  let repsUnlimited: number | undefined;
   let filters: string[] | undefined;
   let quick = false;
   let dest: 'file' | 'null' = 'file';
@@ -138,6 +142,7 @@ function parseArgs(args: readonly string[]): Options {
       return v;
     };
     if (arg === '--reps') reps = Number(value());
+    else if (arg === '--reps-unlimited') repsUnlimited = Number(value());
     else if (arg === '--rows') filters = value().split(',').filter((f) => f !== '');
     else if (arg === '--quick') quick = true;
     else if (arg === '--dest') {
@@ -148,6 +153,7 @@ function parseArgs(args: readonly string[]): Options {
     else throw new Error(`unknown option ${arg}`);
   }
   if (!Number.isInteger(reps) || reps < 1) throw new Error('--reps needs a positive integer');
+  if (repsUnlimited !== undefined && (!Number.isInteger(repsUnlimited) || repsUnlimited < 1)) throw new Error('--reps-unlimited needs a positive integer');
   if (quick) {
     filters = ['d256-bw128-ioa1'];
     reps = 1;
@@ -155,7 +161,7 @@ function parseArgs(args: readonly string[]): Options {
   const rows = filters === undefined ? MATRIX : MATRIX.filter((row) => filters!.some((f) => row.id.includes(f)));
   if (rows.length === 0) throw new Error(`no row matches ${filters!.join(',')}; rows are:\n${MATRIX.map((r) => r.id).join('\n')}`);
   const full = rows.length === MATRIX.length && dest === 'file';
-  return { reps, rows, dest, out: out ?? (full ? join(root, 'calibration', 'qemu-7.2-tcg.json') : join(root, '.cache', 'qemu-calibration', 'partial.json')) };
+  return { reps, repsUnlimited: repsUnlimited ?? reps, rows, dest, out: out ?? (full ? join(root, 'calibration', 'qemu-7.2-tcg.json') : join(root, '.cache', 'qemu-calibration', 'partial.json')) };
 }
 
 /** A flat { "total-time": …, "ram.normal": … } of every number in a query-migrate reply. */
@@ -343,16 +349,17 @@ async function main(): Promise<void> {
     process.exit(0);
   }
   const qemuVersion = execFileSync(assets.qemu, ['--version'], { encoding: 'utf8', env: { ...process.env, ...assets.env } }).split('\n')[0]!;
-  const total = options.rows.length * options.reps;
-  console.error(`${qemuVersion}; ${options.rows.length} rows × ${options.reps} reps = ${total} migrations; stream to ${options.dest === 'file' ? 'a file' : '/dev/null'}`);
+  const repsOf = (row: Row): number => (row.bandwidth.id === 'bwmax' ? options.repsUnlimited : options.reps);
+  const total = options.rows.reduce((n, row) => n + repsOf(row), 0);
+  console.error(`${qemuVersion}; ${options.rows.length} rows, ${options.reps} reps (${options.repsUnlimited} without a limit) = ${total} migrations; stream to ${options.dest === 'file' ? 'a file' : '/dev/null'}`);
 
   const session: Session = { qmpCommands: new Set() };
   const results = new Map<string, Rep[]>(options.rows.map((row) => [row.id, []]));
   const started = performance.now();
   let done = 0;
   // Repetitions are interleaved (every row once, then every row again) so slow drift on the host spreads over all rows.
-  for (let rep = 1; rep <= options.reps; rep++) {
-    for (const row of options.rows) {
+  for (let rep = 1; rep <= Math.max(options.reps, options.repsUnlimited); rep++) {
+    for (const row of options.rows.filter((r) => rep <= repsOf(r))) {
       const result = await measure(assets, row, rep, options.dest, session);
       results.get(row.id)!.push(result);
       done++;
@@ -379,6 +386,7 @@ async function main(): Promise<void> {
     command: `npm run calibrate:qemu${process.argv.length > 2 ? ` -- ${process.argv.slice(2).join(' ')}` : ''}`,
     runtimeSeconds: Math.round(runtimeMs / 1000),
     repetitions: options.reps,
+    repetitionsUnlimited: options.repsUnlimited,
     host: { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     versions: {
       qemu: { package: 'qemu-system-x86', version: version('qemu-system-x86'), binary: qemuVersion },

@@ -42,6 +42,8 @@ if (values.path !== undefined && names.length !== 1) {
   process.exit(2);
 }
 const chosen = targets.filter((t) => names.includes(t.name));
+// The seed first: a campaign cut short can still be replayed.
+console.log(`fuzz: seed ${seed}, ${runs} inputs per target (${chosen.map((t) => t.name).join(', ')})`);
 
 let failed = 0;
 let total = 0;

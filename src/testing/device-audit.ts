@@ -1,8 +1,10 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
+import type { Segment } from '../virtio/descriptor-chain.js';
 import type { VirtioDevice } from '../virtio/device.js';
 import { isValidQueueSize, ringSizes, type SplitQueue, type SplitQueueState } from '../virtio/split-queue.js';
 import type { Violation } from './violation.js';
+import { WatchedMemory } from './watched-memory.js';
 
 /**
  * Watches a device through one hostile run and judges how it ended. A device ends either in
@@ -19,7 +21,11 @@ import type { Violation } from './violation.js';
  * - once anything was returned, used.idx in guest memory is the device's own count;
  * - a ring published more than its size ahead is refused, not served (§2.7.13);
  * - after entering NEEDS_RESET the device neither pops nor pushes again;
- * - a live device with the queue ready ends with no available chain left (served).
+ * - a live device with the queue ready ends with no available chain left (served), unless it
+ *   left a kick for later (its work budget ran out: `hasDeferredWork`);
+ * - when the device's memory is a {@link WatchedMemory}: every used entry's length is at most
+ *   the bytes the device wrote into that chain's writable buffers since it took the chain, so
+ *   0 for a chain it wrote nothing into (§2.7.8.2).
  */
 export class DeviceAudit {
   private readonly found: Violation[] = [];
@@ -28,6 +34,10 @@ export class DeviceAudit {
   private atFailure: SplitQueueState | undefined;
   private configInterruptOwed = false;
   private irqLevel = false;
+  /** Chains taken and not returned: their writable buffers and the bytes written into them. */
+  private readonly inFlight = new Map<number, { writable: readonly Segment[]; written: Array<[number, number]> }>();
+  /** The queue itself is writing its ring (a used entry, avail_event): not a buffer write. */
+  private ringWrite = false;
 
   /** Start watching; `ram` is guest memory read without going through the device's view. */
   constructor(
@@ -46,6 +56,50 @@ export class DeviceAudit {
       else if (!device.isLive) this.flag(`used-buffer interrupt for queue ${event.queue} while the device is not live (§2.1.2)`);
     });
     device.irqLevel$.subscribe((level) => (this.irqLevel = level));
+    if (device.memory instanceof WatchedMemory && this.queue) this.auditUsedLengths(device.memory, this.queue);
+  }
+
+  /**
+   * Watch the queue under test: what chains it hands out, what the device writes into their
+   * writable buffers, and what length each used entry claims. The queue's methods are wrapped
+   * on this one instance; the device's behaviour does not change.
+   */
+  private auditUsedLengths(memory: WatchedMemory, queue: SplitQueue): void {
+    const pop = queue.pop.bind(queue);
+    const push = queue.push.bind(queue);
+    const asRing = <T>(op: () => T): T => {
+      this.ringWrite = true;
+      try {
+        return op();
+      } finally {
+        this.ringWrite = false;
+      }
+    };
+    queue.pop = (limits) => {
+      const chain = asRing(() => pop(limits));
+      if (chain) this.inFlight.set(chain.head, { writable: chain.writable, written: [] });
+      return chain;
+    };
+    queue.push = (head, len) => {
+      asRing(() => push(head, len));
+      // What the guest sees: the entry just written, read back from RAM.
+      const at = queue.usedRing + 4 + 8 * ((queue.save().nextUsed - 1 + queue.size) % queue.size);
+      if (!this.ram.contains(at, 8)) return;
+      const id = this.ram.readU32(at);
+      const claimed = this.ram.readU32(at + 4);
+      const chain = this.inFlight.get(id);
+      // A chain taken before the audit started is not judged.
+      if (chain === undefined) return;
+      this.inFlight.delete(id);
+      const written = bytesWritten(chain.writable, chain.written);
+      if (claimed > written) this.found.push({ kind: 'used-length', message: `used entry for head ${id} says ${claimed} bytes, the device wrote ${written} into its writable buffers (§2.7.8.2)` });
+    };
+    const previous = memory.onWrite;
+    memory.onWrite = (gpa, length) => {
+      previous?.(gpa, length);
+      if (this.ringWrite) return;
+      for (const chain of this.inFlight.values()) chain.written.push([gpa, gpa + length]);
+    };
   }
 
   private flag(message: string): void {
@@ -104,7 +158,32 @@ export class DeviceAudit {
       this.flag('the device kept serving the queue after entering NEEDS_RESET');
     }
     const pending = (this.ram.readU16(now.availRing + 2) - now.nextAvail) & 0xffff;
-    if (d.isLive && this.queue!.ready && pending !== 0) this.flag(`a live device left ${pending} available chains after a kick`);
+    if (d.isLive && this.queue!.ready && pending !== 0 && !d.hasDeferredWork) this.flag(`a live device left ${pending} available chains after a kick, and no work for later`);
     return this.found;
   }
+}
+
+/**
+ * Bytes of the chain's buffer space that `writes` ([start, end) ranges) reached: per writable
+ * buffer, the distinct bytes written inside it, summed (buffers that alias each other each
+ * count the bytes they share, as the driver sees them as distinct parts of one buffer).
+ */
+function bytesWritten(buffers: readonly Segment[], writes: ReadonlyArray<readonly [number, number]>): number {
+  let total = 0;
+  for (const b of buffers) {
+    const inside: Array<[number, number]> = [];
+    for (const [start, end] of writes) {
+      const from = Math.max(start, b.gpa);
+      const to = Math.min(end, b.gpa + b.length);
+      if (from < to) inside.push([from, to]);
+    }
+    inside.sort((x, y) => x[0] - y[0]);
+    let reached = -Infinity;
+    for (const [from, to] of inside) {
+      if (to <= reached) continue;
+      total += to - Math.max(from, reached);
+      reached = to;
+    }
+  }
+  return total;
 }

@@ -1,8 +1,15 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
+import type { ChainLimits } from '../virtio/descriptor-chain.js';
 import { VirtioDevice } from '../virtio/device.js';
 
 /** Device id of the echo device (a free id; the spec's 0 would make drivers ignore it). */
 export const ECHO_DEVICE_ID = 0xfe;
+
+/**
+ * An echo chain holds up to 32 buffers and a page of data: the walk, then at most two pages
+ * read and two written (a page may straddle two).
+ */
+export const ECHO_CHAIN_LIMITS: ChainLimits = { maxSegments: 32, maxBytes: 4096, cost: 33 + 4 };
 
 /**
  * The smallest complete virtio device: one queue whose every chain gets its readable bytes
@@ -45,9 +52,13 @@ export class EchoDevice extends VirtioDevice {
     return true;
   }
 
+  protected override chainLimits(): ChainLimits {
+    return ECHO_CHAIN_LIMITS;
+  }
+
   protected processQueue(index: number): void {
     const q = this.queues[index]!;
-    for (let chain = q.pop(); chain !== undefined; chain = q.pop()) {
+    for (let chain = this.nextChain(index); chain !== undefined; chain = this.nextChain(index)) {
       const data = new Uint8Array(chain.readableLength);
       let at = 0;
       for (const s of chain.readable) {
@@ -63,6 +74,8 @@ export class EchoDevice extends VirtioDevice {
         written += n;
       }
       q.push(chain.head, written);
+      // Pages read and written: a length of n bytes spans at most n / 4096 + 1 pages.
+      this.spend(2 * (Math.ceil(data.length / 4096) + 1));
       this.served++;
     }
   }

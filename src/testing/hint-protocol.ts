@@ -134,13 +134,13 @@ class HostStart implements Cmd {
   run(m: Model, r: Real): void {
     const id = r.device.startHinting();
     if (m.broken) {
-      assert.equal(id, undefined);
+      assert.equal(id, undefined, 'a device in NEEDS_RESET issued a command id');
       return;
     }
     m.id = m.id === 0 ? FIRST_ID : m.id + 1;
     m.state = 'requested';
     m.seen.push(m.id);
-    assert.equal(id, m.id);
+    assert.equal(id, m.id, 'the host got another command id than the protocol issues');
   }
   toString = (): string => 'hostStart';
 }
@@ -150,7 +150,7 @@ class HostStop implements Cmd {
   run(m: Model, r: Real): void {
     r.device.stopHinting();
     m.state = 'stop';
-    assert.equal(r.device.hintState, 'stop');
+    assert.equal(r.device.hintState, 'stop', 'a host stop did not end the round');
   }
   toString = (): string => 'hostStop';
 }
@@ -160,7 +160,7 @@ class HostDone implements Cmd {
   run(m: Model, r: Real): void {
     r.device.doneHinting();
     m.state = 'done';
-    assert.equal(r.device.hintState, 'done');
+    assert.equal(r.device.hintState, 'done', 'a host DONE did not take');
   }
   toString = (): string => 'hostDone';
 }
@@ -173,8 +173,8 @@ class DriverSubmit implements Cmd {
     r.emitted = [];
     submit(r, this.chains);
     const expected = modelSubmit(m, this.chains);
-    assert.deepEqual(emittedPages(r.emitted), expected);
-    assert.equal(r.device.needsResetReason?.kind, m.broken ? 'bad-buffer' : undefined);
+    assert.deepEqual(emittedPages(r.emitted), expected, 'published hint pages differ from those the protocol allows');
+    assert.equal(r.device.needsResetReason?.kind, m.broken ? 'bad-buffer' : undefined, 'the device is (or is not) in NEEDS_RESET against the protocol');
   }
   toString = (): string => `submit(${JSON.stringify(this.chains)})`;
 }
@@ -182,7 +182,7 @@ class DriverSubmit implements Cmd {
 class ConfigReread implements Cmd {
   check = (m: Readonly<Model>): boolean => !m.broken;
   run(m: Model, r: Real): void {
-    assert.equal(r.driver.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID), expectedConfig(m));
+    assert.equal(r.driver.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID), expectedConfig(m), 'the driver reads another command id than the protocol says');
   }
   toString = (): string => 'configReread';
 }
@@ -194,8 +194,8 @@ class Reset implements Cmd {
     setUp(r);
     m.state = 'stop';
     m.broken = false;
-    assert.equal(r.device.hintState, 'stop');
-    assert.deepEqual(r.emitted, []);
+    assert.equal(r.device.hintState, 'stop', 'a reset did not stop hinting');
+    assert.deepEqual(r.emitted, [], 'a reset published hints');
   }
   toString = (): string => 'reset';
 }

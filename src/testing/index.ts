@@ -2,7 +2,7 @@
  * freehint/testing: the fuzzing kit — devices, memories and properties for testing virtio
  * devices, drivers and VMM glue.
  */
-export { EchoDevice, ECHO_DEVICE_ID } from './echo-device.js';
+export { EchoDevice, ECHO_DEVICE_ID, ECHO_CHAIN_LIMITS } from './echo-device.js';
 export { WatchedMemory, AccessBudgetExceeded } from './watched-memory.js';
 export {
   hostileRing,
@@ -23,4 +23,4 @@ export { watchBalloon } from './balloon-watch.js';
 export { streamDecodingProperty, checkStreamDecoding, migrationStreamBytes, type StreamReceiver } from './stream-fuzz.js';
 export { hintProtocolProperty, type HintingDevice } from './hint-protocol.js';
 export { migrationFaultProperty, faultArbitrary, faultCaseArbitrary, injectFault, smallBusyGuest, smallDestination, type Fault, type FaultCase } from './migration-faults.js';
-export { pciRegisterProperty, pciAccess, type PciAccess } from './pci-fuzz.js';
+export { pciRegisterProperty, runPciScript, pciAccess, pciScript, type PciAccess, type PciScript, type PciSetup, type PciRunOptions } from './pci-fuzz.js';

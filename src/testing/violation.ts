@@ -5,9 +5,10 @@
  * - `unbounded`: it used up the access budget (a loop the guest controls);
  * - `internal`: it went to NEEDS_RESET for a fault of its own, not of the guest;
  * - `inconsistent`: its end state or its behaviour breaks a spec rule (see {@link DeviceAudit});
+ * - `used-length`: a used entry says the device wrote more than it did (§2.7.8.2);
  * - `device-rule`: a device-specific check failed (an `observe` hook).
  */
-export type ViolationKind = 'threw' | 'out-of-range' | 'unbounded' | 'internal' | 'inconsistent' | 'device-rule';
+export type ViolationKind = 'threw' | 'out-of-range' | 'unbounded' | 'internal' | 'inconsistent' | 'used-length' | 'device-rule';
 
 export interface Violation {
   readonly kind: ViolationKind;

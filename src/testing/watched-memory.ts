@@ -1,4 +1,4 @@
-import { DelegatingMemory } from '../memory/delegating-memory.js';
+import { DelegatingMemory, type MemoryAccess } from '../memory/delegating-memory.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 
 /** Thrown by {@link WatchedMemory} when code under test makes more accesses than allowed. */
@@ -8,14 +8,19 @@ export class AccessBudgetExceeded extends Error {
 
 /**
  * A GuestMemory wrapper for fuzzing: it records every access that reaches outside RAM (code
- * must check a guest-supplied range before touching it, not rely on the exception) and stops
- * code that makes more than `budget` accesses (an unbounded loop) by throwing.
+ * must check a guest-supplied range before touching it, not rely on the exception), counts
+ * accesses and the bytes they touch, tells a listener about every write, and stops code that
+ * makes more than `budget` accesses (an unbounded loop) by throwing.
  */
 export class WatchedMemory extends DelegatingMemory {
   /** Accesses that were attempted outside RAM, as [gpa, length]. */
   readonly outOfRange: Array<readonly [number, number]> = [];
   accesses = 0;
+  /** Bytes read, written or discarded, counted per access (the same byte twice counts twice). */
+  bytes = 0;
   budgetExceeded = false;
+  /** Called before every write, fill or discard that lies in RAM. */
+  onWrite: ((gpa: number, length: number) => void) | undefined;
 
   constructor(
     inner: GuestMemory,
@@ -24,11 +29,16 @@ export class WatchedMemory extends DelegatingMemory {
     super(inner);
   }
 
-  protected override touch(gpa: number, length: number): void {
+  protected override touch(gpa: number, length: number, access: MemoryAccess): void {
     if (++this.accesses > this.budget) {
       this.budgetExceeded = true;
       throw new AccessBudgetExceeded(`more than ${this.budget} guest memory accesses`);
     }
-    if (!this.target.contains(gpa, length)) this.outOfRange.push([gpa, length]);
+    if (!this.target.contains(gpa, length)) {
+      this.outOfRange.push([gpa, length]);
+      return;
+    }
+    this.bytes += length;
+    if (access === 'write') this.onWrite?.(gpa, length);
   }
 }

@@ -20,6 +20,33 @@ export interface DescriptorChain {
   readonly writableLength: number;
 }
 
+/**
+ * The largest chain a queue accepts, and what serving one may cost. §2.7.4.1 lets a device
+ * limit the descriptors it allows in a chain; a device type sets these to what its real drivers
+ * send, so that aliased buffers (a table whose every entry points at the same bytes) cannot
+ * multiply the work one guest action makes the host do.
+ */
+export interface ChainLimits {
+  /** Buffers (data descriptors) per chain; an indirect table's own descriptor is not one. */
+  readonly maxSegments: number;
+  /** Bytes of all buffers together, readable and writable. */
+  readonly maxBytes: number;
+  /**
+   * Work units serving one such chain costs at most: one per descriptor read, and one per
+   * 4 KiB page or item the device reads, writes, discards or publishes for it.
+   */
+  readonly cost: number;
+}
+
+/** Bytes a chain may never reach (§2.7.5.2: no chain exceeds 2^32 bytes). */
+const U32_LIMIT = 0x1_0000_0000;
+
+/**
+ * Limits for a device type that sets none: QEMU's VIRTQUEUE_MAX_SIZE (1024) buffers per chain,
+ * which no driver that runs on QEMU exceeds, and the spec's byte bound.
+ */
+export const DEFAULT_CHAIN_LIMITS: ChainLimits = { maxSegments: 1024, maxBytes: U32_LIMIT - 1, cost: 1025 };
+
 /** Where the descriptor table lives and what the chain walker may accept. */
 export interface ChainContext {
   readonly memory: GuestMemory;
@@ -27,17 +54,20 @@ export interface ChainContext {
   readonly queueSize: number;
   /** VIRTIO_F_INDIRECT_DESC was negotiated. */
   readonly indirect: boolean;
+  /** The queue's limits (default {@link DEFAULT_CHAIN_LIMITS}). */
+  readonly limits?: ChainLimits;
 }
-
-const U32_LIMIT = 0x1_0000_0000;
 
 /**
  * Walk the chain that starts at `head`, following NEXT links and at most one INDIRECT table,
- * and check every rule a driver must keep (§2.7.5). Throws a {@link VirtioError} naming the
- * rule; reads only the descriptor tables and never touches the buffers.
+ * and check every rule a driver must keep (§2.7.5) and the queue's limits. Throws a
+ * {@link VirtioError} naming the rule; reads only the descriptor tables and never touches the
+ * buffers. It reads at most `limits.maxSegments + 1` descriptors, and never more from a table
+ * than the table holds.
  */
 export function readChain(ctx: ChainContext, head: number): DescriptorChain {
   const { memory } = ctx;
+  const limits = ctx.limits ?? DEFAULT_CHAIN_LIMITS;
   if (head >= ctx.queueSize) {
     throw new VirtioError('head-out-of-range', `chain head ${head} is outside a queue of ${ctx.queueSize}`);
   }
@@ -47,11 +77,12 @@ export function readChain(ctx: ChainContext, head: number): DescriptorChain {
   let writableLength = 0;
 
   let table = ctx.descTable;
-  let tableSize = ctx.queueSize;
   let index = head;
   let inIndirect = false;
-  // A chain visits each table entry at most once, so more descriptors than the table holds
-  // means a loop (§2.7.5.2). This bounds the walk by queue size + one indirect table.
+  // A chain visits each entry of a table at most once, so more descriptors than the table
+  // holds means a loop (§2.7.5.2): at most queue size reads here, then at most the indirect
+  // table's entries there.
+  let tableSize = ctx.queueSize;
   let budget = tableSize;
 
   for (;;) {
@@ -100,12 +131,18 @@ export function readChain(ctx: ChainContext, head: number): DescriptorChain {
       readable.push({ gpa: addr, length: len });
       readableLength += len;
     }
-    // §2.7.5.2: a chain may not exceed 2^32 bytes in total.
-    if (readableLength + writableLength >= U32_LIMIT) {
-      throw new VirtioError('chain-too-large', `chain from head ${head} is 2^32 bytes or more`);
+    // §2.7.5.2: a chain may not exceed 2^32 bytes in total; the queue may allow fewer.
+    // Both lengths stay below 2^33 here, so the sum is exact.
+    if (readableLength + writableLength > limits.maxBytes) {
+      const bound = limits.maxBytes >= U32_LIMIT - 1 ? 'is 2^32 bytes or more' : `holds more than ${limits.maxBytes} bytes, this queue's limit`;
+      throw new VirtioError('chain-too-large', `chain from head ${head} ${bound}`);
     }
 
     if (!(flags & DescFlag.NEXT)) break;
+    // Checked before the next read, so a walk reads at most maxSegments buffers.
+    if (readable.length + writable.length === limits.maxSegments) {
+      throw new VirtioError('chain-too-long', `chain from head ${head} has more than ${limits.maxSegments} buffers, this queue's limit`);
+    }
     if (next >= tableSize) {
       throw new VirtioError('next-out-of-range', `descriptor ${index} links to ${next}, outside a table of ${tableSize}`);
     }

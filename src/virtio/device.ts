@@ -1,9 +1,11 @@
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { MemoryError } from '../memory/errors.js';
-import { Feature, Interrupt, Status, featureBit, hasFeature } from './constants.js';
+import { Feature, Interrupt, Status, WORK_BUDGET, featureBit, hasFeature } from './constants.js';
+import { DEFAULT_CHAIN_LIMITS, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
 import { VirtioError } from './errors.js';
-import { SplitQueue, type SplitQueueState } from './split-queue.js';
+import { parseDeviceState, type DeviceStateRules, type VirtioDeviceState } from './device-state.js';
+import { SplitQueue } from './split-queue.js';
 
 /** An interrupt the device raised: a used buffer on a queue, or a config change. */
 export type InterruptEvent = { readonly kind: 'used'; readonly queue: number } | { readonly kind: 'config' };
@@ -18,14 +20,7 @@ export interface DeviceCounters {
   ignoredConfigWrites: number;
 }
 
-/** The device-independent state that a snapshot or a migration carries. */
-export interface VirtioDeviceState {
-  readonly status: number;
-  readonly driverFeatures: string;
-  readonly interruptStatus: number;
-  readonly configGeneration: number;
-  readonly queues: readonly SplitQueueState[];
-}
+export type { VirtioDeviceState };
 
 /**
  * The device-independent half of a virtio device (§2–3): features, the status state machine,
@@ -47,8 +42,13 @@ export abstract class VirtioDevice {
   #needsResetReason: VirtioError | undefined;
   // Stryker disable next-line ArrayDeclaration: init() replaces it in every constructor before any read
   #queues: SplitQueue[] = [];
-  /** Queues kicked before DRIVER_OK: served once the device is live. */
-  readonly #earlyKicks = new Set<number>();
+  /**
+   * Queues kicked and not yet served: kicked before DRIVER_OK (served once the device is live),
+   * or left when an action's work budget ran out (served by the next kick or serveDeferred).
+   */
+  readonly #pendingKicks = new Set<number>();
+  /** Work units spent in the current guest or host action (see WORK_BUDGET). */
+  #spent = 0;
   readonly #interrupt$ = new Subject<InterruptEvent>();
   readonly #irqLevel$ = new BehaviorSubject<boolean>(false);
   readonly #errors$ = new Subject<VirtioError>();
@@ -82,14 +82,26 @@ export abstract class VirtioDevice {
   protected abstract readConfigField(offset: number, size: number): number;
   /** A driver write to config; the range is within configSize. Return false to count it ignored. */
   protected abstract writeConfigField(offset: number, size: number, value: number): boolean;
-  /** Serve queue `index` after a kick; may throw VirtioError for guest errors. */
+  /**
+   * Serve queue `index` after a kick: take chains with {@link nextChain} until it returns
+   * undefined. May throw VirtioError for guest errors.
+   */
   protected abstract processQueue(index: number): void;
+  /** The largest chain queue `index` accepts and its cost (default: {@link DEFAULT_CHAIN_LIMITS}). */
+  protected chainLimits(_index: number): ChainLimits {
+    return DEFAULT_CHAIN_LIMITS;
+  }
   /** Device-type rules for an acceptable feature set (prerequisites). */
   protected validateFeatures(_features: bigint): boolean {
     return true;
   }
   /** The device went live (DRIVER_OK). */
   protected onDriverOk(): void {}
+  /**
+   * The driver disabled queue `index` (QueueReady 0): it takes back every buffer on it and may
+   * move its rings, so a device type forgets the buffers it holds from that queue.
+   */
+  protected onQueueDisabled(_index: number): void {}
   /** Device reset: return the device-type state to its initial values. */
   protected abstract onReset(): void;
 
@@ -166,14 +178,32 @@ export abstract class VirtioDevice {
     }
     if (!(this.#status & Status.DRIVER_OK)) {
       // §3.1.1 forbids this, but Linux drivers queue buffers before DRIVER_OK: serve them then.
-      this.#earlyKicks.add(index);
+      this.#pendingKicks.add(index);
       return;
     }
     if (!this.#queues[index]!.ready) {
       this.counters.ignoredNotifies++;
       return;
     }
+    this.#spent = 0;
     this.guard(() => this.serve(index));
+  }
+
+  /** True when kicked queues wait for {@link serveDeferred} (an action ran out of budget). */
+  get hasDeferredWork(): boolean {
+    return this.isLive && this.#pendingKicks.size > 0;
+  }
+
+  /**
+   * Go on serving queues whose kicks an earlier action left (its work budget ran out): one more
+   * bounded action. A VMM calls it from its event loop while {@link hasDeferredWork} holds, as
+   * QEMU reschedules a bottom half; with EVENT_IDX the driver may not kick again. Returns
+   * whether work still waits.
+   */
+  serveDeferred(): boolean {
+    this.#spent = 0;
+    this.guard(() => this.servePendingKicks());
+    return this.hasDeferredWork;
   }
 
   /**
@@ -183,8 +213,14 @@ export abstract class VirtioDevice {
   setQueueReady(index: number, ready: boolean): void {
     const q = this.#queues[index];
     if (q === undefined) return;
+    const wasReady = q.ready;
     q.ready = ready;
     if (ready && this.#status & Status.DRIVER_OK) this.guard(() => q.activate(this.ringFeatures()));
+    if (wasReady && !ready) {
+      // The driver takes its buffers back: nothing is left to serve on this queue.
+      this.#pendingKicks.delete(index);
+      this.onQueueDisabled(index);
+    }
   }
 
   /** The driver acknowledges interrupt bits (InterruptACK). */
@@ -217,13 +253,41 @@ export abstract class VirtioDevice {
     this.#driverFeatures = 0n;
     this.#interruptStatus = 0;
     this.#needsResetReason = undefined;
-    this.#earlyKicks.clear();
+    this.#pendingKicks.clear();
     this.#queues = this.buildQueues(this.offeredFeatures);
     this.guard(() => this.onReset());
     this.updateIrqLevel();
   }
 
   // ---- helpers for device types ----
+
+  /**
+   * The next chain of queue `index` to serve in this action: undefined when the queue is empty,
+   * when it is not ready or the device not live (§2.1.2, §4.2.2.2: such a queue is never
+   * touched), or when the action's work budget cannot cover one more chain of this queue (the
+   * kick then stays pending for the next event).
+   */
+  protected nextChain(index: number): DescriptorChain | undefined {
+    // Checked for every chain: a host subscriber of what the last chain published may have
+    // reset the device, or put it in NEEDS_RESET, in the meantime.
+    const queue = this.#queues[index]!;
+    if (!queue.ready || !this.isLive || queue.pending() === 0) return undefined;
+    const limits = this.chainLimits(index);
+    // The chain's worst case must fit, so an action never passes max(budget, one chain's cost).
+    if (this.#spent > 0 && this.#spent + limits.cost > WORK_BUDGET) {
+      this.#pendingKicks.add(index);
+      return undefined;
+    }
+    const chain = queue.pop(limits)!;
+    // The walk: each buffer's descriptor, and one more (a table's, or the check of the last).
+    this.spend(chain.readable.length + chain.writable.length + 1);
+    return chain;
+  }
+
+  /** Charge work done for the current chain (pages and items it touched) to the action's budget. */
+  protected spend(units: number): void {
+    this.#spent += units;
+  }
 
   /**
    * Run device work that may meet a guest error, then raise used-buffer interrupts for the
@@ -261,8 +325,17 @@ export abstract class VirtioDevice {
   // ---- internals ----
 
   private serve(index: number): void {
+    this.#pendingKicks.delete(index);
     this.processQueue(index);
     this.signalUsed(index);
+  }
+
+  /** Serve kicked queues in index order; a queue that is not ready has nothing to serve. */
+  private servePendingKicks(): void {
+    for (const index of [...this.#pendingKicks].sort((a, b) => a - b)) {
+      if (this.#queues[index]?.ready) this.serve(index);
+      else this.#pendingKicks.delete(index);
+    }
   }
 
   private applyStatus(value: number): void {
@@ -300,10 +373,8 @@ export abstract class VirtioDevice {
     const ring = this.ringFeatures();
     for (const q of this.#queues) if (q.ready) q.activate(ring);
     this.onDriverOk();
-    for (const index of [...this.#earlyKicks].sort((a, b) => a - b)) {
-      if (this.#queues[index]?.ready && this.isLive) this.serve(index);
-    }
-    this.#earlyKicks.clear();
+    this.#spent = 0;
+    this.servePendingKicks();
   }
 
   private ringFeatures(): { eventIdx: boolean; indirect: boolean } {
@@ -350,34 +421,64 @@ export abstract class VirtioDevice {
 
   // ---- snapshot ----
 
-  /** The device-independent state, as plain data. */
+  /** The device-independent state, as plain data (JSON-safe). */
   saveCore(): VirtioDeviceState {
+    const reason = this.#needsResetReason;
     return {
+      format: 'virtio-device',
+      version: 1,
       status: this.#status,
       driverFeatures: this.#driverFeatures.toString(16),
       interruptStatus: this.#interruptStatus,
       configGeneration: this.#configGeneration,
       queues: this.#queues.map((q) => q.save()),
+      pendingKicks: [...this.#pendingKicks].sort((a, b) => a - b),
+      ...(reason ? { needsReset: { kind: reason.kind, message: reason.message.slice(0, 1024) } } : {}),
     };
   }
 
-  /** Resume from {@link saveCore}; a saved live device is live again (queues re-checked). */
-  restoreCore(state: VirtioDeviceState): void {
+  /**
+   * Resume from {@link saveCore}: the whole state is checked first (a {@link StateError}
+   * names the first bad field and nothing changes), then applied. A saved live device is live
+   * again, its ready queues checked against this RAM (NEEDS_RESET if they are not in it).
+   */
+  restoreCore(state: unknown): void {
+    const parsed = this.parseCoreState(state, '');
+    this.commitCoreState(parsed);
+    this.resumeRestored();
+  }
+
+  /** Check a saved device-independent state at `path`, changing nothing (see parseDeviceState). */
+  protected parseCoreState(state: unknown, path: string): VirtioDeviceState {
+    const rules: DeviceStateRules = {
+      offered: this.offeredFeatures,
+      acceptable: (features) => this.featuresAcceptable(features),
+      queueSizes: (features) => this.queueSizes(features),
+    };
+    return parseDeviceState(state, path, rules);
+  }
+
+  /** Apply a checked state: a reset, then every field; the queues are not activated yet. */
+  protected commitCoreState(state: VirtioDeviceState): void {
     this.reset();
     this.#driverFeatures = BigInt(`0x${state.driverFeatures}`);
-    this.#status = state.status & ~Status.DRIVER_OK;
+    this.#status = state.status;
     this.#interruptStatus = state.interruptStatus;
     this.#configGeneration = state.configGeneration;
-    this.#queues = this.buildQueues(this.#status & Status.FEATURES_OK ? this.#driverFeatures : this.offeredFeatures);
-    state.queues.forEach((qs, i) => this.#queues[i]?.restore(qs));
-    if (state.status & Status.DRIVER_OK) {
-      this.#status |= Status.DRIVER_OK;
-      const ring = this.ringFeatures();
-      this.guard(() => {
-        for (const q of this.#queues) if (q.ready) q.activate(ring);
-      });
-    }
+    this.#queues = this.buildQueues(state.status & Status.FEATURES_OK ? this.#driverFeatures : this.offeredFeatures);
+    state.queues.forEach((qs, i) => this.#queues[i]!.restore(qs));
+    for (const index of state.pendingKicks) this.#pendingKicks.add(index);
+    if (state.needsReset) this.#needsResetReason = new VirtioError(state.needsReset.kind, state.needsReset.message);
     this.updateIrqLevel();
+  }
+
+  /** After a commit: a live device checks its ready queues against this RAM, as at DRIVER_OK. */
+  protected resumeRestored(): void {
+    if (!this.isLive) return;
+    const ring = this.ringFeatures();
+    this.guard(() => {
+      for (const q of this.#queues) if (q.ready) q.activate(ring);
+    });
   }
 }
 

@@ -2,32 +2,35 @@
  * What a guest did wrong, one kind per spec rule it broke. A guest error never throws into the
  * VMM: the device core catches it and takes the NEEDS_RESET path with the error as the reason.
  */
-export type VirtioErrorKind =
+export const VIRTIO_ERROR_KINDS = [
   // Descriptor chains (§2.7.5).
-  | 'head-out-of-range'
-  | 'next-out-of-range'
-  | 'chain-too-long'
-  | 'chain-too-large'
-  | 'buffer-out-of-range'
-  | 'indirect-not-negotiated'
-  | 'indirect-with-next'
-  | 'nested-indirect'
-  | 'bad-indirect-length'
-  | 'readable-after-writable'
+  'head-out-of-range',
+  'next-out-of-range',
+  'chain-too-long',
+  'chain-too-large',
+  'buffer-out-of-range',
+  'indirect-not-negotiated',
+  'indirect-with-next',
+  'nested-indirect',
+  'bad-indirect-length',
+  'readable-after-writable',
   // Rings (§2.7.6–2.7.8, §2.7.13).
-  | 'ring-out-of-range'
-  | 'ring-misaligned'
-  | 'bad-queue-size'
-  | 'avail-index-too-far'
+  'ring-out-of-range',
+  'ring-misaligned',
+  'bad-queue-size',
+  'avail-index-too-far',
   // Device lifecycle (§2.1, §3.1).
-  | 'bad-status-transition'
-  | 'queue-not-ready'
+  'bad-status-transition',
+  'queue-not-ready',
   // Device-type rules (the balloon and others).
-  | 'bad-buffer'
+  'bad-buffer',
   // A value read from the guest that the host cannot represent (u64 above 2^53).
-  | 'bad-value'
+  'bad-value',
   // A bug in freehint itself, caught at the boundary so the VMM still does not see a throw.
-  | 'internal';
+  'internal',
+] as const;
+
+export type VirtioErrorKind = (typeof VIRTIO_ERROR_KINDS)[number];
 
 export class VirtioError extends Error {
   override readonly name = 'VirtioError';

@@ -1,6 +1,6 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, MAX_QUEUE_SIZE, USED_F_NO_NOTIFY } from './constants.js';
-import { readChain, type ChainContext, type DescriptorChain } from './descriptor-chain.js';
+import { readChain, type ChainContext, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
 import { VirtioError } from './errors.js';
 
 /** Byte sizes of the split ring areas for queue size `q` (§2.7, event fields included). */
@@ -8,8 +8,10 @@ export function ringSizes(q: number): { desc: number; avail: number; used: numbe
   return { desc: DESC_SIZE * q, avail: 6 + 2 * q, used: 6 + 8 * q };
 }
 
-/** Everything needed to resume a queue elsewhere (migration, snapshots). */
+/** Everything needed to resume a split queue elsewhere (migration, snapshots). */
 export interface SplitQueueState {
+  /** The ring layout (§2.7); a packed queue's state will be another variant. */
+  readonly layout: 'split';
   readonly size: number;
   readonly ready: boolean;
   readonly descTable: number;
@@ -113,11 +115,11 @@ export class SplitQueue {
     return pending;
   }
 
-  /** Take the next available chain, or undefined when the ring is empty. */
-  pop(): DescriptorChain | undefined {
+  /** Take the next available chain, or undefined when the ring is empty; `limits` bound its size. */
+  pop(limits?: ChainLimits): DescriptorChain | undefined {
     if (this.pending() === 0) return undefined;
     const head = this.memory.readU16(this.availRing + 4 + 2 * (this.nextAvail % this.size));
-    const chain = this.walk({ memory: this.memory, descTable: this.descTable, queueSize: this.size, indirect: this.indirect }, head);
+    const chain = this.walk({ memory: this.memory, descTable: this.descTable, queueSize: this.size, indirect: this.indirect, ...(limits ? { limits } : {}) }, head);
     this.nextAvail = (this.nextAvail + 1) & 0xffff;
     // Ask for a kick when the driver publishes the entry after this one (§2.7.10.2).
     if (this.eventIdx) this.memory.writeU16(this.availEventAddr, this.nextAvail);
@@ -159,10 +161,10 @@ export class SplitQueue {
 
   save(): SplitQueueState {
     const { size, ready, descTable, availRing, usedRing, nextAvail, nextUsed } = this;
-    return { size, ready, descTable, availRing, usedRing, nextAvail, nextUsed };
+    return { layout: 'split', size, ready, descTable, availRing, usedRing, nextAvail, nextUsed };
   }
 
-  /** Resume from {@link save}; the caller activates the queue again. */
+  /** Resume from {@link save} (checked by parseQueueState); the caller activates the queue again. */
   restore(state: SplitQueueState): void {
     this.size = state.size;
     this.ready = state.ready;

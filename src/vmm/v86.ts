@@ -121,13 +121,33 @@ export function attachToV86<D extends VirtioDevice>(emulator: V86Emulator, makeD
   const space = transport.config.slice();
   new DataView(space.buffer).setUint32(0x10, ioBase | 1, true);
   const pciDevice: V86PciDevice = { name: options.name ?? 'freehint', pci_id: pciId, pci_space: space, pci_bars: [{ size: PCI_BAR_SIZE }] };
+  // Work a kick left for later (its budget ran out) goes on in a later task, as a bottom half.
+  let attached = true;
+  let scheduled = false;
+  const serveLater = (): void => {
+    if (scheduled || !attached || !device.hasDeferredWork) return;
+    scheduled = true;
+    setTimeout(() => {
+      scheduled = false;
+      if (attached) device.serveDeferred();
+      serveLater();
+    }, 0);
+  };
+  const write = (offset: number, size: number) => (value: number): void => {
+    transport.writeBar(offset, size, value);
+    serveLater();
+  };
   // v86 copies a BAR's port handlers when the firmware moves it: register them first.
   for (let offset = 0; offset < PCI_BAR_SIZE; offset++) {
     const port = ioBase + offset;
     cpu.io.register_read(port, pciDevice, () => transport.readBar(offset, 1), () => transport.readBar(offset, 2), () => transport.readBar(offset, 4));
-    cpu.io.register_write(port, pciDevice, (v) => transport.writeBar(offset, 1, v), (v) => transport.writeBar(offset, 2, v), (v) => transport.writeBar(offset, 4, v));
+    cpu.io.register_write(port, pciDevice, write(offset, 1), write(offset, 2), write(offset, 4));
   }
   cpu.devices.pci.register_device(pciDevice);
   const subscription = transport.intx$.subscribe((high) => (high ? cpu.devices.pci.raise_irq(pciId) : cpu.devices.pci.lower_irq(pciId)));
-  return { device, transport, memory, detach: () => subscription.unsubscribe() };
+  const detach = (): void => {
+    attached = false;
+    subscription.unsubscribe();
+  };
+  return { device, transport, memory, detach };
 }

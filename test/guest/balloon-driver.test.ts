@@ -113,14 +113,14 @@ function checkInvariants(s: Sys): void {
   for (const [head, order] of s.hand.owned) {
     for (let p = head; p < head + (1 << order); p++) {
       // No page is both the workload's and the balloon's.
-      expect(held.has(p)).toBe(false);
-      expect(ballooned.has(p)).toBe(false);
+      expect(held.has(p), `page ${p} is both held for hinting and the workload's`).toBe(false);
+      expect(ballooned.has(p), `page ${p} is both in the balloon and the workload's`).toBe(false);
       owned++;
     }
   }
   // Conservation: free + the workload's + held + ballooned + the driver's own = managed.
   const k = s.vm.kernel.pages;
-  expect(k.freePages + owned + held.size + ballooned.size + s.baseline).toBe(k.managedPages);
+  expect(k.freePages + owned + held.size + ballooned.size + s.baseline, 'free, owned, held and ballooned pages do not add up to the managed ones').toBe(k.managedPages);
 }
 
 /** Every command buffer with an id is followed by a STOP (or a device reset) before the next id (H8). */
@@ -180,12 +180,15 @@ const pressure = cmd('pressure', (s) => {
   }
 });
 
+const hostStart = cmd('hostStart', (s) => void s.vm.device.startHinting());
+const run = (n: number): Cmd => cmd(`run(${n})`, (s) => s.vm.run(n));
+
 const commands = fc.commands(
   [
-    fc.constant(cmd('hostStart', (s) => void s.vm.device.startHinting())),
+    fc.constant(hostStart),
     fc.constant(cmd('hostStop', (s) => s.vm.device.stopHinting())),
     fc.constant(cmd('hostDone', (s) => s.vm.device.doneHinting())),
-    fc.integer({ min: 1, max: 40 }).map((n) => cmd(`run(${n})`, (s) => s.vm.run(n))),
+    fc.integer({ min: 1, max: 40 }).map(run),
     fc.tuple(fc.integer({ min: 0, max: ORDER }), fc.integer({ min: 1, max: 64 })).map(([o, n]) => alloc(o, n)),
     fc.tuple(fc.nat(), fc.integer({ min: 1, max: 64 })).map(([p, n]) => free(p, n)),
     fc.integer({ min: 0, max: 3000 }).map((pages) => cmd(`target(${pages})`, (s) => s.vm.device.setTarget(pages))),
@@ -225,8 +228,9 @@ function property(breakIt?: (s: Sys) => void): fc.IProperty<[number, Iterable<Cm
 }
 
 describe('balloon driver and device together', () => {
-  it('keep the hint contract under any interleaving of host, guest and pressure', () => {
-    fc.assert(property(), { numRuns: runs(60) });
+  // Four slices of 15 runs from their own seeds, so that no single test runs for long.
+  it.each([1, 2, 3, 4])('keep the hint contract under any interleaving of host, guest and pressure (slice %i)', (slice) => {
+    fc.assert(property(), { numRuns: runs(15), seed: 20_261_124 + slice });
   });
 
   it('catch a shrinker that frees hinted blocks without telling the driver', () => {
@@ -239,10 +243,12 @@ describe('balloon driver and device together', () => {
         return 1 << ORDER;
       };
     };
-    // Fixed runs and seed: a broken twin must be caught the same way in every environment.
-    const result = fc.check(property(leakyShrinker), { numRuns: 100, seed: 5 });
+    // Fixed runs and seed: a broken twin must be caught the same way in every environment; not
+    // shrunk (the counterexample is not what is tested here). First the shape that meets the
+    // leak (memory pressure while blocks are held), then random ones.
+    const result = fc.check(property(leakyShrinker), { numRuns: 20, seed: 5, endOnFailure: true, examples: [[5, [hostStart, run(10), pressure]]] });
     expect(result.failed).toBe(true);
-    // Caught either as a page both held and handed out, or as the held block freed twice.
-    expect(String(result.errorInstance)).toMatch(/expected true to be false|not an allocated block/);
+    // The leaked block is freed again when DONE returns it: the allocator refuses the double free.
+    expect(String(result.errorInstance)).toMatch(/free of pfn \d+ order 4: not an allocated block of that order/);
   });
 });

@@ -32,7 +32,7 @@ function agreesWithByteLoop(check: Checker, bytes: Uint8Array) {
     ({ offset, length, dirt }) => {
       bytes.fill(0);
       for (const d of dirt) if (length > 0) bytes[offset + (d.at % length)] = d.value;
-      expect(check(bytes, offset, length)).toBe(byteLoop(bytes, offset, length));
+      expect(check(bytes, offset, length), 'the zero check disagrees with a byte loop').toBe(byteLoop(bytes, offset, length));
     },
   );
 }
@@ -55,6 +55,7 @@ describe('zero-page detection', () => {
     const bytes = new Uint8Array(REGION);
     const result = fc.check(agreesWithByteLoop(asFloats, bytes), { numRuns: 2000, seed: 7 });
     expect(result.failed).toBe(true);
+    expect(String(result.errorInstance)).toMatch(/the zero check disagrees with a byte loop/);
   });
 
   it('every page position, including the last byte of the last page of a region', () => {

@@ -66,23 +66,23 @@ function overlaysArrive(pieces: EnginePieces = SAFE_PIECES) {
     const expected = vm.overlays.save(true);
     const destination = freshDestination(s.seed);
     const m = migrate(vm, destination, { strategies: s.strategies, overlayMode: s.mode, pieces });
-    expect(m.error).toBeUndefined();
+    expect(m.error, 'the migration failed').toBeUndefined();
     vm.switchOver(destination.memory, m.received!.devices);
     for (const page of expected) {
       const active = vm.overlays.active(page.pfn);
       const want = [...OVERLAY_KINDS].reverse().map((k) => page.overlays.find((o) => o.kind === k)).find((o) => o !== undefined);
-      expect(active).toEqual(want);
-      expect(Buffer.compare(vm.memory.read(page.pfn * PAGE_SIZE, PAGE_SIZE), overlayContent(want!, page.pfn))).toBe(0);
+      expect(active, 'the active overlay at the destination').toEqual(want);
+      expect(Buffer.compare(vm.memory.read(page.pfn * PAGE_SIZE, PAGE_SIZE), overlayContent(want!, page.pfn)), 'an overlaid page shows other bytes than its overlay').toBe(0);
     }
     vm.overlays.removeAll();
     for (const page of expected) {
       const original = page.original === 'zero' ? new Uint8Array(PAGE_SIZE) : Buffer.from(page.original!, 'base64');
-      expect(Buffer.compare(vm.memory.read(page.pfn * PAGE_SIZE, PAGE_SIZE), original)).toBe(0);
+      expect(Buffer.compare(vm.memory.read(page.pfn * PAGE_SIZE, PAGE_SIZE), original), 'an original page differs once its overlays are removed').toBe(0);
     }
     // With the overlays gone the guest sees its own pages again: all intact.
     vm.resume();
     vm.run(5);
-    expect(vm.kernel.verify()).toEqual([]);
+    expect(vm.kernel.verify(), 'pages the guest finds damaged').toEqual([]);
   });
 }
 
@@ -95,5 +95,7 @@ describe('I4: overlays migrate as parameters', () => {
     const keep: EnginePieces = { ...SAFE_PIECES, dropOverlays: () => undefined };
     const result = fc.check(overlaysArrive(keep), { numRuns: 30, seed: 9, examples: [[{ seed: 2, mode: 'drop-at-pause', strategies: 'zero', overlays: [{ page: 100, overlay: { kind: 'hypercall', params: [] } }] }]] });
     expect(result.failed).toBe(true);
+    // The originals travelled as they were under the overlay: removing it leaves the wrong bytes.
+    expect(String(result.errorInstance)).toMatch(/an original page differs once its overlays are removed/);
   });
 });

@@ -98,7 +98,7 @@ describe('quiet guest steps', () => {
   it('sleeping through quiet steps leaves the guest exactly as stepping them one by one', () => {
     fc.assert(
       fc.property(guest, fc.array(hostAction, { minLength: 1, maxLength: 12 }), (g, actions) => {
-        expect(sameAsStepping(g, actions)).toBe(true);
+        expect(sameAsStepping(g, actions), 'the guest slept through steps into another state than stepping them').toBe(true);
       }),
       { numRuns: runs(40) },
     );
@@ -122,9 +122,12 @@ describe('quiet guest steps', () => {
 
   it('the property catches a guest that sleeps through its interrupts and timers', () => {
     const failure = fc.check(
-      fc.property(guest, fc.array(hostAction, { minLength: 1, maxLength: 12 }), (g, actions) => sameAsStepping(g, actions, OversleepingVm)),
+      fc.property(guest, fc.array(hostAction, { minLength: 1, maxLength: 12 }), (g, actions) => {
+        expect(sameAsStepping(g, actions, OversleepingVm), 'the guest slept through steps into another state than stepping them').toBe(true);
+      }),
       { numRuns: 200, seed: 7 },
     );
     expect(failure.failed).toBe(true);
+    expect(String(failure.errorInstance)).toMatch(/the guest slept through steps into another state than stepping them/);
   });
 });

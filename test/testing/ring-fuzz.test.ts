@@ -7,6 +7,7 @@ import { ViolationError } from '../../src/testing/violation.js';
 import { DESC_SIZE, DescFlag, Feature, featureBit } from '../../src/virtio/constants.js';
 import { readChain, type ChainContext, type DescriptorChain } from '../../src/virtio/descriptor-chain.js';
 import { SplitQueue } from '../../src/virtio/split-queue.js';
+import { BalloonDevice } from '../../src/virtio/balloon/balloon-device.js';
 import { runs } from '../support/runs.js';
 
 const FEATURES = featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC);
@@ -77,5 +78,44 @@ describe('the hostile-ring property has teeth', () => {
     const kinds = new Set((result.errorInstance as ViolationError).violations.map((v) => v.kind));
     // (The budget's exception, caught by the device core, also shows as an internal error.)
     expect(kinds).toEqual(new Set(['unbounded', 'internal']));
+  });
+});
+
+/** A queue that claims four bytes more than the device wrote in every used entry. */
+class OverclaimingQueue extends SplitQueue {
+  override push(head: number, len: number): void {
+    super.push(head, len + 4);
+  }
+}
+
+describe('the used-ring audit', () => {
+  it('passes used lengths that count what the device wrote (echo) or nothing (balloon)', () => {
+    fc.assert(hostileRingProperty({ makeDevice: (m) => new EchoDevice(m, 16, FEATURES) }), { numRuns: runs(300), seed: 21 });
+    fc.assert(hostileRingProperty({ makeDevice: (m) => new BalloonDevice(m, { statsQueue: true, freePageHint: true, pageReporting: true }), queues: [0, 1, 2, 3, 4], maxQueueSize: 32 }), { numRuns: runs(300), seed: 22 });
+  });
+
+  it('catches an echo device whose used entries claim more bytes than it wrote', () => {
+    class Overclaiming extends EchoDevice {
+      protected override newQueue(maxSize: number): SplitQueue {
+        return new OverclaimingQueue(this.memory, maxSize);
+      }
+    }
+    const result = fc.check(hostileRingProperty({ makeDevice: (m) => new Overclaiming(m, 16, FEATURES) }), { numRuns: 500, seed: 23 });
+    expect(result.failed).toBe(true);
+    const kinds = new Set((result.errorInstance as ViolationError).violations.map((v) => v.kind));
+    expect(kinds).toEqual(new Set(['used-length']));
+  });
+
+  it('catches a balloon whose used entries claim bytes where it writes none', () => {
+    class Overclaiming extends BalloonDevice {
+      protected override newQueue(maxSize: number): SplitQueue {
+        return new OverclaimingQueue(this.memory, maxSize);
+      }
+    }
+    const result = fc.check(hostileRingProperty({ makeDevice: (m) => new Overclaiming(m, { statsQueue: true }), queues: [0, 1, 2], maxQueueSize: 32 }), { numRuns: 500, seed: 24 });
+    expect(result.failed).toBe(true);
+    const violations = (result.errorInstance as ViolationError).violations;
+    expect(new Set(violations.map((v) => v.kind))).toEqual(new Set(['used-length']));
+    expect(violations[0]!.message).toMatch(/says 4 bytes, the device wrote 0/);
   });
 });

@@ -195,3 +195,57 @@ describe('readChain rejects each thing a driver must not do', () => {
     expect(readChain(huge, 0).readableLength).toBe(0xffffffff);
   });
 });
+
+describe('readChain keeps to the queue limits (§2.7.4.1: a device may limit a chain)', () => {
+  const limited = (memory: FlatMemory, maxSegments: number, maxBytes: number): ChainContext => ({ ...ctx(memory), limits: { maxSegments, maxBytes, cost: 0 } });
+  const linked = (n: number, len = 1): Desc[] => Array.from({ length: n }, (_, i) => ({ addr: 0x2000, len, flags: i < n - 1 ? NEXT : 0, next: i + 1 }));
+
+  it('takes exactly maxSegments buffers and refuses one more, after reading no more than that', () => {
+    expect(readChain(limited(memoryWith(linked(3)), 3, 100), 0).readable).toHaveLength(3);
+    const m = memoryWith(linked(4));
+    expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: 'chain from head 0 has more than 3 buffers, this queue\'s limit' }) as Error);
+  });
+
+  it('counts readable and writable buffers together', () => {
+    const m = memoryWith([
+      { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+      { addr: 0x2000, len: 1, flags: NEXT | WRITE, next: 2 },
+      { addr: 0x2000, len: 1, flags: NEXT | WRITE, next: 3 },
+      { addr: 0x2000, len: 1, flags: WRITE },
+    ]);
+    expect(readChain(limited(m, 4, 100), 0).writable).toHaveLength(3);
+    expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long' }) as Error);
+  });
+
+  it('allows 1024 buffers when the device sets no limit (QEMU\'s VIRTQUEUE_MAX_SIZE), not 1025', () => {
+    const m = new FlatMemory(0x100000);
+    const table = (n: number): Desc[] => Array.from({ length: n }, (_, i) => ({ addr: 0x8000, len: 1, flags: i < n - 1 ? NEXT : 0, next: i + 1 }));
+    writeTable(m, [{ addr: 0x10000, len: 16 * 1024, flags: INDIRECT }], TABLE);
+    writeTable(m, table(1024), 0x10000);
+    expect(readChain(ctx(m), 0).readable).toHaveLength(1024);
+    writeTable(m, [{ addr: 0x10000, len: 16 * 1025, flags: INDIRECT }], TABLE);
+    writeTable(m, table(1025), 0x10000);
+    expect(() => readChain(ctx(m), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: 'chain from head 0 has more than 1024 buffers, this queue\'s limit' }) as Error);
+  });
+
+  it('counts buffers across an indirect table, not the table descriptor', () => {
+    const m = memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x3000, len: 32, flags: INDIRECT }]);
+    writeTable(m, linked(2), 0x3000);
+    expect(readChain(limited(m, 3, 100), 0).readableLength).toBe(3);
+    expect(() => readChain(limited(m, 2, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long' }) as Error);
+  });
+
+  it('takes exactly maxBytes and refuses one byte more, readable and writable together', () => {
+    const m = memoryWith([{ addr: 0x2000, len: 60, flags: NEXT, next: 1 }, { addr: 0x2000, len: 40, flags: WRITE }]);
+    expect(readChain(limited(m, 8, 100), 0).writableLength).toBe(40);
+    expect(() => readChain(limited(m, 8, 99), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large', message: 'chain from head 0 holds more than 99 bytes, this queue\'s limit' }) as Error);
+  });
+
+  it('refuses aliased buffers once they add up past the limit: an indirect table of the same buffer', () => {
+    // The hostile shape of the issue: every entry of a big table points at the same 4 KiB.
+    const m = new FlatMemory(0x100000);
+    writeTable(m, [{ addr: 0x10000, len: 16 * 4096, flags: INDIRECT }], TABLE);
+    writeTable(m, Array.from({ length: 4096 }, (_, i) => ({ addr: 0x8000, len: 4096, flags: NEXT, next: i + 1 })), 0x10000);
+    expect(() => readChain({ ...ctx(m), limits: { maxSegments: 1024, maxBytes: 4096, cost: 0 } }, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large' }) as Error);
+  });
+});

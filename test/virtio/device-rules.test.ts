@@ -76,6 +76,15 @@ class ProbeDevice extends VirtioDevice {
     for (let c = q.pop(); c !== undefined; c = q.pop()) q.push(c.head, 0);
   }
 
+  /** Serve through nextChain, calling `each` after every chain it returns. */
+  drainBudgeted(index: number, each: () => void): void {
+    const q = this.queues[index]!;
+    for (let c = this.nextChain(index); c !== undefined; c = this.nextChain(index)) {
+      q.push(c.head, 0);
+      each();
+    }
+  }
+
   /** The protected helper, for a device type that signals a queue by index. */
   signal(index: number): void {
     this.signalUsed(index);
@@ -205,6 +214,7 @@ describe('status transitions (§2.1)', () => {
     r.device.writeStatus(ACK | DRV);
     r.device.writeStatus(ACK);
     expect(r.device.status & Status.DEVICE_NEEDS_RESET).toBe(Status.DEVICE_NEEDS_RESET);
+    expect(r.device.needsResetReason?.kind).toBe('bad-status-transition');
     expect(r.interrupts).toEqual([]);
     expect(r.device.configGeneration).toBe(0);
     expect(r.errors.map((e) => e.kind)).toEqual(['bad-status-transition']);
@@ -217,7 +227,7 @@ describe('status transitions (§2.1)', () => {
       throw new VirtioError('bad-value', 'first');
     };
     r.device.writeConfig(4, 4, 1);
-    expect(r.device.needsResetReason?.message).toBe('first');
+    expect([r.device.needsResetReason?.kind, r.device.needsResetReason?.message]).toEqual(['bad-value', 'first']);
     expect(r.interrupts).toEqual([{ kind: 'config' }]);
     const generation = r.device.configGeneration;
     expect(generation).toBe(1);
@@ -225,7 +235,7 @@ describe('status transitions (§2.1)', () => {
       throw new VirtioError('bad-buffer', 'second');
     };
     r.device.writeConfig(4, 4, 2);
-    expect(r.device.needsResetReason?.message).toBe('first');
+    expect([r.device.needsResetReason?.kind, r.device.needsResetReason?.message]).toEqual(['bad-value', 'first']);
     expect(r.errors.map((e) => e.message)).toEqual(['first']);
     expect(r.device.configGeneration).toBe(generation);
     expect(r.interrupts).toEqual([{ kind: 'config' }]);
@@ -251,7 +261,7 @@ describe('status transitions (§2.1)', () => {
     expect(r.device.served).toEqual([]);
     r.device.writeStatus(ACK | DRV | FOK | Status.FAILED);
     expect(r.device.status).toBe(stuck | Status.FAILED);
-    expect(r.device.needsResetReason?.message).toBe('broken');
+    expect([r.device.needsResetReason?.kind, r.device.needsResetReason?.message]).toEqual(['bad-value', 'broken']);
   });
 
   it('after FAILED only a reset helps: other writes are ignored, not errors', () => {
@@ -447,7 +457,7 @@ describe('guest errors become typed NEEDS_RESET reasons (I6)', () => {
       throw 'plain text'; // not an Error: a buggy handler can throw anything
     };
     s.device.notify(0);
-    expect(s.device.needsResetReason?.message).toBe('internal error: plain text');
+    expect([s.device.needsResetReason?.kind, s.device.needsResetReason?.message]).toEqual(['internal', 'internal error: plain text']);
   });
 });
 
@@ -492,30 +502,123 @@ describe('save and restore', () => {
     expect(twin.isLive).toBe(false);
   });
 
-  it('re-checks the layout of ready queues of a live state, and only of those', () => {
+  it('re-checks that the ready queues of a live state lie in this RAM (NEEDS_RESET if not), and only those', () => {
     const r = rig();
     live(r);
     const state = r.device.saveCore();
-    const badReady = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, descTable: 0x1008 } : q)) };
+    const outside = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, descTable: 0x1_0000_0000 } : q)) };
     const twin = new ProbeDevice(r.memory);
-    twin.restoreCore(badReady);
-    expect(twin.needsResetReason?.kind).toBe('ring-misaligned');
+    twin.restoreCore(outside);
+    expect(twin.needsResetReason?.kind).toBe('ring-out-of-range');
 
-    const badIdle = { ...state, queues: state.queues.map((q, i) => (i === 1 ? { ...q, descTable: 0x1008 } : q)) };
+    const idle = { ...state, queues: state.queues.map((q, i) => (i === 1 ? { ...q, ready: false, descTable: 0x1_0000_0008 } : q)) };
     const other = new ProbeDevice(r.memory);
-    other.restoreCore(badIdle);
+    other.restoreCore(idle);
     expect(other.needsResetReason).toBeUndefined();
     expect(other.isLive).toBe(true);
   });
 
-  it('drops saved queues the destination does not have', () => {
+  it('refuses a ready queue of a live state that activate() would have refused: a bad size or a misaligned area', () => {
+    const r = rig();
+    live(r);
+    const state = r.device.saveCore();
+    const twin = new ProbeDevice(r.memory);
+    const misaligned = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, descTable: 0x1008 } : q)) };
+    expect(() => twin.restoreCore(misaligned)).toThrowError(expect.objectContaining({ name: 'StateError', field: 'queues[0].descTable' }) as Error);
+    const oddSize = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, size: 3 } : q)) };
+    expect(() => twin.restoreCore(oddSize)).toThrowError(expect.objectContaining({ name: 'StateError', field: 'queues[0].size' }) as Error);
+    // A queue that is not ready holds whatever the driver wrote.
+    twin.restoreCore({ ...state, queues: state.queues.map((q, i) => (i === 1 ? { ...q, size: 3, descTable: 0x1008 } : q)) });
+    expect(twin.queues[1]!.size).toBe(3);
+  });
+
+  it('refuses saved queues that are not the queues the features in force make', () => {
     const r = rig();
     r.device.writeStatus(ACK | DRV);
     r.device.queues[0]!.size = 4;
     const state = r.device.saveCore();
     expect(state.queues).toHaveLength(3);
+    // A destination that does not offer the third queue's feature is another device.
     const twin = new ProbeDevice(r.memory, 0n);
-    expect(() => twin.restoreCore(state)).not.toThrow();
-    expect(twin.queues.map((q) => q.size)).toEqual([4, 8]);
+    expect(() => twin.restoreCore(state)).toThrowError(expect.objectContaining({ name: 'StateError', field: 'queues' }) as Error);
+    const same = new ProbeDevice(r.memory);
+    same.restoreCore(state);
+    expect(same.queues.map((q) => q.size)).toEqual([4, 8, 4]);
+  });
+});
+
+describe('serving stops at once when the device stops being able to serve', () => {
+  it('takes no chain after a host reset, or NEEDS_RESET, that happened while it served', () => {
+    for (const stop of ['reset', 'needs-reset'] as const) {
+      const r = rig();
+      const q = live(r);
+      for (let t = 0; t < 4; t++) addBuffer(q, t);
+      // A ring at address 0 too, where a queue that a reset rebuilt would point: chains there.
+      r.memory.writeU16(2, 4);
+      let taken = 0;
+      r.device.onServe = (index) =>
+        r.device.drainBudgeted(index, () => {
+          if (++taken === 2) stop === 'reset' ? r.device.reset() : r.device.writeStatus(ACK);
+        });
+      r.device.notify(0);
+      expect(taken, stop).toBe(2);
+    }
+  });
+
+  it('does not check the rings of a state restored before DRIVER_OK (DRIVER_OK will)', () => {
+    const r = rig();
+    negotiate(r.device);
+    setupQueue(r, 0);
+    const state = r.device.saveCore();
+    const odd = { ...state, queues: state.queues.map((q, i) => (i === 0 ? { ...q, size: 3 } : q)) };
+    const twin = new ProbeDevice(r.memory);
+    twin.restoreCore(odd);
+    expect(twin.needsResetReason).toBeUndefined();
+    twin.writeStatus(ACK | DRV | FOK | DOK);
+    expect(twin.needsResetReason?.kind).toBe('bad-queue-size');
+  });
+
+  it('saves pending kicks in index order and the NEEDS_RESET reason, and restores both', () => {
+    const r = rig();
+    negotiate(r.device, V1 | featureBit(EXTRA));
+    for (const index of [2, 0]) {
+      setupQueue(r, index);
+      r.device.notify(index);
+    }
+    expect(r.device.saveCore().pendingKicks).toEqual([0, 2]);
+    r.device.writeStatus(ACK);
+    const state = r.device.saveCore();
+    expect(state.needsReset).toEqual({ kind: 'bad-status-transition', message: 'status write 0x1 clears bits of 0xb' });
+    const twin = new ProbeDevice(r.memory);
+    twin.restoreCore(JSON.parse(JSON.stringify(state)));
+    expect([twin.needsResetReason?.kind, twin.needsResetReason?.message]).toEqual(['bad-status-transition', 'status write 0x1 clears bits of 0xb']);
+    expect(twin.saveCore()).toEqual(state);
+  });
+
+  it('keeps a kick made before DRIVER_OK through a redundant QueueReady 0, and drops it when the queue is taken down', () => {
+    const r = rig();
+    negotiate(r.device);
+    r.device.notify(1); // not set up yet
+    r.device.setQueueReady(1, false);
+    const q = setupQueue(r, 1);
+    addBuffer(q, 1);
+    r.device.notify(0);
+    setupQueue(r, 0);
+    r.device.setQueueReady(0, false);
+    r.device.writeStatus(ACK | DRV | FOK | DOK);
+    expect(r.device.served).toEqual([1]);
+  });
+});
+
+describe('a saved reason', () => {
+  it('keeps a line of a long internal message, not all of it', () => {
+    const r = rig();
+    live(r);
+    r.device.onServe = () => {
+      throw new Error('x'.repeat(5000));
+    };
+    r.device.notify(0);
+    expect(r.device.needsResetReason?.message.length).toBeGreaterThan(1024);
+    expect(r.device.saveCore().needsReset?.message).toBe(`internal error: ${'x'.repeat(1024 - 'internal error: '.length)}`);
   });
 });

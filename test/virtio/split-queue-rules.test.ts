@@ -222,7 +222,7 @@ describe('a queue with no ring features in force (never activated, or reset)', (
     s.queue.push(0, 0);
     s.queue.size = 4;
     s.queue.reset();
-    expect(s.queue.save()).toEqual({ size: Q, ready: false, descTable: 0, availRing: 0, usedRing: 0, nextAvail: 0, nextUsed: 0 });
+    expect(s.queue.save()).toEqual({ layout: 'split', size: Q, ready: false, descTable: 0, availRing: 0, usedRing: 0, nextAvail: 0, nextUsed: 0 });
     expect(s.queue.takeInterrupt()).toBe(false);
     // Set the same rings up again without activation: the negotiated ring features are gone.
     const fresh = new DriverQueue<number>(s.memory, RING, { indirect: { area: 0x4000, maxSegments: 4 } });

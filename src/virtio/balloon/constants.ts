@@ -25,6 +25,9 @@ export const BALLOON_PAGE_SIZE = 1 << BALLOON_PFN_SHIFT;
 export const CMD_ID_STOP = 0;
 export const CMD_ID_DONE = 1;
 
+/** The balloon's queues, in the order Linux numbers them (absent ones are skipped). */
+export type BalloonQueueRole = 'inflate' | 'deflate' | 'stats' | 'freePage' | 'reporting';
+
 /** QEMU's queue sizes, which Linux drivers are tested against. */
 export const DEFAULT_QUEUE_SIZES = {
   inflate: 128,

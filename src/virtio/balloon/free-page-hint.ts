@@ -52,7 +52,8 @@ export class FreePageHint {
   /** Ids a driver started a round with and has not yet sent its STOP for. */
   readonly #awaitingStop = new Set<number>();
 
-  private readonly idRange: IdRange;
+  /** The ids this machine issues (a saved id outside it was not issued by it). */
+  readonly idRange: IdRange;
   private readonly nextId: NextCommandId;
 
   /** Tests shrink the id range to make wraps frequent, or substitute a broken `nextId`. */
@@ -154,10 +155,14 @@ export class FreePageHint {
 
   /**
    * Resume on a migration destination. The state becomes DONE whatever it was: the source
-   * published DONE before saving, and a destination guest must release its held pages.
+   * published DONE before saving, and a destination guest must release its held pages. An id
+   * outside the range was never issued here: the device checks saved ids before it restores.
    */
   restore(snapshot: HintSnapshot): void {
-    this.#cmdId = snapshot.cmdId >= this.idRange.min && snapshot.cmdId <= this.idRange.max ? snapshot.cmdId : this.idRange.min;
+    if (!Number.isInteger(snapshot.cmdId) || snapshot.cmdId < this.idRange.min || snapshot.cmdId > this.idRange.max) {
+      throw new RangeError(`command id ${snapshot.cmdId} is outside ${this.idRange.min}..${this.idRange.max}`);
+    }
+    this.#cmdId = snapshot.cmdId;
     this.#state = 'done';
     this.#awaitingStop.clear();
   }

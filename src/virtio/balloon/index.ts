@@ -10,6 +10,7 @@ export {
   STAT_ENTRY_SIZE,
   type StatName,
 } from './constants.js';
+export { BALLOON_CHAIN_LIMITS, MAX_BLOCK_BYTES } from './chain-limits.js';
 export {
   FreePageHint,
   nextCommandId,
@@ -26,6 +27,6 @@ export {
   type BalloonQueueRole,
   type HintBatch,
   type BalloonStats,
-  type BalloonState,
   type BalloonCounters,
 } from './balloon-device.js';
+export { parseBalloonState, type BalloonState, type BalloonStateRules } from './balloon-state.js';

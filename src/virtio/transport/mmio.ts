@@ -1,5 +1,6 @@
 import type { VirtioDevice } from '../device.js';
 import { setHigh, setLow } from './address.js';
+import { parseMmioState, type MmioTransportState } from './transport-state.js';
 
 /** virtio-mmio register offsets, version 2 (virtio 1.2 §4.2.2). */
 export const MmioReg = {
@@ -182,6 +183,20 @@ export class MmioTransport {
       default:
         this.bad('badWrite');
     }
+  }
+
+  /** The selectors, as plain data (the device's state is saved by the device). */
+  save(): MmioTransportState {
+    const { deviceFeaturesSel, driverFeaturesSel, queueSel } = this;
+    return { format: 'virtio-mmio', version: 1, deviceFeaturesSel, driverFeaturesSel, queueSel };
+  }
+
+  /** Resume from {@link save}: checked whole first (a StateError changes nothing). */
+  restore(state: unknown): void {
+    const parsed = parseMmioState(state);
+    this.deviceFeaturesSel = parsed.deviceFeaturesSel;
+    this.driverFeaturesSel = parsed.driverFeaturesSel;
+    this.queueSel = parsed.queueSel;
   }
 
   private setQueueField(set: (q: VirtioDevice['queues'][number]) => void): void {

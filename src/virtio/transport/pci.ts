@@ -1,6 +1,7 @@
 import { map, type Observable, combineLatest, BehaviorSubject, distinctUntilChanged } from 'rxjs';
 import type { VirtioDevice } from '../device.js';
 import { setHigh, setLow } from './address.js';
+import { PCI_COMMAND_WRITABLE, parsePciState, type PciTransportState } from './transport-state.js';
 
 /** virtio over PCI (virtio 1.2 §4.1), modern: the device's structures in one I/O BAR. */
 
@@ -161,7 +162,7 @@ export class PciTransport {
   private writeConfigByte(offset: number, byte: number): void {
     if (offset === 0x04 || offset === 0x05) {
       this.config[offset] = byte;
-      this.command$.next(this.view.getUint16(0x04, true) & (COMMAND_IO | COMMAND_INTX_DISABLE | 0x0004));
+      this.command$.next(this.view.getUint16(0x04, true) & PCI_COMMAND_WRITABLE);
       this.view.setUint16(0x04, this.command$.value, true);
     } else if (offset >= 0x10 && offset < 0x14) {
       this.config[offset] = byte;
@@ -292,6 +293,32 @@ export class PciTransport {
       default:
         this.bad('badWrite', 0);
     }
+  }
+
+  /** The selectors and writable configuration registers, as plain data (the device saves its own). */
+  save(): PciTransportState {
+    return {
+      format: 'virtio-pci',
+      version: 1,
+      deviceFeatureSelect: this.deviceFeatureSelect,
+      driverFeatureSelect: this.driverFeatureSelect,
+      queueSelect: this.queueSelect,
+      command: this.command$.value,
+      bar: this.view.getUint32(0x10, true),
+      interruptLine: this.config[0x3c]!,
+    };
+  }
+
+  /** Resume from {@link save}: checked whole first (a StateError changes nothing). */
+  restore(state: unknown): void {
+    const parsed = parsePciState(state);
+    this.deviceFeatureSelect = parsed.deviceFeatureSelect;
+    this.driverFeatureSelect = parsed.driverFeatureSelect;
+    this.queueSelect = parsed.queueSelect;
+    this.view.setUint32(0x10, parsed.bar, true);
+    this.config[0x3c] = parsed.interruptLine;
+    this.view.setUint16(0x04, parsed.command, true);
+    this.command$.next(parsed.command);
   }
 
   /** INTA# right now. */

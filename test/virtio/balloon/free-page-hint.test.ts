@@ -19,9 +19,9 @@ function drive(hint: FreePageHint, steps: readonly Step[]): number[] {
       case 'start': {
         const id = hint.start();
         if (id === undefined) break;
-        expect(id).not.toBe(0);
-        expect(id).not.toBe(1);
-        expect(id).not.toBe(inUseByDriver);
+        expect(id, 'an issued id is the reserved STOP').not.toBe(0);
+        expect(id, 'an issued id is the reserved DONE').not.toBe(1);
+        expect(id, 'an id issued again while the driver still uses it (H7)').not.toBe(inUseByDriver);
         issued.push(id);
         break;
       }
@@ -89,5 +89,6 @@ describe('command id allocation', () => {
     const plainCounter: NextCommandId = (current, range) => (current >= range.max ? range.min : current + 1);
     const result = fc.check(tinySpace(plainCounter), { numRuns: 300, seed: 7 });
     expect(result.failed).toBe(true);
+    expect(String(result.errorInstance)).toMatch(/an id issued again while the driver still uses it/);
   });
 });
