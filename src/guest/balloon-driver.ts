@@ -3,7 +3,9 @@ import { PAGE_SIZE } from '../memory/guest-memory.js';
 import { Feature, Interrupt, featureBit, hasFeature } from '../virtio/constants.js';
 import { BalloonConfig, BalloonFeature, CMD_ID_DONE, CMD_ID_STOP, STAT_ENTRY_SIZE } from '../virtio/balloon/constants.js';
 import type { BuddyAllocator } from './buddy.js';
-import { layoutRing, type DriverQueue } from './driver-queue.js';
+import { layoutRing } from './driver-queue.js';
+import type { DriverVirtqueue } from './driver-virtqueue.js';
+import { layoutPackedRing } from './packed-driver-queue.js';
 import type { TransportDriver } from './transport-driver.js';
 
 /** VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate or deflate request. */
@@ -88,11 +90,11 @@ export class BalloonDriver {
   features = 0n;
   /** Pages in the balloon (Linux's vb->num_pages), in 4 KiB units. */
   private balloonPages: number[] = [];
-  private inflateQ: DriverQueue<BalloonRequest> | undefined;
-  private deflateQ: DriverQueue<BalloonRequest> | undefined;
-  private statsQ: DriverQueue<'stats'> | undefined;
-  private freePageQ: DriverQueue<'cmd' | number> | undefined;
-  private reportingQ: DriverQueue<Array<[number, number]>> | undefined;
+  private inflateQ: DriverVirtqueue<BalloonRequest> | undefined;
+  private deflateQ: DriverVirtqueue<BalloonRequest> | undefined;
+  private statsQ: DriverVirtqueue<'stats'> | undefined;
+  private freePageQ: DriverVirtqueue<'cmd' | number> | undefined;
+  private reportingQ: DriverVirtqueue<Array<[number, number]>> | undefined;
   private nextReportMs = REPORTING_DELAY_MS;
   private readonly index = { inflate: 0, deflate: 1, stats: -1, freePage: -1, reporting: -1 };
   private scratch = 0;
@@ -172,7 +174,9 @@ export class BalloonDriver {
         featureBit(BalloonFeature.PAGE_POISON) |
         featureBit(BalloonFeature.PAGE_REPORTING) |
         featureBit(Feature.EVENT_IDX) |
-        featureBit(Feature.INDIRECT_DESC);
+        featureBit(Feature.INDIRECT_DESC) |
+        // Linux keeps the ring transport features a modern device offers (vring_transport_features).
+        featureBit(Feature.RING_PACKED);
       // §3.4: poison is only meaningful when free pages hold a known value; without device
       // support for it, reporting would destroy that value.
       if (!poisoning) want &= ~featureBit(BalloonFeature.PAGE_POISON);
@@ -188,20 +192,19 @@ export class BalloonDriver {
     if (has(BalloonFeature.PAGE_REPORTING)) this.index.reporting = next++;
 
     this.scratch = this.kernelPages(1);
-    const eventIdx = has(Feature.EVENT_IDX);
-    this.inflateQ = this.setupQueue<BalloonRequest>(this.index.inflate, eventIdx);
-    this.deflateQ = this.setupQueue<BalloonRequest>(this.index.deflate, eventIdx);
-    if (this.index.stats >= 0) this.statsQ = this.setupQueue<'stats'>(this.index.stats, eventIdx);
+    this.inflateQ = this.setupQueue<BalloonRequest>(this.index.inflate);
+    this.deflateQ = this.setupQueue<BalloonRequest>(this.index.deflate);
+    if (this.index.stats >= 0) this.statsQ = this.setupQueue<'stats'>(this.index.stats);
     if (this.index.freePage >= 0) {
       // The probe fails with ENOSPC below 2 entries: one slot stays free for the STOP buffer.
       if (this.transport.queueMaxSize(this.index.freePage) < 2) return false;
-      this.freePageQ = this.setupQueue<'cmd' | number>(this.index.freePage, eventIdx);
+      this.freePageQ = this.setupQueue<'cmd' | number>(this.index.freePage);
       this.freePageQ.setInterrupts(false); // Linux gives this queue no callback
     }
     if (this.index.reporting >= 0) {
       // The probe fails when a full report (32 entries) cannot fit in the ring.
       if (this.transport.queueMaxSize(this.index.reporting) < REPORTING_CAPACITY) return false;
-      this.reportingQ = this.setupQueue<Array<[number, number]>>(this.index.reporting, eventIdx);
+      this.reportingQ = this.setupQueue<Array<[number, number]>>(this.index.reporting);
     }
     if (has(BalloonFeature.PAGE_POISON)) {
       this.transport.writeConfig32(BalloonConfig.POISON_VAL, this.options.initOnFree ? 0 : POISON_VAL);
@@ -214,11 +217,15 @@ export class BalloonDriver {
     return true;
   }
 
-  private setupQueue<T>(index: number, eventIdx: boolean): DriverQueue<T> {
+  /** A queue of the negotiated layout (vring_create_virtqueue): packed with RING_PACKED, else split. */
+  private setupQueue<T>(index: number): DriverVirtqueue<T> {
     const size = this.transport.queueMaxSize(index);
-    const bytes = layoutRing(0, size).end;
-    const base = this.kernelPages(Math.ceil(bytes / PAGE_SIZE));
-    return this.transport.setupQueue<T>(index, layoutRing(base * PAGE_SIZE, size), { eventIdx });
+    const eventIdx = hasFeature(this.features, Feature.EVENT_IDX);
+    const packed = hasFeature(this.features, Feature.RING_PACKED);
+    const bytes = packed ? layoutPackedRing(0, size).end : layoutRing(0, size).end;
+    const base = this.kernelPages(Math.ceil(bytes / PAGE_SIZE)) * PAGE_SIZE;
+    if (packed) return this.transport.setupPackedQueue<T>(index, layoutPackedRing(base, size), { eventIdx });
+    return this.transport.setupQueue<T>(index, layoutRing(base, size), { eventIdx });
   }
 
   /** Contiguous kernel pages for rings and buffers, freed by {@link remove}. */

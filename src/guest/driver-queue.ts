@@ -3,9 +3,12 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, DescFlag, USED_F_NO_NOTIFY } from '../virtio/constants.js';
 import type { Segment } from '../virtio/descriptor-chain.js';
 import { needsEvent, ringSizes } from '../virtio/split-queue.js';
+import type { DriverVirtqueue, UsedBuffer } from './driver-virtqueue.js';
+
+export type { UsedBuffer };
 
 /** A descriptor address must be an exact u64 (what writeU64 would accept). */
-function checkAddress(gpa: number): void {
+export function checkAddress(gpa: number): void {
   if (!Number.isSafeInteger(gpa) || gpa < 0) throw new MemoryError('u64-unsafe', -1, 8, `cannot store ${gpa} as an exact unsigned 64-bit address`);
 }
 
@@ -29,12 +32,6 @@ export interface DriverQueueOptions {
   readonly startIndex?: number;
 }
 
-/** A used buffer returned to the driver. */
-export interface UsedBuffer<T> {
-  readonly token: T;
-  readonly len: number;
-}
-
 /** Lay out a split ring at `base`: descriptors, then the avail ring, then the used ring (aligned). */
 export function layoutRing(base: number, size: number): RingLayout & { readonly end: number } {
   const sizes = ringSizes(size);
@@ -49,7 +46,7 @@ export function layoutRing(base: number, size: number): RingLayout & { readonly 
  * and the EVENT_IDX / flag rules for kicks and interrupts (§2.7.7, §2.7.10). The simulated
  * guest drivers, the tests and the fuzzers all build rings with it.
  */
-export class DriverQueue<T> {
+export class DriverQueue<T> implements DriverVirtqueue<T> {
   readonly layout: RingLayout;
   /** Free descriptors as a stack: the most recently freed is reused first, as in Linux. */
   private readonly freeStack: Int32Array;

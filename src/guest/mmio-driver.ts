@@ -2,6 +2,8 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
 import { MMIO_MAGIC, MmioReg } from '../virtio/transport/mmio.js';
 import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
+import type { DriverVirtqueue } from './driver-virtqueue.js';
+import { PackedDriverQueue, type PackedDriverQueueOptions, type PackedRingLayout } from './packed-driver-queue.js';
 import { negotiateFeatures, type TransportDriver } from './transport-driver.js';
 
 /** What a guest sees of an MMIO window: register reads and writes. */
@@ -68,18 +70,28 @@ export class MmioDriver implements TransportDriver {
     return this.bus.read(MmioReg.QUEUE_NUM_MAX, 4);
   }
 
-  /** Set up queue `index` with rings at `layout` (§4.2.3.2) and return its driver side. */
+  /** Set up queue `index` with a split ring at `layout` (§4.2.3.2) and return its driver side. */
   setupQueue<T>(index: number, layout: RingLayout, options: DriverQueueOptions = {}): DriverQueue<T> {
+    return this.program(index, layout.size, [layout.descTable, layout.availRing, layout.usedRing], () => new DriverQueue<T>(this.memory, layout, options));
+  }
+
+  /** Set up queue `index` with a packed ring at `layout` (VIRTIO_F_RING_PACKED negotiated) and return its driver side. */
+  setupPackedQueue<T>(index: number, layout: PackedRingLayout, options: PackedDriverQueueOptions = {}): PackedDriverQueue<T> {
+    return this.program(index, layout.size, [layout.descRing, layout.driverEvent, layout.deviceEvent], () => new PackedDriverQueue<T>(this.memory, layout, options));
+  }
+
+  /** Select, check, initialise the rings (`make`), then write the size and the Descriptor, Driver and Device Areas, and enable. */
+  private program<Q>(index: number, size: number, areas: readonly [number, number, number], make: () => Q): Q {
     this.bus.write(MmioReg.QUEUE_SEL, 4, index);
     if (this.bus.read(MmioReg.QUEUE_READY, 4) !== 0) throw new Error(`queue ${index} is already in use`);
     const max = this.bus.read(MmioReg.QUEUE_NUM_MAX, 4);
-    if (max === 0 || layout.size > max) throw new Error(`queue ${index} allows ${max} entries, wanted ${layout.size}`);
-    const queue = new DriverQueue<T>(this.memory, layout, options);
-    this.bus.write(MmioReg.QUEUE_NUM, 4, layout.size);
+    if (max === 0 || size > max) throw new Error(`queue ${index} allows ${max} entries, wanted ${size}`);
+    const queue = make();
+    this.bus.write(MmioReg.QUEUE_NUM, 4, size);
     const pairs = [
-      [MmioReg.QUEUE_DESC_LOW, layout.descTable],
-      [MmioReg.QUEUE_DRIVER_LOW, layout.availRing],
-      [MmioReg.QUEUE_DEVICE_LOW, layout.usedRing],
+      [MmioReg.QUEUE_DESC_LOW, areas[0]],
+      [MmioReg.QUEUE_DRIVER_LOW, areas[1]],
+      [MmioReg.QUEUE_DEVICE_LOW, areas[2]],
     ] as const;
     for (const [low, gpa] of pairs) {
       this.bus.write(low, 4, gpa % 0x1_0000_0000);
@@ -94,7 +106,7 @@ export class MmioDriver implements TransportDriver {
   }
 
   /** Kick queue `index` if its driver side says the device wants one. Returns whether it did. */
-  kick(index: number, queue: DriverQueue<unknown>): boolean {
+  kick(index: number, queue: DriverVirtqueue<unknown>): boolean {
     if (!queue.kickNeeded()) return false;
     this.bus.write(MmioReg.QUEUE_NOTIFY, 4, index);
     return true;

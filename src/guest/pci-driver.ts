@@ -2,6 +2,8 @@ import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
 import { CommonCfg, PCI_VENDOR_VIRTIO, PciCapType } from '../virtio/transport/pci.js';
 import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
+import type { DriverVirtqueue } from './driver-virtqueue.js';
+import { PackedDriverQueue, type PackedDriverQueueOptions, type PackedRingLayout } from './packed-driver-queue.js';
 import { negotiateFeatures, type TransportDriver } from './transport-driver.js';
 
 /** What a guest sees of a PCI function: configuration cycles and I/O on its BAR 0. */
@@ -119,15 +121,24 @@ export class PciDriver implements TransportDriver {
   }
 
   setupQueue<T>(index: number, layout: RingLayout, options: DriverQueueOptions = {}): DriverQueue<T> {
+    return this.program(index, layout.size, [layout.descTable, layout.availRing, layout.usedRing], () => new DriverQueue<T>(this.memory, layout, options));
+  }
+
+  setupPackedQueue<T>(index: number, layout: PackedRingLayout, options: PackedDriverQueueOptions = {}): PackedDriverQueue<T> {
+    return this.program(index, layout.size, [layout.descRing, layout.driverEvent, layout.deviceEvent], () => new PackedDriverQueue<T>(this.memory, layout, options));
+  }
+
+  /** Select, check, initialise the rings (`make`), then write the size and the Descriptor, Driver and Device Areas, and enable (vp_modern setup_vq). */
+  private program<Q>(index: number, size: number, areas: readonly [number, number, number], make: () => Q): Q {
     const max = this.queueMaxSize(index);
-    if (max === 0 || layout.size > max) throw new Error(`queue ${index} allows ${max} entries, wanted ${layout.size}`);
+    if (max === 0 || size > max) throw new Error(`queue ${index} allows ${max} entries, wanted ${size}`);
     if (this.common('QUEUE_ENABLE', 2) !== 0) throw new Error(`queue ${index} is already in use`);
-    const queue = new DriverQueue<T>(this.memory, layout, options);
-    this.common('QUEUE_SIZE', 2, layout.size);
+    const queue = make();
+    this.common('QUEUE_SIZE', 2, size);
     const pairs = [
-      ['QUEUE_DESC', layout.descTable],
-      ['QUEUE_DRIVER', layout.availRing],
-      ['QUEUE_DEVICE', layout.usedRing],
+      ['QUEUE_DESC', areas[0]],
+      ['QUEUE_DRIVER', areas[1]],
+      ['QUEUE_DEVICE', areas[2]],
     ] as const;
     for (const [field, gpa] of pairs) {
       this.bus.writeBar(this.s.common + CommonCfg[field], 4, gpa % 0x1_0000_0000);
@@ -141,7 +152,7 @@ export class PciDriver implements TransportDriver {
     this.addStatus(Status.DRIVER_OK);
   }
 
-  kick(index: number, queue: DriverQueue<unknown>): boolean {
+  kick(index: number, queue: DriverVirtqueue<unknown>): boolean {
     if (!queue.kickNeeded()) return false;
     this.common('QUEUE_SELECT', 2, index);
     const notifyOff = this.common('QUEUE_NOTIFY_OFF', 2);

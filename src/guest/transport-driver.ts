@@ -1,5 +1,7 @@
 import { Feature, Status, featureBit } from '../virtio/constants.js';
 import type { DriverQueue, DriverQueueOptions, RingLayout } from './driver-queue.js';
+import type { DriverVirtqueue } from './driver-virtqueue.js';
+import type { PackedDriverQueue, PackedDriverQueueOptions, PackedRingLayout } from './packed-driver-queue.js';
 
 /**
  * What a guest device driver needs from its transport (Linux's virtio_config_ops): the
@@ -15,8 +17,10 @@ export interface TransportDriver {
   negotiate(wanted: bigint | ((offered: bigint) => bigint)): bigint | undefined;
   queueMaxSize(index: number): number;
   setupQueue<T>(index: number, layout: RingLayout, options?: DriverQueueOptions): DriverQueue<T>;
+  /** A packed ring instead, once VIRTIO_F_RING_PACKED was negotiated. */
+  setupPackedQueue<T>(index: number, layout: PackedRingLayout, options?: PackedDriverQueueOptions): PackedDriverQueue<T>;
   driverOk(): void;
-  kick(index: number, queue: DriverQueue<unknown>): boolean;
+  kick(index: number, queue: DriverVirtqueue<unknown>): boolean;
   takeInterrupts(): number;
   readConfig32(offset: number): number;
   writeConfig32(offset: number, value: number): void;

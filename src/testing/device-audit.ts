@@ -1,8 +1,10 @@
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
 import type { Segment } from '../virtio/descriptor-chain.js';
-import type { VirtioDevice } from '../virtio/device.js';
-import { isValidQueueSize, ringSizes, type SplitQueue, type SplitQueueState } from '../virtio/split-queue.js';
+import type { Virtqueue, VirtioDevice } from '../virtio/device.js';
+import { PACKED_ALIGN, PackedDesc, isAvailable, isUsed, packedRingSizes } from '../virtio/packed-ring.js';
+import type { QueueState } from '../virtio/queue-state.js';
+import { isValidQueueSize, ringSizes } from '../virtio/split-queue.js';
 import type { Violation } from './violation.js';
 import { WatchedMemory } from './watched-memory.js';
 
@@ -16,22 +18,29 @@ import { WatchedMemory } from './watched-memory.js';
  * - the interrupt line is high exactly while InterruptStatus is non-zero;
  * - a live device has no ready queue whose layout breaks §2.7 (size, alignment, in RAM).
  * For the queue under test, as long as it is the queue that was set up (same object, same
- * size and addresses; a reset or a re-pointing by the driver ends the checks):
- * - used.idx moved by no more than the number of chains popped;
- * - once anything was returned, used.idx in guest memory is the device's own count;
- * - a ring published more than its size ahead is refused, not served (§2.7.13);
+ * size and addresses, a packed ring not started afresh; a reset, a re-pointing or disabling a
+ * packed queue by the driver ends the checks):
+ * - no more buffers came back than the device took;
+ * - split ring: once anything was returned, used.idx in guest memory is the device's own
+ *   count, and a ring published more than its size ahead is refused, not served (§2.7.13);
+ * - packed ring: every used descriptor carries the used bits of its lap (§2.8.1);
  * - after entering NEEDS_RESET the device neither pops nor pushes again;
  * - a live device with the queue ready ends with no available chain left (served), unless it
  *   left a kick for later (its work budget ran out: `hasDeferredWork`);
  * - when the device's memory is a {@link WatchedMemory}: every used entry's length is at most
  *   the bytes the device wrote into that chain's writable buffers since it took the chain, so
- *   0 for a chain it wrote nothing into (§2.7.8.2).
+ *   0 for a chain it wrote nothing into (§2.7.8.2, §2.8.4).
  */
 export class DeviceAudit {
   private readonly found: Violation[] = [];
-  private readonly queue: SplitQueue | undefined;
-  private readonly start: SplitQueueState | undefined;
-  private atFailure: SplitQueueState | undefined;
+  private readonly queue: Virtqueue | undefined;
+  private readonly start: QueueState | undefined;
+  private atFailure: QueueState | undefined;
+  /** Buffers the queue under test handed out and took back. */
+  private popped = 0;
+  private pushed = 0;
+  /** The driver disabled the packed queue under test, which starts its ring afresh. */
+  private restarted = false;
   private configInterruptOwed = false;
   private irqLevel = false;
   /** Chains taken and not returned: their writable buffers and the bytes written into them. */
@@ -56,15 +65,16 @@ export class DeviceAudit {
       else if (!device.isLive) this.flag(`used-buffer interrupt for queue ${event.queue} while the device is not live (§2.1.2)`);
     });
     device.irqLevel$.subscribe((level) => (this.irqLevel = level));
-    if (device.memory instanceof WatchedMemory && this.queue) this.auditUsedLengths(device.memory, this.queue);
+    if (this.queue) this.watchQueue(this.queue, device.memory instanceof WatchedMemory ? device.memory : undefined);
   }
 
   /**
-   * Watch the queue under test: what chains it hands out, what the device writes into their
-   * writable buffers, and what length each used entry claims. The queue's methods are wrapped
-   * on this one instance; the device's behaviour does not change.
+   * Watch the queue under test: how many chains it hands out and takes back, the used entries
+   * it writes, and (with a WatchedMemory) what the device writes into their writable buffers
+   * and what length each used entry claims. The queue's methods are wrapped on this one
+   * instance; the device's behaviour does not change.
    */
-  private auditUsedLengths(memory: WatchedMemory, queue: SplitQueue): void {
+  private watchQueue(queue: Virtqueue, memory: WatchedMemory | undefined): void {
     const pop = queue.pop.bind(queue);
     const push = queue.push.bind(queue);
     const asRing = <T>(op: () => T): T => {
@@ -77,23 +87,39 @@ export class DeviceAudit {
     };
     queue.pop = (limits) => {
       const chain = asRing(() => pop(limits));
-      if (chain) this.inFlight.set(chain.head, { writable: chain.writable, written: [] });
+      if (chain) {
+        this.popped++;
+        this.inFlight.set(chain.head, { writable: chain.writable, written: [] });
+      }
       return chain;
     };
     queue.push = (head, len) => {
+      // Where this entry goes, as the guest reads it back from RAM afterwards.
+      const at = queue.layout === 'split' ? queue.usedRing + 4 + 8 * (queue.save().nextUsed % queue.size) : queue.descRing + 16 * queue.save().nextUsed;
+      const wrap = queue.layout === 'packed' ? queue.save().usedWrap : 0;
       asRing(() => push(head, len));
-      // What the guest sees: the entry just written, read back from RAM.
-      const at = queue.usedRing + 4 + 8 * ((queue.save().nextUsed - 1 + queue.size) % queue.size);
-      if (!this.ram.contains(at, 8)) return;
-      const id = this.ram.readU32(at);
-      const claimed = this.ram.readU32(at + 4);
+      this.pushed++;
+      if (!this.ram.contains(at, queue.layout === 'split' ? 8 : 16)) return;
+      const id = queue.layout === 'split' ? this.ram.readU32(at) : this.ram.readU16(at + PackedDesc.ID);
+      const claimed = this.ram.readU32(at + (queue.layout === 'split' ? 4 : PackedDesc.LEN));
+      if (queue.layout === 'packed' && !isUsed(this.ram.readU16(at + PackedDesc.FLAGS), wrap)) {
+        this.flag(`the used descriptor for buffer ${id} does not carry the used bits of wrap counter ${wrap} (§2.8.1)`);
+      }
       const chain = this.inFlight.get(id);
       // A chain taken before the audit started is not judged.
-      if (chain === undefined) return;
+      if (chain === undefined || memory === undefined) return;
       this.inFlight.delete(id);
       const written = bytesWritten(chain.writable, chain.written);
       if (claimed > written) this.found.push({ kind: 'used-length', message: `used entry for head ${id} says ${claimed} bytes, the device wrote ${written} into its writable buffers (§2.7.8.2)` });
     };
+    if (queue.layout === 'packed') {
+      const resetRing = queue.resetRing.bind(queue);
+      queue.resetRing = () => {
+        this.restarted = true;
+        resetRing();
+      };
+    }
+    if (memory === undefined) return;
     const previous = memory.onWrite;
     memory.onWrite = (gpa, length) => {
       previous?.(gpa, length);
@@ -110,19 +136,28 @@ export class DeviceAudit {
   private queueUnchanged(): boolean {
     const q = this.queue;
     const s = this.start;
-    if (q === undefined || s === undefined || this.device.queues[this.index] !== q) return false;
-    return q.size === s.size && q.descTable === s.descTable && q.availRing === s.availRing && q.usedRing === s.usedRing;
+    if (q === undefined || s === undefined || this.restarted || this.device.queues[this.index] !== q) return false;
+    const now = q.save();
+    return now.size === s.size && areas(now).every((gpa, i) => gpa === areas(s)[i]);
   }
 
-  private validLayout(q: SplitQueue): boolean {
-    if (!isValidQueueSize(q.size, q.maxSize)) return false;
-    const sizes = ringSizes(q.size);
-    const areas = [
-      [q.descTable, sizes.desc, 16],
-      [q.availRing, sizes.avail, 2],
-      [q.usedRing, sizes.used, 4],
-    ] as const;
-    return areas.every(([gpa, length, align]) => gpa % align === 0 && this.ram.contains(gpa, length));
+  private validLayout(q: Virtqueue): boolean {
+    if (q.layout === 'split' ? !isValidQueueSize(q.size, q.maxSize) : !(Number.isInteger(q.size) && q.size >= 1 && q.size <= q.maxSize)) return false;
+    const split = ringSizes(q.size);
+    const packed = packedRingSizes(q.size);
+    const checks =
+      q.layout === 'split'
+        ? ([
+            [q.descTable, split.desc, 16],
+            [q.availRing, split.avail, 2],
+            [q.usedRing, split.used, 4],
+          ] as const)
+        : ([
+            [q.descRing, packed.desc, PACKED_ALIGN.desc],
+            [q.driverEvent, packed.driver, PACKED_ALIGN.driver],
+            [q.deviceEvent, packed.device, PACKED_ALIGN.device],
+          ] as const);
+    return checks.every(([gpa, length, align]) => gpa % align === 0 && this.ram.contains(gpa, length));
   }
 
   /**
@@ -131,8 +166,10 @@ export class DeviceAudit {
    * look at it yet, but must not have taken chains from it.
    */
   afterFirstKick(published: number): void {
-    if (!this.queueUnchanged() || (published & 0xffff) <= this.start!.size) return;
-    const taken = (this.queue!.save().nextAvail - this.start!.nextAvail) & 0xffff;
+    const start = this.start;
+    const now = this.queue?.save();
+    if (!this.queueUnchanged() || start?.layout !== 'split' || now?.layout !== 'split' || (published & 0xffff) <= start.size) return;
+    const taken = (now.nextAvail - start.nextAvail) & 0xffff;
     if (taken > 0) this.flag(`took ${taken} chains from a ring published ${published & 0xffff} ahead, queue size ${this.start!.size} (§2.7.13)`);
   }
 
@@ -148,16 +185,22 @@ export class DeviceAudit {
 
     const start = this.start!;
     const now = this.queue!.save();
-    const popped = (now.nextAvail - start.nextAvail) & 0xffff;
-    const pushed = (now.nextUsed - start.nextUsed) & 0xffff;
-    if (pushed > popped) this.flag(`used.idx moved by ${pushed}, but only ${popped} chains were popped`);
-    const usedIdx = this.ram.readU16(now.usedRing + 2);
-    if (pushed > 0 && usedIdx !== now.nextUsed) this.flag(`used.idx in guest memory is ${usedIdx}, but the device pushed up to ${now.nextUsed}`);
+    if (this.pushed > this.popped) this.flag(`${this.pushed} buffers came back, but only ${this.popped} chains were popped`);
+    let pending = 0;
+    if (now.layout === 'split' && start.layout === 'split') {
+      const popped = (now.nextAvail - start.nextAvail) & 0xffff;
+      const pushed = (now.nextUsed - start.nextUsed) & 0xffff;
+      if (pushed > popped) this.flag(`used.idx moved by ${pushed}, but only ${popped} chains were popped`);
+      const usedIdx = this.ram.readU16(now.usedRing + 2);
+      if (pushed > 0 && usedIdx !== now.nextUsed) this.flag(`used.idx in guest memory is ${usedIdx}, but the device pushed up to ${now.nextUsed}`);
+      pending = (this.ram.readU16(now.availRing + 2) - now.nextAvail) & 0xffff;
+    } else if (now.layout === 'packed') {
+      pending = isAvailable(this.ram.readU16(now.descRing + 16 * now.nextAvail + PackedDesc.FLAGS), now.availWrap) ? 1 : 0;
+    }
     const failed = this.atFailure;
-    if (needsReset && failed !== undefined && (failed.nextAvail !== now.nextAvail || failed.nextUsed !== now.nextUsed)) {
+    if (needsReset && failed !== undefined && JSON.stringify(positions(failed)) !== JSON.stringify(positions(now))) {
       this.flag('the device kept serving the queue after entering NEEDS_RESET');
     }
-    const pending = (this.ram.readU16(now.availRing + 2) - now.nextAvail) & 0xffff;
     if (d.isLive && this.queue!.ready && pending !== 0 && !d.hasDeferredWork) this.flag(`a live device left ${pending} available chains after a kick, and no work for later`);
     return this.found;
   }
@@ -186,4 +229,14 @@ function bytesWritten(buffers: readonly Segment[], writes: ReadonlyArray<readonl
     }
   }
   return total;
+}
+
+/** A saved queue's three area addresses (Descriptor, Driver, Device Area). */
+function areas(state: QueueState): number[] {
+  return state.layout === 'split' ? [state.descTable, state.availRing, state.usedRing] : [state.descRing, state.driverEvent, state.deviceEvent];
+}
+
+/** Where the device is in a saved queue's ring, on either side. */
+function positions(state: QueueState): number[] {
+  return state.layout === 'split' ? [state.nextAvail, state.nextUsed] : [state.nextAvail, state.availWrap, state.nextUsed, state.usedWrap];
 }

@@ -57,8 +57,8 @@ export interface HostileRing {
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const u16 = fc.integer({ min: 0, max: 0xffff });
 
-/** Addresses in either region, straddling their ends, in the hole, far beyond, past 2^53, anything. */
-const address: fc.Arbitrary<[number, number]> = fc.oneof(
+/** Addresses as [low, high] halves: in either region, straddling their ends, in the hole, far beyond, past 2^53, anything. */
+export const hostileAddress: fc.Arbitrary<[number, number]> = fc.oneof(
   fc.integer({ min: 0, max: 0xffff }).map((a): [number, number] => [a, 0]),
   fc.integer({ min: 0x20000, max: 0x2ffff }).map((a): [number, number] => [a, 0]),
   fc.integer({ min: 0x10000, max: 0x1ffff }).map((a): [number, number] => [a, 0]),
@@ -90,7 +90,7 @@ const indirectPointer = (tableSize: number): fc.Arbitrary<RawDescriptor> =>
 const anyDescriptor = (tableSize: number): fc.Arbitrary<RawDescriptor> =>
   fc
     .record({
-      addr: address,
+      addr: hostileAddress,
       len: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.constantFrom(16, 32, 128, 4096, 0x10000, 0x7fffffff, 0xffffffff), u32),
       // NEXT (1) is common so that chains and loops are; WRITE (2), INDIRECT (4) and the rest less so.
       flags: fc.oneof({ weight: 4, arbitrary: fc.constantFrom(1, 3, 0, 2, 4) }, { weight: 1, arbitrary: u16 }),

@@ -15,8 +15,25 @@ export {
   type RawDescriptor,
   type BytePatch,
 } from './hostile-ring.js';
+export {
+  hostilePackedRing,
+  placeHostilePackedRing,
+  hostilePackedLayout,
+  hostilePackedStart,
+  type HostilePackedRing,
+  type RawPackedDescriptor,
+  type PackedMark,
+} from './hostile-packed-ring.js';
 export { registerScript, type RegisterAccess } from './register-script.js';
-export { runHostileRing, hostileRingProperty, DEFAULT_ACCESS_BUDGET, type HostileRunOptions, type HostileRingPropertyOptions } from './ring-fuzz.js';
+export {
+  runHostileRing,
+  runHostilePackedRing,
+  hostileRingProperty,
+  hostilePackedRingProperty,
+  DEFAULT_ACCESS_BUDGET,
+  type HostileRunOptions,
+  type HostileRingPropertyOptions,
+} from './ring-fuzz.js';
 export { DeviceAudit } from './device-audit.js';
 export { ViolationError, type Violation, type ViolationKind } from './violation.js';
 export { watchBalloon } from './balloon-watch.js';

@@ -2,11 +2,13 @@ import fc from 'fast-check';
 import { MmioDriver } from '../guest/mmio-driver.js';
 import { FlatMemory } from '../memory/flat-memory.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
-import { Feature, featureBit } from '../virtio/constants.js';
-import type { VirtioDevice } from '../virtio/device.js';
+import { Feature, featureBit, hasFeature } from '../virtio/constants.js';
+import type { Virtqueue, VirtioDevice } from '../virtio/device.js';
 import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
 import { DeviceAudit } from './device-audit.js';
+import { hostilePackedLayout, hostilePackedRing, hostilePackedStart, placeHostilePackedRing, type HostilePackedRing } from './hostile-packed-ring.js';
 import { HOSTILE_RAM, hostileLayout, hostileRing, placeHostileRing, type HostileRing } from './hostile-ring.js';
+import type { RegisterAccess } from './register-script.js';
 import { ViolationError, type Violation } from './violation.js';
 import { WatchedMemory } from './watched-memory.js';
 
@@ -36,6 +38,64 @@ export interface HostileRunOptions<D extends VirtioDevice> {
  * register script, and a last kick.
  */
 export function runHostileRing<D extends VirtioDevice>(input: HostileRing, options: HostileRunOptions<D>): Violation[] {
+  const ring = featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC) | featureBit(Feature.RING_PACKED);
+  const chosen = (input.eventIdx ? featureBit(Feature.EVENT_IDX) : 0n) | (input.indirect ? featureBit(Feature.INDIRECT_DESC) : 0n);
+  return runHostile(
+    {
+      // Everything the device offers, so that every queue exists; the ring features as drawn.
+      features: (offered) => (offered & ~ring) | chosen,
+      setUp: (driver, index) => void driver.setupQueue(index, hostileLayout(input), { eventIdx: input.eventIdx, startIndex: input.startIndex }),
+      resume: (q) => {
+        if (q.layout === 'split') q.restore({ ...q.save(), nextAvail: input.startIndex, nextUsed: input.startIndex });
+      },
+      place: (memory) => placeHostileRing(memory, input),
+      published: input.published,
+      script: input.script,
+    },
+    options,
+  );
+}
+
+/**
+ * {@link runHostileRing} for a packed ring (VIRTIO_F_RING_PACKED, which the device must offer):
+ * the device resumes at the input's start slot and wrap counter, holding `held` descriptors.
+ */
+export function runHostilePackedRing<D extends VirtioDevice>(input: HostilePackedRing, options: HostileRunOptions<D>): Violation[] {
+  const ring = featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC);
+  const chosen = featureBit(Feature.RING_PACKED) | (input.eventIdx ? featureBit(Feature.EVENT_IDX) : 0n) | (input.indirect ? featureBit(Feature.INDIRECT_DESC) : 0n);
+  return runHostile(
+    {
+      features: (offered) => {
+        if (!hasFeature(offered, Feature.RING_PACKED)) throw new Error('the device does not offer VIRTIO_F_RING_PACKED');
+        return (offered & ~ring) | chosen;
+      },
+      setUp: (driver, index) => void driver.setupPackedQueue(index, hostilePackedLayout(input), { eventIdx: input.eventIdx }),
+      resume: (q) => {
+        if (q.layout === 'packed') q.restore({ ...q.save(), ...hostilePackedStart(input) });
+      },
+      place: (memory) => placeHostilePackedRing(memory, input),
+      published: 0,
+      script: input.script,
+    },
+    options,
+  );
+}
+
+/** What a hostile run does differently for each ring layout. */
+interface HostileSetup {
+  /** The features the well-behaved driver accepts of those offered. */
+  readonly features: (offered: bigint) => bigint;
+  readonly setUp: (driver: MmioDriver, index: number) => void;
+  /** Move the device's queue to where the hostile ring starts. */
+  readonly resume: (queue: Virtqueue) => void;
+  /** Write the hostile bytes, as the guest does. */
+  readonly place: (memory: GuestMemory) => void;
+  /** How far a split ring's avail.idx runs ahead of the start (0 for packed rings). */
+  readonly published: number;
+  readonly script: readonly RegisterAccess[];
+}
+
+function runHostile<D extends VirtioDevice>(setup: HostileSetup, options: HostileRunOptions<D>): Violation[] {
   const index = options.queue ?? 0;
   const found: Violation[] = [];
   const memory = new FlatMemory(HOSTILE_RAM);
@@ -52,22 +112,17 @@ export function runHostileRing<D extends VirtioDevice>(input: HostileRing, optio
     }
   };
 
-  // A well-behaved setup first: negotiate, place the ring, go live, resume at startIndex.
-  const layout = hostileLayout(input);
+  // A well-behaved setup first: negotiate, place the ring, go live, resume at the start.
   attempt('setup', () => {
     const driver = new MmioDriver(transport, memory);
-    const ring = featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC);
-    const chosen = (input.eventIdx ? featureBit(Feature.EVENT_IDX) : 0n) | (input.indirect ? featureBit(Feature.INDIRECT_DESC) : 0n);
-    // Everything the device offers, so that every queue exists; the ring features as drawn.
-    driver.negotiate((offered) => (offered & ~ring) | chosen);
-    driver.setupQueue(index, layout, { eventIdx: input.eventIdx, startIndex: input.startIndex });
+    driver.negotiate(setup.features);
+    setup.setUp(driver, index);
     driver.driverOk();
-    const q = device.queues[index]!;
-    q.restore({ ...q.save(), nextAvail: input.startIndex, nextUsed: input.startIndex });
+    setup.resume(device.queues[index]!);
   });
   const audit = new DeviceAudit(device, index, memory);
   // Then the hostile bytes, written by the guest, not through the device.
-  placeHostileRing(memory, input);
+  setup.place(memory);
 
   // §2.1.2, §2.4, §4.2.2.2: a device that is not live, or a queue that is not ready, is silent.
   const step = (what: string, fn: () => void, notified?: number): void => {
@@ -81,8 +136,8 @@ export function runHostileRing<D extends VirtioDevice>(input: HostileRing, optio
   };
   const kick = (): void => step('kick', () => transport.write(MmioReg.QUEUE_NOTIFY, 4, index), index);
   kick();
-  audit.afterFirstKick(input.published);
-  for (const a of input.script) {
+  audit.afterFirstKick(setup.published);
+  for (const a of setup.script) {
     if (a.kind === 'kick') kick();
     else if (a.kind === 'read') step(`read 0x${a.offset.toString(16)}/${a.size}`, () => void transport.read(a.offset, a.size));
     else {
@@ -117,6 +172,18 @@ export function hostileRingProperty<D extends VirtioDevice>(options: HostileRing
   const queues = options.queues ?? [0];
   return fc.property(hostileRing(options.maxQueueSize ?? 16), fc.constantFrom(...queues), (input, queue) => {
     const violations = runHostileRing(input, { ...options, queue });
+    if (violations.length > 0) throw new ViolationError(violations);
+  });
+}
+
+/**
+ * The hostile-ring property for packed rings: for every {@link HostilePackedRing} (and queue),
+ * {@link runHostilePackedRing} finds nothing. The device must offer VIRTIO_F_RING_PACKED.
+ */
+export function hostilePackedRingProperty<D extends VirtioDevice>(options: HostileRingPropertyOptions<D>): fc.IPropertyWithHooks<[HostilePackedRing, number]> {
+  const queues = options.queues ?? [0];
+  return fc.property(hostilePackedRing(options.maxQueueSize ?? 16), fc.constantFrom(...queues), (input, queue) => {
+    const violations = runHostilePackedRing(input, { ...options, queue });
     if (violations.length > 0) throw new ViolationError(violations);
   });
 }

@@ -37,7 +37,27 @@ export const AVAIL_F_NO_INTERRUPT = 1;
 /** used.flags bit: the device asks not to be notified (§2.7.8). */
 export const USED_F_NO_NOTIFY = 1;
 
-/** Largest split queue size (§2.7). */
+/**
+ * Packed ring descriptor flags (virtio 1.2 §2.8.1): a descriptor is available when AVAIL
+ * matches the ring wrap counter and USED does not, used when both match it.
+ */
+export const PackedDescFlag = {
+  AVAIL: 1 << 7,
+  USED: 1 << 15,
+} as const;
+
+/** Event suppression `flags` values of a packed ring (§2.8.10); 3 is reserved. */
+export const RingEventFlag = {
+  ENABLE: 0,
+  DISABLE: 1,
+  /** Only for the descriptor at `off_wrap`; valid with VIRTIO_F_EVENT_IDX. */
+  DESC: 2,
+} as const;
+
+/** Bit of an event suppression `off_wrap` word that holds the wrap counter (§2.8.14). */
+export const EVENT_WRAP_BIT = 15;
+
+/** Largest split queue size (§2.7), and largest packed queue size (§2.8: 2^15 entries). */
 export const MAX_QUEUE_SIZE = 32768;
 /** Bytes per descriptor-table entry. */
 export const DESC_SIZE = 16;

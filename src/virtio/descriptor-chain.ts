@@ -71,10 +71,7 @@ export function readChain(ctx: ChainContext, head: number): DescriptorChain {
   if (head >= ctx.queueSize) {
     throw new VirtioError('head-out-of-range', `chain head ${head} is outside a queue of ${ctx.queueSize}`);
   }
-  const readable: Segment[] = [];
-  const writable: Segment[] = [];
-  let readableLength = 0;
-  let writableLength = 0;
+  const segments = new ChainSegments(memory, limits, head);
 
   let table = ctx.descTable;
   let index = head;
@@ -90,25 +87,16 @@ export function readChain(ctx: ChainContext, head: number): DescriptorChain {
       throw new VirtioError('chain-too-long', `chain from head ${head} has more descriptors than its table (a loop)`);
     }
     const at = table + index * DESC_SIZE;
-    const addrLow = memory.readU32(at);
-    const addrHigh = memory.readU32(at + 4);
+    const addr = descriptorAddress(memory.readU32(at), memory.readU32(at + 4));
     const len = memory.readU32(at + 8);
     const flags = memory.readU16(at + 12);
     const next = memory.readU16(at + 14);
-    // Above 2^53 is not RAM anyway; reject before the sum loses precision.
-    const addr = addrHigh > 0x1fffff ? Number.MAX_SAFE_INTEGER : addrHigh * U32_LIMIT + addrLow;
 
     if (flags & DescFlag.INDIRECT) {
       if (!ctx.indirect) throw new VirtioError('indirect-not-negotiated', `descriptor ${index} is INDIRECT without VIRTIO_F_INDIRECT_DESC`);
       if (inIndirect) throw new VirtioError('nested-indirect', `indirect table holds an INDIRECT descriptor (${index})`);
       if (flags & DescFlag.NEXT) throw new VirtioError('indirect-with-next', `descriptor ${index} sets both INDIRECT and NEXT`);
-      const entries = len / DESC_SIZE;
-      if (len === 0 || len % DESC_SIZE !== 0 || entries > MAX_QUEUE_SIZE) {
-        throw new VirtioError('bad-indirect-length', `indirect table length ${len} is not a non-zero multiple of 16 up to ${MAX_QUEUE_SIZE} entries`);
-      }
-      if (!memory.contains(addr, len)) {
-        throw new VirtioError('buffer-out-of-range', `indirect table 0x${addr.toString(16)}+${len} is not in guest RAM`);
-      }
+      const entries = indirectEntries(memory, addr, len);
       // §2.7.5.3.2: the device ignores WRITE on the descriptor that points to the table.
       table = addr;
       tableSize = entries;
@@ -118,35 +106,92 @@ export function readChain(ctx: ChainContext, head: number): DescriptorChain {
       continue;
     }
 
-    if (!memory.contains(addr, len)) {
-      throw new VirtioError('buffer-out-of-range', `descriptor ${index} buffer 0x${addr.toString(16)}+${len} is not in guest RAM`);
-    }
-    if (flags & DescFlag.WRITE) {
-      writable.push({ gpa: addr, length: len });
-      writableLength += len;
-    } else {
-      if (writable.length > 0) {
-        throw new VirtioError('readable-after-writable', `descriptor ${index} is device-readable but follows a device-writable one`);
-      }
-      readable.push({ gpa: addr, length: len });
-      readableLength += len;
-    }
-    // §2.7.5.2: a chain may not exceed 2^32 bytes in total; the queue may allow fewer.
-    // Both lengths stay below 2^33 here, so the sum is exact.
-    if (readableLength + writableLength > limits.maxBytes) {
-      const bound = limits.maxBytes >= U32_LIMIT - 1 ? 'is 2^32 bytes or more' : `holds more than ${limits.maxBytes} bytes, this queue's limit`;
-      throw new VirtioError('chain-too-large', `chain from head ${head} ${bound}`);
-    }
-
+    segments.add(index, addr, len, (flags & DescFlag.WRITE) !== 0);
     if (!(flags & DescFlag.NEXT)) break;
     // Checked before the next read, so a walk reads at most maxSegments buffers.
-    if (readable.length + writable.length === limits.maxSegments) {
-      throw new VirtioError('chain-too-long', `chain from head ${head} has more than ${limits.maxSegments} buffers, this queue's limit`);
-    }
+    if (segments.full) throw segments.tooLong();
     if (next >= tableSize) {
       throw new VirtioError('next-out-of-range', `descriptor ${index} links to ${next}, outside a table of ${tableSize}`);
     }
     index = next;
   }
-  return { head, readable, writable, readableLength, writableLength };
+  return segments.chain();
+}
+
+/**
+ * The entries of the indirect table at `addr`, `len` bytes (§2.7.5.3, §2.8.7): a non-zero
+ * multiple of 16 bytes, at most 2^15 entries, in RAM.
+ */
+export function indirectEntries(memory: GuestMemory, addr: number, len: number): number {
+  const entries = len / DESC_SIZE;
+  if (len === 0 || len % DESC_SIZE !== 0 || entries > MAX_QUEUE_SIZE) {
+    throw new VirtioError('bad-indirect-length', `indirect table length ${len} is not a non-zero multiple of 16 up to ${MAX_QUEUE_SIZE} entries`);
+  }
+  if (!memory.contains(addr, len)) {
+    throw new VirtioError('buffer-out-of-range', `indirect table 0x${addr.toString(16)}+${len} is not in guest RAM`);
+  }
+  return entries;
+}
+
+/**
+ * The buffers of one chain as a walk finds them, split and packed rings alike: each buffer is
+ * checked against RAM, device-writable buffers come after every device-readable one (§2.7.4,
+ * §2.8.6), and the chain stays within the queue's byte limit.
+ */
+export class ChainSegments {
+  readonly readable: Segment[] = [];
+  readonly writable: Segment[] = [];
+  readableLength = 0;
+  writableLength = 0;
+
+  constructor(
+    private readonly memory: GuestMemory,
+    private readonly limits: ChainLimits,
+    /** What the messages call the chain: its head index (split) or its first ring slot (packed). */
+    private readonly head: number,
+  ) {}
+
+  /** Whether the walk may not read another buffer (checked before it does, so it reads at most maxSegments). */
+  get full(): boolean {
+    return this.readable.length + this.writable.length === this.limits.maxSegments;
+  }
+
+  /** Add the buffer that descriptor `index` describes. */
+  add(index: number, addr: number, len: number, write: boolean): void {
+    if (!this.memory.contains(addr, len)) {
+      throw new VirtioError('buffer-out-of-range', `descriptor ${index} buffer 0x${addr.toString(16)}+${len} is not in guest RAM`);
+    }
+    if (write) {
+      this.writable.push({ gpa: addr, length: len });
+      this.writableLength += len;
+    } else {
+      if (this.writable.length > 0) {
+        throw new VirtioError('readable-after-writable', `descriptor ${index} is device-readable but follows a device-writable one`);
+      }
+      this.readable.push({ gpa: addr, length: len });
+      this.readableLength += len;
+    }
+    // §2.7.5.2: a chain may not exceed 2^32 bytes in total; the queue may allow fewer.
+    // Both lengths stay below 2^33 here, so the sum is exact.
+    if (this.readableLength + this.writableLength > this.limits.maxBytes) {
+      const bound = this.limits.maxBytes >= U32_LIMIT - 1 ? 'is 2^32 bytes or more' : `holds more than ${this.limits.maxBytes} bytes, this queue's limit`;
+      throw new VirtioError('chain-too-large', `chain from head ${this.head} ${bound}`);
+    }
+  }
+
+  /** The error for a buffer more than the queue allows. */
+  tooLong(): VirtioError {
+    return new VirtioError('chain-too-long', `chain from head ${this.head} has more than ${this.limits.maxSegments} buffers, this queue's limit`);
+  }
+
+  /** The chain, returned to the driver as `head` (split: the head index; packed: the buffer id). */
+  chain(head = this.head): DescriptorChain {
+    const { readable, writable, readableLength, writableLength } = this;
+    return { head, readable, writable, readableLength, writableLength };
+  }
+}
+
+/** A descriptor's le64 address from its halves: above 2^53 is not RAM anyway, so it saturates before the sum loses precision. */
+export function descriptorAddress(low: number, high: number): number {
+  return high > 0x1fffff ? Number.MAX_SAFE_INTEGER : high * U32_LIMIT + low;
 }

@@ -1,4 +1,4 @@
-import { Status } from './constants.js';
+import { Feature, Status, hasFeature } from './constants.js';
 import { VIRTIO_ERROR_KINDS, type VirtioErrorKind } from './errors.js';
 import { parseQueueState, type QueueState } from './queue-state.js';
 import { StateError } from './state-error.js';
@@ -40,7 +40,8 @@ const MAX_MESSAGE = 1024;
  * states it could have reached are accepted: a status byte where DRIVER_OK without
  * FEATURES_OK only with NEEDS_RESET (the transition failed); FEATURES_OK only for features the
  * device would accept; NEEDS_RESET exactly with a reason; interrupt bits only of a device that
- * went live; the queues the features in force make, each as {@link parseQueueState} allows.
+ * went live; the queues the features in force make, in the layout they make, each as
+ * {@link parseQueueState} allows.
  */
 export function parseDeviceState(value: unknown, path: string, rules: DeviceStateRules): VirtioDeviceState {
   const v = record(value, path);
@@ -64,7 +65,9 @@ export function parseDeviceState(value: unknown, path: string, rules: DeviceStat
   const savedQueues = list(v['queues'], queuesPath, sizes.length);
   if (savedQueues.length !== sizes.length) throw new StateError(queuesPath, `has ${savedQueues.length} queues, the features in force make ${sizes.length}`);
   const live = (status & (Status.DRIVER_OK | Status.DEVICE_NEEDS_RESET)) === Status.DRIVER_OK;
-  const queues = savedQueues.map((q, i) => parseQueueState(q, join(queuesPath, i), { maxSize: sizes[i]!, live }));
+  // Queues are split until the driver negotiates RING_PACKED (the layout is fixed at FEATURES_OK).
+  const packed = (status & Status.FEATURES_OK) !== 0 && hasFeature(driverFeatures, Feature.RING_PACKED);
+  const queues = savedQueues.map((q, i) => parseQueueState(q, join(queuesPath, i), { maxSize: sizes[i]!, live, packed }));
 
   const kicksPath = join(path, 'pendingKicks');
   const pendingKicks = list(v['pendingKicks'], kicksPath, sizes.length).map((k, i) => integer(k, join(kicksPath, i), 0, sizes.length - 1));

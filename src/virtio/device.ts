@@ -5,7 +5,12 @@ import { Feature, Interrupt, Status, WORK_BUDGET, featureBit, hasFeature } from 
 import { DEFAULT_CHAIN_LIMITS, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
 import { VirtioError } from './errors.js';
 import { parseDeviceState, type DeviceStateRules, type VirtioDeviceState } from './device-state.js';
+import { PackedQueue } from './packed-queue.js';
+import type { QueueState } from './queue-state.js';
 import { SplitQueue } from './split-queue.js';
+
+/** A queue of either layout: split (§2.7) until the driver negotiates VIRTIO_F_RING_PACKED (§2.8). */
+export type Virtqueue = SplitQueue | PackedQueue;
 
 /** An interrupt the device raised: a used buffer on a queue, or a config change. */
 export type InterruptEvent = { readonly kind: 'used'; readonly queue: number } | { readonly kind: 'config' };
@@ -41,7 +46,7 @@ export abstract class VirtioDevice {
   #configGeneration = 0;
   #needsResetReason: VirtioError | undefined;
   // Stryker disable next-line ArrayDeclaration: init() replaces it in every constructor before any read
-  #queues: SplitQueue[] = [];
+  #queues: Virtqueue[] = [];
   /**
    * Queues kicked and not yet served: kicked before DRIVER_OK (served once the device is live),
    * or left when an action's work budget ran out (served by the next kick or serveDeferred).
@@ -123,7 +128,7 @@ export abstract class VirtioDevice {
   get configGeneration(): number {
     return this.#configGeneration;
   }
-  get queues(): readonly SplitQueue[] {
+  get queues(): readonly Virtqueue[] {
     return this.#queues;
   }
   /** Why the device is in NEEDS_RESET, if it is. */
@@ -215,10 +220,14 @@ export abstract class VirtioDevice {
     if (q === undefined) return;
     const wasReady = q.ready;
     q.ready = ready;
-    if (ready && this.#status & Status.DRIVER_OK) this.guard(() => q.activate(this.ringFeatures()));
+    // Only a live device activates (a packed queue then writes its kick request): in
+    // NEEDS_RESET the queue is not touched (§2.1.2).
+    if (ready && this.isLive) this.guard(() => q.activate(this.ringFeatures()));
     if (wasReady && !ready) {
-      // The driver takes its buffers back: nothing is left to serve on this queue.
+      // The driver takes its buffers back: nothing is left to serve on this queue, and a packed
+      // ring starts afresh, as the driver's zeroed one will.
       this.#pendingKicks.delete(index);
+      if (q.layout === 'packed') q.resetRing();
       this.onQueueDisabled(index);
     }
   }
@@ -360,7 +369,7 @@ export abstract class VirtioDevice {
       next &= ~Status.FEATURES_OK;
     } else if (added & Status.FEATURES_OK) {
       // The queue layout follows the negotiated features, before the driver sets queues up.
-      this.#queues = this.buildQueues(this.#driverFeatures);
+      this.#queues = this.buildQueues(this.#driverFeatures, hasFeature(this.#driverFeatures, Feature.RING_PACKED));
     }
     this.#status = next | (this.#status & Status.DEVICE_NEEDS_RESET);
     if (added & Status.DRIVER_OK) this.goLive();
@@ -389,13 +398,18 @@ export abstract class VirtioDevice {
     );
   }
 
-  private buildQueues(features: bigint): SplitQueue[] {
-    return this.queueSizes(features).map((size) => this.newQueue(size));
+  private buildQueues(features: bigint, packed = false): Virtqueue[] {
+    return this.queueSizes(features).map((size) => (packed ? this.newPackedQueue(size) : this.newQueue(size)));
   }
 
   /** Make one queue; tests override it to inject a broken chain walker. */
   protected newQueue(maxSize: number): SplitQueue {
     return new SplitQueue(this.memory, maxSize);
+  }
+
+  /** Make one packed queue; tests override it to inject broken ones. */
+  protected newPackedQueue(maxSize: number): PackedQueue {
+    return new PackedQueue(this.memory, maxSize);
   }
 
   private featureWindow(features: bigint, select: number): number {
@@ -465,8 +479,9 @@ export abstract class VirtioDevice {
     this.#status = state.status;
     this.#interruptStatus = state.interruptStatus;
     this.#configGeneration = state.configGeneration;
-    this.#queues = this.buildQueues(state.status & Status.FEATURES_OK ? this.#driverFeatures : this.offeredFeatures);
-    state.queues.forEach((qs, i) => this.#queues[i]!.restore(qs));
+    const featuresOk = (state.status & Status.FEATURES_OK) !== 0;
+    this.#queues = this.buildQueues(featuresOk ? this.#driverFeatures : this.offeredFeatures, featuresOk && hasFeature(this.#driverFeatures, Feature.RING_PACKED));
+    state.queues.forEach((qs, i) => restoreQueue(this.#queues[i]!, qs));
     for (const index of state.pendingKicks) this.#pendingKicks.add(index);
     if (state.needsReset) this.#needsResetReason = new VirtioError(state.needsReset.kind, state.needsReset.message);
     this.updateIrqLevel();
@@ -480,6 +495,12 @@ export abstract class VirtioDevice {
       for (const q of this.#queues) if (q.ready) q.activate(ring);
     });
   }
+}
+
+/** Resume one queue; parseDeviceState gave each saved queue the layout the features make, as buildQueues did. */
+function restoreQueue(queue: Virtqueue, state: QueueState): void {
+  if (queue.layout === 'packed' && state.layout === 'packed') queue.restore(state);
+  else if (queue.layout === 'split' && state.layout === 'split') queue.restore(state);
 }
 
 /** Map anything thrown while serving the guest to a typed reason. */

@@ -19,6 +19,11 @@ export const VIRTIO_ERROR_KINDS = [
   'ring-misaligned',
   'bad-queue-size',
   'avail-index-too-far',
+  // Packed rings (§2.8).
+  'ring-overrun',
+  'descriptor-not-available',
+  'buffer-id-out-of-range',
+  'buffer-id-in-use',
   // Device lifecycle (§2.1, §3.1).
   'bad-status-transition',
   'queue-not-ready',

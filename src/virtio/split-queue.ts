@@ -10,7 +10,7 @@ export function ringSizes(q: number): { desc: number; avail: number; used: numbe
 
 /** Everything needed to resume a split queue elsewhere (migration, snapshots). */
 export interface SplitQueueState {
-  /** The ring layout (§2.7); a packed queue's state will be another variant. */
+  /** The ring layout (§2.7); a packed queue's state is the other variant. */
   readonly layout: 'split';
   readonly size: number;
   readonly ready: boolean;
@@ -40,6 +40,7 @@ export function isValidQueueSize(n: number, max: number): boolean {
  * available chains and pushes used ones. Every ring index is a free-running u16.
  */
 export class SplitQueue {
+  readonly layout = 'split';
   size: number;
   ready = false;
   descTable = 0;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { Status } from '../../src/virtio/constants.js';
 import { parseDeviceState, type DeviceStateRules, type VirtioDeviceState } from '../../src/virtio/device-state.js';
-import { parseQueueState } from '../../src/virtio/queue-state.js';
+import { parseQueueState, type QueueState } from '../../src/virtio/queue-state.js';
 import type { SplitQueueState } from '../../src/virtio/split-queue.js';
 import { StateError } from '../../src/virtio/state-error.js';
 
@@ -98,7 +98,7 @@ describe('the device core state', () => {
 });
 
 describe('a saved split queue', () => {
-  const parse = (q: unknown, live = true, maxSize = 8): SplitQueueState => parseQueueState(q, 'q', { maxSize, live });
+  const parse = (q: unknown, live = true, maxSize = 8): QueueState => parseQueueState(q, 'q', { maxSize, live, packed: false });
   const refusedQueue = (q: unknown, field: string, live = true): void => {
     expect(() => parse(q, live)).toThrowError(expect.objectContaining({ name: 'StateError', field }) as Error);
   };
@@ -123,7 +123,7 @@ describe('a saved split queue', () => {
     refusedQueue({ ...ready, descTable: 0x1008 }, 'q.descTable');
     refusedQueue({ ...ready, availRing: 0x1081 }, 'q.availRing');
     refusedQueue({ ...ready, usedRing: 0x10a2 }, 'q.usedRing');
-    expect(parse({ ...ready, availRing: 0x1082, usedRing: 0x10a4 }).usedRing).toBe(0x10a4);
+    expect(parse({ ...ready, availRing: 0x1082, usedRing: 0x10a4 })).toMatchObject({ usedRing: 0x10a4 });
     // Not live (before DRIVER_OK, or in NEEDS_RESET): activate() has not checked it yet.
     expect(parse({ ...ready, size: 6, descTable: 0x1008 }, false).size).toBe(6);
   });

@@ -98,6 +98,7 @@ function setUp(m: Model, r: Real, start: number, want: RingFeatures): void {
   // The device side resumes at the same index through the public snapshot API, as after a
   // migration. The ring memory here is fresh, so it publishes avail_event again itself.
   const q = r.device.queues[0]!;
+  if (q.layout !== 'split') throw new Error('a split queue was negotiated');
   q.restore({ ...q.save(), nextAvail: start, nextUsed: start });
   q.setKicks(true);
   expect(q.save()).toMatchObject({ ready: true, nextAvail: start, nextUsed: start });

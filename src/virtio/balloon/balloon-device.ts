@@ -33,6 +33,11 @@ export interface BalloonOptions {
   /** Offer VIRTIO_F_INDIRECT_DESC / VIRTIO_F_EVENT_IDX (default: both, as QEMU does). */
   readonly indirectDesc?: boolean;
   readonly eventIdx?: boolean;
+  /**
+   * Offer VIRTIO_F_RING_PACKED (default: no, as QEMU's `packed=off`): a driver that takes it
+   * sets every queue up as a packed ring (§2.8) instead of a split one.
+   */
+  readonly packedRing?: boolean;
   /** Queue sizes; QEMU's by default. */
   readonly queueSizes?: Partial<Record<BalloonQueueRole, number>>;
   /** Never discard memory (QEMU: RAM discard disabled, incoming postcopy, background snapshot). */
@@ -137,7 +142,8 @@ export class BalloonDevice extends VirtioDevice {
         f(options.pagePoison, BalloonFeature.PAGE_POISON) |
         f(options.pageReporting, BalloonFeature.PAGE_REPORTING) |
         f(options.indirectDesc ?? true, Feature.INDIRECT_DESC) |
-        f(options.eventIdx ?? true, Feature.EVENT_IDX),
+        f(options.eventIdx ?? true, Feature.EVENT_IDX) |
+        f(options.packedRing, Feature.RING_PACKED),
     );
     this.#sizes = { ...DEFAULT_QUEUE_SIZES, ...options.queueSizes };
     this.#discardInhibited = options.discardInhibited ?? false;

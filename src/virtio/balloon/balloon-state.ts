@@ -93,8 +93,31 @@ function parseInflated(value: unknown, memory: GuestMemory, wentLive: boolean): 
 
 /** A held stats buffer: a head of the stats queue, which is ready on a device that went live. */
 function parseStatsHead(value: unknown, core: VirtioDeviceState, wentLive: boolean, roles: readonly BalloonQueueRole[]): number | undefined {
-  if (value === undefined) return undefined;
-  const queue = core.queues[roles.indexOf('stats')];
-  if (queue === undefined || !queue.ready || !wentLive) throw new StateError('statsHead', 'a held stats buffer needs a negotiated, ready stats queue on a device that went live');
-  return integer(value, 'statsHead', 0, queue.size - 1);
+  const stats = roles.indexOf('stats');
+  let held: number | undefined;
+  if (value !== undefined) {
+    const queue = core.queues[stats];
+    if (queue === undefined || !queue.ready || !wentLive) throw new StateError('statsHead', 'a held stats buffer needs a negotiated, ready stats queue on a device that went live');
+    held = integer(value, 'statsHead', 0, queue.size - 1);
+  }
+  checkPackedInFlight(core, stats, held);
+  return held;
+}
+
+/**
+ * A packed ring knows which buffers the device holds (§2.8.6): the stats buffer is one of them,
+ * and on a live device it is the only one, since every other queue gives its buffers back in
+ * the kick that brings them (a device that failed mid-chain may keep the one it was serving).
+ */
+function checkPackedInFlight(core: VirtioDeviceState, stats: number, held: number | undefined): void {
+  const live = (core.status & (Status.DRIVER_OK | Status.DEVICE_NEEDS_RESET)) === Status.DRIVER_OK;
+  core.queues.forEach((queue, i) => {
+    if (queue.layout !== 'packed') return;
+    const ids = queue.inFlight.map(([id]) => id);
+    const mine = i === stats && held !== undefined;
+    if (mine && !ids.includes(held)) throw new StateError('statsHead', `buffer ${held} is not in flight on the packed stats queue`);
+    if (live && ids.length > (mine ? 1 : 0)) {
+      throw new StateError(`core.queues[${i}].inFlight`, `a live balloon holds ${mine ? 'only the stats buffer' : 'no buffer'} here, not ${ids.length}`);
+    }
+  });
 }
