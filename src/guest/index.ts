@@ -1,4 +1,6 @@
 export { DriverQueue, layoutRing, type RingLayout, type DriverQueueOptions, type UsedBuffer } from './driver-queue.js';
+export { PackedDriverQueue, layoutPackedRing, type PackedRingLayout, type PackedDriverQueueOptions } from './packed-driver-queue.js';
+export type { DriverVirtqueue } from './driver-virtqueue.js';
 export { MmioDriver, type MmioBus } from './mmio-driver.js';
 export { negotiateFeatures, type TransportDriver } from './transport-driver.js';
 export { BuddyAllocator, PAGE_POISON_BYTE, type BuddyOptions, type FreePolicy, type PageContents } from './buddy.js';

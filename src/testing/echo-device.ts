@@ -18,7 +18,7 @@ export const ECHO_CHAIN_LIMITS: ChainLimits = { maxSegments: 32, maxBytes: 4096,
  * `scratch` (driver-writable).
  */
 export class EchoDevice extends VirtioDevice {
-  readonly deviceId = ECHO_DEVICE_ID;
+  readonly deviceId: number = ECHO_DEVICE_ID;
   served = 0;
   private scratch = 0;
 
