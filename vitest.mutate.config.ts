@@ -8,7 +8,7 @@ export default defineConfig({
   ...base,
   test: {
     ...base.test,
-    include: ['test/virtio/**/*.test.ts', 'test/migration/**/*.test.ts', 'test/testing/**/*.test.ts', 'test/memory/runs.test.ts'],
+    include: ['test/virtio/**/*.test.ts', 'test/migration/**/*.test.ts', 'test/testing/**/*.test.ts', 'test/memory/runs.test.ts', 'test/guest/packed-driver-queue.test.ts'],
     testNamePattern: '^(?!.*catches)',
     env: { FREEHINT_RUNS: '10' },
   },
