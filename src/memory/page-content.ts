@@ -1,3 +1,4 @@
+import { bytesEqual } from './bytes.js';
 import { CompactMemory } from './compact-memory.js';
 import { DelegatingMemory } from './delegating-memory.js';
 import { PAGE_SIZE, type GuestMemory } from './guest-memory.js';
@@ -94,5 +95,5 @@ export function holdsPatternPage(memory: GuestMemory, seed: number, pfn: number,
   const compact = compactFor(memory, seed, pfn);
   if (compact) return compact.patternVersion(pfn) === version;
   fillPattern(scratchWords, { seed, pfn, version });
-  return Buffer.compare(memory.read(pfn * PAGE_SIZE, PAGE_SIZE), scratchBytes) === 0;
+  return bytesEqual(memory.read(pfn * PAGE_SIZE, PAGE_SIZE), scratchBytes);
 }

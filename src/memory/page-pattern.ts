@@ -1,3 +1,4 @@
+import { bytesEqual } from './bytes.js';
 import { PAGE_SIZE } from './guest-memory.js';
 
 /** First word of every pattern page ("FHPG"); it also makes pattern pages non-zero. */
@@ -44,7 +45,7 @@ export function recognisePattern(page: Uint8Array, scratch = new Uint32Array(WOR
   if (view.getUint32(0, true) !== PATTERN_MAGIC) return undefined;
   const id = { pfn: view.getUint32(4, true), version: view.getUint32(8, true), seed: view.getUint32(12, true) };
   fillPattern(scratch, id);
-  return Buffer.compare(new Uint8Array(scratch.buffer, scratch.byteOffset, PAGE_SIZE), page) === 0 ? id : undefined;
+  return bytesEqual(new Uint8Array(scratch.buffer, scratch.byteOffset, PAGE_SIZE), page) ? id : undefined;
 }
 
 /** A non-zero 32-bit start state from the three inputs (a murmur3-style finaliser). */

@@ -1,9 +1,8 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { countPatternPages, writePatternRuns, zeroRunLength } from '../memory/page-content.js';
 import { recognisePattern, type PatternRun } from '../memory/page-pattern.js';
+import { isZeroRange } from '../memory/zero-scan.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
-
-const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 /** What a destination knows after it accepted a whole stream. */
 export interface Received {
@@ -155,7 +154,7 @@ export class Incoming {
           return;
         }
         // Stryker disable next-line ConditionalExpression,BlockStatement: as above
-        if (Buffer.compare(record.data, ZERO_PAGE) === 0) {
+        if (isZeroRange(record.data, 0, PAGE_SIZE)) {
           this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
           return;
         }

@@ -1,6 +1,6 @@
-import { crc32 } from 'node:zlib';
 import { PAGE_SIZE } from '../memory/guest-memory.js';
 import type { PatternRun } from '../memory/page-pattern.js';
+import { crc32 } from './crc32.js';
 
 /** Record types of the migration stream. */
 export const RecordType = {
@@ -189,7 +189,7 @@ export class StreamReader {
     }
     if (this.ended && at < joined.length) throw new StreamError('after-end', this.seq, 'bytes after the end record');
     // Stryker disable next-line ConditionalExpression: an empty copy of nothing is the same remainder; the test only saves an allocation per record
-    // A copy (a Buffer's slice would be a view of the caller's memory).
+    // A copy, not a view of the caller's memory.
     this.pending = at === joined.length ? NO_BYTES : new Uint8Array(joined.subarray(at));
   }
 

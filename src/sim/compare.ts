@@ -145,7 +145,7 @@ export function compareScenarios(scenarios: readonly Scenario[]): Observable<Com
           subscriber.error(error);
           return;
         }
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
       subscriber.complete();
     })();

@@ -1,4 +1,3 @@
-import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { compile } from '../guest/workloads.js';
 import { CompactMemory } from '../memory/compact-memory.js';
@@ -9,6 +8,7 @@ import { SAFE_PIECES, type EnginePieces } from '../migration/precopy.js';
 import { StreamError } from '../migration/stream.js';
 import { migrate } from '../sim/migrate.js';
 import { Vm, type VmOptions } from '../sim/vm.js';
+import { check, checkDeepEqual, checkEqual } from './check.js';
 
 const MiB = 1 << 20;
 /** RAM of {@link smallBusyGuest}. */
@@ -142,23 +142,23 @@ export function migrationFaultProperty(pieces: EnginePieces = SAFE_PIECES): fc.I
     if (first.received !== undefined && first.result.status === 'completed') {
       // The fault did not stop it (a stall, memory pressure, a reset, or a fault past the end).
       vm.switchOver(destination.memory, first.received.devices);
-      assert.deepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged at the destination');
+      checkDeepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged at the destination');
       return;
     }
-    if (first.result.status !== 'cancelled') assert.ok(first.error instanceof StreamError || first.error instanceof MigrationError, `an untyped failure: ${String(first.error)}`);
-    assert.equal(destination.memory.dirtyLog.count(), 0, 'a failed migration wrote the destination');
+    if (first.result.status !== 'cancelled') check(first.error instanceof StreamError || first.error instanceof MigrationError, `an untyped failure: ${String(first.error)}`);
+    checkEqual(destination.memory.dirtyLog.count(), 0, 'a failed migration wrote the destination');
     // The source keeps running, with all its memory and with its hinted blocks back.
     vm.run(3);
     vm.settle();
-    assert.deepEqual(vm.kernel.verify(), [], 'pages the source guest finds damaged after the failure');
-    assert.equal(vm.driver.heldPages, 0, 'the source guest still holds hinted blocks after the failure (no DONE)');
+    checkDeepEqual(vm.kernel.verify(), [], 'pages the source guest finds damaged after the failure');
+    checkEqual(vm.driver.heldPages, 0, 'the source guest still holds hinted blocks after the failure (no DONE)');
     // The retry, to the same destination or to a restarted one over the same memory.
     const target = f.kind === 'restart' ? new Destination(destination.memory, { fresh: false }) : destination;
     const retry = migrate(vm, target, { strategies, pieces });
-    assert.equal(retry.error, undefined, 'the retry failed');
-    assert.equal(retry.result.status, 'completed', 'the retry did not complete');
+    checkEqual(retry.error, undefined, 'the retry failed');
+    checkEqual(retry.result.status, 'completed', 'the retry did not complete');
     vm.switchOver(target.memory, retry.received!.devices);
-    assert.deepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged after the retry');
+    checkDeepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged after the retry');
   });
 }
 
