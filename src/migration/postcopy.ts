@@ -1,11 +1,11 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { DelegatingMemory } from '../memory/delegating-memory.js';
+import { countPatternPages, writePatternRuns } from '../memory/described-pages.js';
 import type { PageBitmap } from '../memory/page-bitmap.js';
 import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
 import { PageSender, type ZeroPolicy } from './page-sender.js';
 import { StreamReader, StreamWriter, type StreamRecord } from './stream.js';
-import { countPatternPages, writePatternRuns } from '../memory/page-content.js';
 
 /**
  * Postcopy after a precopy hand-off (QEMU's postcopy with the preempt channel). The guest runs

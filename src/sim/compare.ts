@@ -1,5 +1,5 @@
 import { Observable } from 'rxjs';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import { HostCpus } from '../migration/host-cpus.js';
 import type { RoundProgress } from '../migration/precopy.js';

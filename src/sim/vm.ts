@@ -3,7 +3,7 @@ import type { FreePolicy } from '../guest/buddy.js';
 import { GuestKernel } from '../guest/kernel.js';
 import { MmioDriver } from '../guest/mmio-driver.js';
 import { idle, type Workload } from '../guest/workloads.js';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { FlatMemory } from '../memory/flat-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';

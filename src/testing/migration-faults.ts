@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { compile } from '../guest/workloads.js';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';
 import { Destination } from '../migration/destination.js';
 import { MigrationError } from '../migration/errors.js';

@@ -1,5 +1,5 @@
 import fc from 'fast-check';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { Destination } from '../migration/destination.js';
 import { StreamError, StreamWriter } from '../migration/stream.js';

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { MemoryError } from '../../src/memory/errors.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { PageBitmap } from '../../src/memory/page-bitmap.js';
-import { writePatternPage } from '../../src/memory/page-content.js';
+import { writePatternPage } from '../../src/memory/described-pages.js';
 import { SparseMemory } from '../../src/memory/sparse-memory.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from '../../src/migration/cost-model.js';
 import { MigrationError } from '../../src/migration/errors.js';

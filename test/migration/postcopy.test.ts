@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hog, idle, type Workload } from '../../src/guest/workloads.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { countPatternPages } from '../../src/memory/page-content.js';
+import { countPatternPages } from '../../src/memory/described-pages.js';
 import { MigrationError } from '../../src/migration/errors.js';
 import type { PostcopyPieces } from '../../src/migration/postcopy.js';
 import { SAFE_PIECES, type EnginePieces } from '../../src/migration/precopy.js';

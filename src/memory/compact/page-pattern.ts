@@ -1,5 +1,6 @@
-import { bytesEqual } from './bytes.js';
-import { PAGE_SIZE } from './guest-memory.js';
+/** The simulated guest's page contents: a pure function of (seed, pfn, version), recognisable from the bytes alone. */
+import { bytesEqual } from '../bytes.js';
+import { PAGE_SIZE } from '../guest-memory.js';
 
 /** First word of every pattern page ("FHPG"); it also makes pattern pages non-zero. */
 export const PATTERN_MAGIC = 0x47504846;
@@ -9,12 +10,6 @@ const WORDS = PAGE_SIZE / 4;
 export interface PatternId {
   readonly seed: number;
   readonly pfn: number;
-  readonly version: number;
-}
-
-/** Consecutive pattern pages of one guest that hold one version each (a guest's memory map is millions). */
-export interface PatternRun {
-  readonly count: number;
   readonly version: number;
 }
 
