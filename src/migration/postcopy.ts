@@ -5,6 +5,7 @@ import type { PageBitmap } from '../memory/page-bitmap.js';
 import { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
 import { PageSender, type ZeroPolicy } from './page-sender.js';
+import { SAFE_POSTCOPY_RULES, type PostcopySafetyRules } from './safety-rules.js';
 import { StreamReader, StreamWriter, type StreamRecord } from './stream.js';
 
 /**
@@ -30,20 +31,11 @@ export interface PostcopyParams {
   readonly cost?: Partial<CostModel>;
   /** Break a channel (fault injection): return the bytes to deliver, or undefined to drop them. */
   readonly tamper?: (channel: Channel, chunk: Uint8Array, index: number) => Uint8Array | undefined;
-  readonly pieces?: PostcopyPieces;
+  /** The safety rule (tests pass a broken one); {@link SAFE_POSTCOPY_RULES} by default. */
+  readonly rules?: PostcopySafetyRules;
 }
 
 export type Channel = 'precopy' | 'postcopy';
-
-/** The rule that keeps huge pages whole; tests substitute a broken one. */
-export interface PostcopyPieces {
-  /** A fault on huge page `huge`, which the precopy channel has partly sent: drop the request (the precopy channel finishes it) or send the rest now. */
-  requestForInFlight(huge: number): 'drop' | 'send-rest';
-}
-
-export const SAFE_POSTCOPY_PIECES: PostcopyPieces = {
-  requestForInFlight: () => 'drop',
-};
 
 /** Fault latencies, simulated ms. */
 export interface LatencySummary {
@@ -102,7 +94,7 @@ export class PostcopySession {
   private local = 0;
   private dropped = 0;
   private failure: MigrationError | undefined;
-  private readonly pieces: PostcopyPieces;
+  private readonly rules: PostcopySafetyRules;
   private readonly policy: ZeroPolicy = { detectZero: true, skipZero: false };
 
   constructor(
@@ -114,7 +106,7 @@ export class PostcopySession {
     const huge = params.hugePageBytes;
     if (!Number.isInteger(huge) || huge < PAGE_SIZE || (huge & (huge - 1)) !== 0) throw new RangeError(`huge page size ${huge}: expected a power of two from 4096`);
     this.pagesPerHuge = huge / PAGE_SIZE;
-    this.pieces = params.pieces ?? SAFE_POSTCOPY_PIECES;
+    this.rules = params.rules ?? SAFE_POSTCOPY_RULES;
     // Stryker disable next-line ArrowFunction: the session only prices pages with its clock (sendMs, scanMs) and never charges it, so no guest step runs
     this.clock = new SimClock({ ...DEFAULT_COST_MODEL, ...params.cost }, () => 0);
     const hugeCount = Math.ceil(source.end / huge);
@@ -229,12 +221,12 @@ export class PostcopySession {
     }
     const started = this.nowMs;
     this.nowMs += this.params.linkLatencyMs; // the request on the return path
-    if (this.inFlight?.huge === h && this.pieces.requestForInFlight(h) === 'drop') {
+    if (this.inFlight?.huge === h && this.rules.requestForInFlight(h) === 'drop') {
       // The precopy channel is sending this huge page: it finishes it, we wait.
       this.dropped++;
       while (this.inFlight?.huge === h && !this.failure) this.nowMs += this.sendInFlight(Number.POSITIVE_INFINITY);
     } else {
-      // Stryker disable next-line ConditionalExpression: with the safe pieces a request for the huge page in flight was dropped above
+      // Stryker disable next-line ConditionalExpression: with the safe rules a request for the huge page in flight was dropped above
       if (!this.params.preempt && this.inFlight !== undefined && this.inFlight.huge !== h) {
         // One channel: the request waits behind the huge page being sent.
         this.nowMs += this.sendInFlight(Number.POSITIVE_INFINITY);

@@ -2,7 +2,7 @@ import { Observable } from 'rxjs';
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import { HostCpus } from '../migration/host-cpus.js';
-import type { RoundProgress } from '../migration/precopy.js';
+import type { RoundProgress } from '../migration/migration-source.js';
 import { strategySet } from '../migration/strategies.js';
 import { migrate } from './migrate.js';
 import { costOf, hostOf, makeWorkload, type Scenario } from './scenario.js';

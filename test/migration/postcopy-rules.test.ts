@@ -280,7 +280,7 @@ describe('PostcopySession rules', () => {
     });
 
     it('a rule that sends the rest on the postcopy channel is seen as a split, never as a page twice', () => {
-      const { session, source, destination, touch } = setup({ params: { pieces: { requestForInFlight: () => 'send-rest' } } });
+      const { session, source, destination, touch } = setup({ params: { rules: { requestForInFlight: () => 'send-rest' } } });
       session.background(PAGE_MS);
       expect(same(touch(0), source.read(0, HUGE))).toBe(true);
       expect(session.stats.droppedRequests).toBe(0);
