@@ -7,7 +7,8 @@ import { writePatternPage } from '../../src/memory/described-pages.js';
 import { SparseMemory } from '../../src/memory/sparse-memory.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from '../../src/migration/cost-model.js';
 import { MigrationError } from '../../src/migration/errors.js';
-import { PostcopySession, type Channel, type PostcopyParams } from '../../src/migration/postcopy.js';
+import { PostcopySession, type PostcopyParams } from '../../src/migration/postcopy.js';
+import type { Channel } from '../../src/migration/postcopy-source.js';
 import { StreamError, StreamReader, StreamWriter, type StreamRecord } from '../../src/migration/stream.js';
 
 // Costs picked so every figure is a whole number of ms: reading a page takes 1 ms and 9 bytes
