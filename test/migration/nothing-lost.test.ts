@@ -78,9 +78,9 @@ function nothingLost(rules?: PrecopySafetyRules) {
 }
 
 describe('I1: nothing lost', () => {
-  // Two slices of 15 runs from their own seeds, so that no single test runs for long.
+  // 30 runs in two slices from their own seeds, so that no single test runs for long.
   it.each([1, 2])('every page in use at pause arrives intact, for every strategy and interleaving (slice %i)', (slice) => {
-    fc.assert(nothingLost(), { numRuns: runs(15), seed: 12_000 + slice });
+    fc.assert(nothingLost(), { numRuns: Math.ceil(runs(30) / 2), seed: 12_000 + slice });
   });
 
   it('catches hints applied after the sync that closed their round', () => {
