@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { Destination } from '../../src/migration/destination.js';
 import { prepareGuest } from '../../src/sim/compare.js';
 import { migrate } from '../../src/sim/migrate.js';
