@@ -1,11 +1,12 @@
 import { defineConfig } from 'tsup';
 
+// The core library: no Node.js APIs, so one build serves Node and bundlers for the browser.
 export default defineConfig({
-  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts', cli: 'src/cli.ts' },
+  entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' },
   format: ['esm', 'cjs'],
-  dts: { entry: { index: 'src/index.ts', testing: 'src/testing/index.ts' } },
-  target: 'node20',
-  platform: 'node',
+  dts: true,
+  target: 'es2022',
+  platform: 'neutral',
   sourcemap: true,
   clean: true,
   // Shared chunks, so that freehint and freehint/testing share one copy of each class.

@@ -16,7 +16,7 @@ const root = join(import.meta.dirname, import.meta.dirname.endsWith('.build') ? 
 export const compare: Benchmark = {
   name: 'compare',
   figures({ quick }) {
-    const args = ['--import', 'tsx', join(root, 'src/cli.ts'), 'compare', '--json', '--out', mkdtempSync(join(tmpdir(), 'freehint-bench-'))];
+    const args = ['--conditions=freehint-source', '--import', 'tsx', join(root, 'cli/src/cli.ts'), 'compare', '--json', '--out', mkdtempSync(join(tmpdir(), 'freehint-bench-'))];
     if (quick) args.push('--guest', '1G');
     const started = performance.now();
     const child = spawnSync(process.execPath, args, { cwd: root, encoding: 'utf8', maxBuffer: 1 << 26 });

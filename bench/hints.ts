@@ -1,6 +1,6 @@
 import { layoutRing } from '../src/guest/driver-queue.js';
 import { MmioDriver } from '../src/guest/mmio-driver.js';
-import { CompactMemory } from '../src/memory/compact-memory.js';
+import { CompactMemory } from '../src/memory/compact/compact-memory.js';
 import { PAGE_SIZE } from '../src/memory/guest-memory.js';
 import { PageBitmap } from '../src/memory/page-bitmap.js';
 import { BalloonDevice } from '../src/virtio/balloon/balloon-device.js';

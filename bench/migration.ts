@@ -1,4 +1,4 @@
-import { CompactMemory } from '../src/memory/compact-memory.js';
+import { CompactMemory } from '../src/memory/compact/compact-memory.js';
 import { Destination } from '../src/migration/destination.js';
 import { migrate } from '../src/sim/migrate.js';
 import { Vm } from '../src/sim/vm.js';

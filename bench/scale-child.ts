@@ -5,7 +5,7 @@
  * the background. Prints its figures as JSON.
  */
 import { idle } from '../src/guest/workloads.js';
-import { CompactMemory } from '../src/memory/compact-memory.js';
+import { CompactMemory } from '../src/memory/compact/compact-memory.js';
 import { Destination } from '../src/migration/destination.js';
 import { migrate } from '../src/sim/migrate.js';
 import { Vm } from '../src/sim/vm.js';

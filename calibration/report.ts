@@ -15,14 +15,14 @@ function report(table: ReferenceTable): string {
     return [
       row.label,
       `${ms(c.reference.legacyMs)} → ${ms(c.reference.hintMs)}`,
-      pct(c.reference.change),
+      c.reference.changeInterval ? `${pct(c.reference.change)} (${pct(c.reference.changeInterval[0])} to ${pct(c.reference.changeInterval[1])})` : pct(c.reference.change),
       `${ms(c.model.legacyMs)} → ${ms(c.model.hintMs)}`,
       pct(c.model.change),
       c.orderingRight ? c.model.ordering : `${c.model.ordering} (wrong)`,
-      `${Math.round(Math.abs(c.model.change - c.reference.change) * 100)} of ${table.tolerancePoints}`,
+      `${Math.round(Math.abs(c.model.change - c.reference.change) * 100)} of ${Math.round(c.tolerancePoints)}`,
     ];
   });
-  const head = ['setup', 'reference (ms, legacy → hints)', 'change', 'model (ms)', 'change', 'ordering', 'points off'];
+  const head = ['setup', 'reference (ms, legacy → hints)', table.rows.some((r) => r.changeInterval) ? 'change (90% interval)' : 'change', 'model (ms)', 'change', 'ordering', 'points off'];
   return `**${table.name}** on \`${table.host}\`\n\n${markdownTable([head, ...rows], { align: ['l', 'r', 'r', 'r', 'r', 'l', 'r'] })}\n`;
 }
 

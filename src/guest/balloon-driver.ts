@@ -1,19 +1,18 @@
-import type { GuestMemory } from '../memory/guest-memory.js';
-import { PAGE_SIZE } from '../memory/guest-memory.js';
+/** The guest's virtio-balloon driver, after Linux's virtio_balloon.c: probe, inflate and deflate, stats, free page hinting and reporting, the shrinker and deflate-on-OOM. */
+import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
+import { BalloonConfig, BalloonFeature, CMD_ID_STOP, STAT_ENTRY_SIZE } from '../virtio/balloon/constants.js';
 import { Feature, Interrupt, featureBit, hasFeature } from '../virtio/constants.js';
-import { BalloonConfig, BalloonFeature, CMD_ID_DONE, CMD_ID_STOP, STAT_ENTRY_SIZE } from '../virtio/balloon/constants.js';
+import { REPORTING_CAPACITY, setUpBalloonQueues, type BalloonQueues, type BalloonRequest, type IndexedQueue } from './balloon-queues.js';
 import type { BuddyAllocator } from './buddy.js';
-import { layoutRing } from './driver-queue.js';
-import type { DriverVirtqueue } from './driver-virtqueue.js';
-import { layoutPackedRing } from './packed-driver-queue.js';
+import { DriverHintState } from './driver-hint-state.js';
 import type { TransportDriver } from './transport-driver.js';
+
+export { REPORTING_CAPACITY } from './balloon-queues.js';
 
 /** VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate or deflate request. */
 export const PFNS_PER_REQUEST = 256;
 /** VIRTIO_BALLOON_OOM_NR_PAGES: pages given back per OOM notification with DEFLATE_ON_OOM. */
 export const OOM_DEFLATE_PAGES = 256;
-/** PAGE_REPORTING_CAPACITY: scatter-gather entries per report. */
-export const REPORTING_CAPACITY = 32;
 /** PAGE_REPORTING_DELAY: reporting runs 2 s after free pages accumulate. */
 export const REPORTING_DELAY_MS = 2000;
 /** pageblock_order on x86: reports are made of free blocks of at least 2 MiB. */
@@ -66,12 +65,6 @@ export interface GuestMemoryStats {
   readonly minorFaults: number;
 }
 
-/** A tell_host request in flight: the PFNs in it and which queue carries it. */
-interface BalloonRequest {
-  readonly kind: 'inflate' | 'deflate';
-  readonly pfns: readonly number[];
-}
-
 // The driver's scratch page: the PFN array, the stats array, the two command id words.
 const PFN_ARRAY = 0;
 const STATS_ARRAY = PFNS_PER_REQUEST * 4;
@@ -90,23 +83,16 @@ export class BalloonDriver {
   features = 0n;
   /** Pages in the balloon (Linux's vb->num_pages), in 4 KiB units. */
   private balloonPages: number[] = [];
-  private inflateQ: DriverVirtqueue<BalloonRequest> | undefined;
-  private deflateQ: DriverVirtqueue<BalloonRequest> | undefined;
-  private statsQ: DriverVirtqueue<'stats'> | undefined;
-  private freePageQ: DriverVirtqueue<'cmd' | number> | undefined;
-  private reportingQ: DriverVirtqueue<Array<[number, number]>> | undefined;
+  /** The queues, from a successful probe until remove. */
+  private queues: BalloonQueues | undefined;
   private nextReportMs = REPORTING_DELAY_MS;
-  private readonly index = { inflate: 0, deflate: 1, stats: -1, freePage: -1, reporting: -1 };
   private scratch = 0;
   /** Blocks the driver took for its rings and buffers: [head, order]. */
   private ownBlocks: Array<[number, number]> = [];
   private inFlight: BalloonRequest | undefined;
 
-  // Free page hinting state (Linux's cmd_id_received_cache / cmd_id_active / config_read_bitmap).
-  private cmdIdReceivedCache = CMD_ID_STOP;
-  private cmdIdActive = CMD_ID_STOP;
-  private rereadCmdId = false;
-  private hintRoundRunning = false;
+  /** Free page hinting: the command ids received and the round running. */
+  private readonly hint = new DriverHintState();
   /** Heads of hinted blocks the driver holds until DONE (free_page_list). */
   private heldBlocks: number[] = [];
   /** Worker time the running round has and has not spent yet, ms. */
@@ -150,7 +136,7 @@ export class BalloonDriver {
 
   /** Whether a hint round is running (its STOP not yet sent). */
   get hinting(): boolean {
-    return this.hintRoundRunning;
+    return this.hint.running;
   }
 
   get hintOrder(): number {
@@ -185,47 +171,19 @@ export class BalloonDriver {
     });
     if (accepted === undefined) return false;
     this.features = accepted;
-    const has = (bit: number): boolean => hasFeature(accepted, bit);
-    let next = 2;
-    if (has(BalloonFeature.STATS_VQ)) this.index.stats = next++;
-    if (has(BalloonFeature.FREE_PAGE_HINT)) this.index.freePage = next++;
-    if (has(BalloonFeature.PAGE_REPORTING)) this.index.reporting = next++;
-
     this.scratch = this.kernelPages(1);
-    this.inflateQ = this.setupQueue<BalloonRequest>(this.index.inflate);
-    this.deflateQ = this.setupQueue<BalloonRequest>(this.index.deflate);
-    if (this.index.stats >= 0) this.statsQ = this.setupQueue<'stats'>(this.index.stats);
-    if (this.index.freePage >= 0) {
-      // The probe fails with ENOSPC below 2 entries: one slot stays free for the STOP buffer.
-      if (this.transport.queueMaxSize(this.index.freePage) < 2) return false;
-      this.freePageQ = this.setupQueue<'cmd' | number>(this.index.freePage);
-      this.freePageQ.setInterrupts(false); // Linux gives this queue no callback
-    }
-    if (this.index.reporting >= 0) {
-      // The probe fails when a full report (32 entries) cannot fit in the ring.
-      if (this.transport.queueMaxSize(this.index.reporting) < REPORTING_CAPACITY) return false;
-      this.reportingQ = this.setupQueue<Array<[number, number]>>(this.index.reporting);
-    }
-    if (has(BalloonFeature.PAGE_POISON)) {
+    const queues = setUpBalloonQueues(this.transport, accepted, (count) => this.kernelPages(count));
+    if (queues === undefined) return false;
+    this.queues = queues;
+    if (hasFeature(accepted, BalloonFeature.PAGE_POISON)) {
       this.transport.writeConfig32(BalloonConfig.POISON_VAL, this.options.initOnFree ? 0 : POISON_VAL);
     }
-    if (this.statsQ) this.queueStats();
+    if (queues.stats) this.queueStats(queues.stats);
     this.transport.driverOk();
-    if (this.statsQ) this.transport.kick(this.index.stats, this.statsQ);
+    if (queues.stats) this.transport.kick(queues.stats.index, queues.stats.queue);
     // A target may already be set: behave as if the config just changed.
     this.configChanged();
     return true;
-  }
-
-  /** A queue of the negotiated layout (vring_create_virtqueue): packed with RING_PACKED, else split. */
-  private setupQueue<T>(index: number): DriverVirtqueue<T> {
-    const size = this.transport.queueMaxSize(index);
-    const eventIdx = hasFeature(this.features, Feature.EVENT_IDX);
-    const packed = hasFeature(this.features, Feature.RING_PACKED);
-    const bytes = packed ? layoutPackedRing(0, size).end : layoutRing(0, size).end;
-    const base = this.kernelPages(Math.ceil(bytes / PAGE_SIZE)) * PAGE_SIZE;
-    if (packed) return this.transport.setupPackedQueue<T>(index, layoutPackedRing(base, size), { eventIdx });
-    return this.transport.setupQueue<T>(index, layoutRing(base, size), { eventIdx });
   }
 
   /** Contiguous kernel pages for rings and buffers, freed by {@link remove}. */
@@ -252,12 +210,11 @@ export class BalloonDriver {
     for (const [pfn, order] of this.ownBlocks) this.pages.free(pfn, order);
     this.ownBlocks = [];
     this.inFlight = undefined;
-    this.cmdIdReceivedCache = this.cmdIdActive = CMD_ID_STOP;
-    this.rereadCmdId = this.hintRoundRunning = false;
+    this.hint.reset();
     this.sizeWorkQueued = this.hintWorkQueued = this.statsRequested = false;
-    this.index.stats = this.index.freePage = this.index.reporting = -1;
-    if (this.reportingQ) for (const [, blocks] of this.reportingQ.takeOutstanding()) for (const [head, order] of blocks) this.pages.putBackReported(head, order);
-    this.inflateQ = this.deflateQ = this.statsQ = this.freePageQ = this.reportingQ = undefined;
+    const reporting = this.queues?.reporting;
+    if (reporting) for (const [, blocks] of reporting.queue.takeOutstanding()) for (const [head, order] of blocks) this.pages.putBackReported(head, order);
+    this.queues = undefined;
   }
 
   // ---- interrupts and work ----
@@ -266,15 +223,13 @@ export class BalloonDriver {
   handleInterrupt(): void {
     const isr = this.transport.takeInterrupts();
     if (isr & Interrupt.CONFIG_CHANGE) this.configChanged();
-    if (isr & Interrupt.USED_BUFFER && this.statsQ && this.statsQ.drainUsed().length > 0) this.statsRequested = true;
+    const stats = this.queues?.stats;
+    if (isr & Interrupt.USED_BUFFER && stats && stats.queue.drainUsed().length > 0) this.statsRequested = true;
   }
 
   private configChanged(): void {
     this.sizeWorkQueued = true;
-    if (this.index.freePage >= 0 && !this.rereadCmdId) {
-      this.rereadCmdId = true;
-      this.hintWorkQueued = true;
-    }
+    if (this.queues?.freePage && this.hint.configChanged()) this.hintWorkQueued = true;
   }
 
   /**
@@ -282,8 +237,8 @@ export class BalloonDriver {
    * queued or a request is in flight, the free page reporting timer otherwise (Infinity without one).
    */
   idleUntilMs(): number {
-    if (this.statsRequested || this.sizeWorkQueued || this.hintWorkQueued || this.hintRoundRunning || this.inFlight !== undefined) return Number.NEGATIVE_INFINITY;
-    return this.reportingQ ? this.nextReportMs : Number.POSITIVE_INFINITY;
+    if (this.statsRequested || this.sizeWorkQueued || this.hintWorkQueued || this.hint.running || this.inFlight !== undefined) return Number.NEGATIVE_INFINITY;
+    return this.queues?.reporting ? this.nextReportMs : Number.POSITIVE_INFINITY;
   }
 
   /**
@@ -292,18 +247,19 @@ export class BalloonDriver {
    * Returns whether work remains.
    */
   step(nowMs = 0, workMs = 1): boolean {
-    if (this.statsRequested) {
+    const queues = this.queues;
+    if (this.statsRequested && queues?.stats) {
       this.statsRequested = false;
-      this.queueStats();
-      this.transport.kick(this.index.stats, this.statsQ!);
+      this.queueStats(queues.stats);
+      this.transport.kick(queues.stats.index, queues.stats.queue);
     }
     for (let i = this.options.balloonRequestsPerStep ?? 4; i > 0 && this.sizeWorkQueued; i--) this.updateBalloonSize();
-    if (this.hintWorkQueued || this.hintRoundRunning) this.reportFreePages(workMs);
-    if (this.reportingQ && nowMs >= this.nextReportMs) {
+    if ((this.hintWorkQueued || this.hint.running) && queues?.freePage) this.reportFreePages(queues.freePage, workMs);
+    if (queues?.reporting && nowMs >= this.nextReportMs) {
       this.nextReportMs = nowMs + REPORTING_DELAY_MS;
-      this.reportToHost();
+      this.reportToHost(queues.reporting);
     }
-    return this.sizeWorkQueued || this.hintWorkQueued || this.hintRoundRunning || this.inFlight !== undefined;
+    return this.sizeWorkQueued || this.hintWorkQueued || this.hint.running || this.inFlight !== undefined;
   }
 
   // ---- balloon size (fill_balloon / leak_balloon) ----
@@ -348,8 +304,14 @@ export class BalloonDriver {
     return pfns.length;
   }
 
+  /** The queue that carries inflate or deflate requests (the driver is probed: it has requests). */
+  private requestQueue(kind: BalloonRequest['kind']): IndexedQueue<BalloonRequest> {
+    if (this.queues === undefined) throw new Error('balloon driver: a request without a probed device');
+    return kind === 'inflate' ? this.queues.inflate : this.queues.deflate;
+  }
+
   private tellHost(request: BalloonRequest): void {
-    const queue = request.kind === 'inflate' ? this.inflateQ! : this.deflateQ!;
+    const { index, queue } = this.requestQueue(request.kind);
     const at = this.scratch * PAGE_SIZE + PFN_ARRAY;
     const bytes = new Uint8Array(request.pfns.length * 4);
     const view = new DataView(bytes.buffer);
@@ -357,15 +319,14 @@ export class BalloonDriver {
     this.memory.write(at, bytes);
     queue.add([{ gpa: at, length: bytes.length }], [], request);
     this.inFlight = request;
-    this.transport.kick(request.kind === 'inflate' ? this.index.inflate : this.index.deflate, queue);
+    this.transport.kick(index, queue);
   }
 
   /** Finish the request in flight once acked: release deflated pages, update `actual`. */
   private completeRequest(): boolean {
     const request = this.inFlight;
     if (request === undefined) return true;
-    const queue = request.kind === 'inflate' ? this.inflateQ! : this.deflateQ!;
-    if (queue.getUsed() === undefined) return false;
+    if (this.requestQueue(request.kind).queue.getUsed() === undefined) return false;
     this.inFlight = undefined;
     if (request.kind === 'deflate') for (const pfn of request.pfns) this.pages.free(pfn, 0);
     this.transport.writeConfig32(BalloonConfig.ACTUAL, this.balloonPages.length);
@@ -389,9 +350,9 @@ export class BalloonDriver {
    * Report every free block of at least pageblock order that was not reported yet, 32 per
    * request; each block goes back to the free lists, marked reported, once the device acked.
    */
-  private reportToHost(): void {
-    const queue = this.reportingQ!;
-    this.completeReports();
+  private reportToHost(reporting: IndexedQueue<Array<[number, number]>>): void {
+    const queue = reporting.queue;
+    this.completeReports(queue);
     if (queue.outstanding > 0) return; // the previous report is still with the device
     const order = Math.min(REPORTING_ORDER, this.pages.maxOrder);
     for (;;) {
@@ -399,14 +360,13 @@ export class BalloonDriver {
       if (blocks.length === 0) return;
       const segments = blocks.map(([head, o]) => ({ gpa: head * PAGE_SIZE, length: PAGE_SIZE << o }));
       queue.add([], segments, blocks);
-      this.transport.kick(this.index.reporting, queue);
-      if (!this.completeReports()) return;
+      this.transport.kick(reporting.index, queue);
+      if (!this.completeReports(queue)) return;
     }
   }
 
   /** Put acknowledged reports back; false while one is still with the device. */
-  private completeReports(): boolean {
-    const queue = this.reportingQ!;
+  private completeReports(queue: IndexedQueue<Array<[number, number]>>['queue']): boolean {
     for (let used = queue.getUsed(); used !== undefined; used = queue.getUsed()) {
       for (const [head, order] of used.token) this.pages.putBackReported(head, order);
     }
@@ -415,7 +375,7 @@ export class BalloonDriver {
 
   // ---- stats ----
 
-  private queueStats(): void {
+  private queueStats(stats: IndexedQueue<'stats'>): void {
     const s = this.stats();
     const entries: Array<[number, number]> = [
       [0, 0], // swap in
@@ -438,19 +398,13 @@ export class BalloonDriver {
     });
     const at = this.scratch * PAGE_SIZE + STATS_ARRAY;
     this.memory.write(at, bytes);
-    this.statsQ!.add([{ gpa: at, length: bytes.length }], [], 'stats');
+    stats.queue.add([{ gpa: at, length: bytes.length }], [], 'stats');
   }
 
   // ---- free page hinting (report_free_page_func) ----
 
-  /** virtio_balloon_cmd_id_received: re-read the config only after a config change. */
-  private cmdIdReceived(): number {
-    if (this.rereadCmdId) {
-      this.rereadCmdId = false;
-      this.cmdIdReceivedCache = this.transport.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID);
-    }
-    return this.cmdIdReceivedCache;
-  }
+  /** The host's command id, from the config. */
+  private readCmdId = (): number => this.transport.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID);
 
   /**
    * Guest time a hint block costs the worker, ms: taking it off the free lists, zeroing it when
@@ -467,20 +421,19 @@ export class BalloonDriver {
   }
 
   /** report_free_page_func with `workMs` more of the worker's time: start a round, or go on with it. */
-  private reportFreePages(workMs: number): void {
-    if (!this.hintRoundRunning) {
+  private reportFreePages(freePage: IndexedQueue<'cmd' | number>, workMs: number): void {
+    if (!this.hint.running) {
       this.hintWorkQueued = false;
-      const received = this.cmdIdReceived();
-      if (received === CMD_ID_DONE) {
+      const command = this.hint.command(this.readCmdId);
+      if (command.kind === 'done') {
         this.returnHeldBlocks(Number.POSITIVE_INFINITY);
         return;
       }
-      if (received === CMD_ID_STOP || received === this.cmdIdActive) return;
-      this.sendCommand(CMD_ID_ACTIVE, received);
-      this.cmdIdActive = received;
-      this.hintRoundRunning = true;
+      if (command.kind === 'none') return;
+      this.sendCommand(freePage, CMD_ID_ACTIVE, command.cmdId);
+      this.hint.start(command.cmdId);
       this.hintWorkMs = 0;
-      this.rounds.push({ cmdId: received, blocks: [], stopped: false });
+      this.rounds.push({ cmdId: command.cmdId, blocks: [], stopped: false });
     }
     // send_free_pages: one block per iteration until the id changes or memory runs out, each
     // paid for in worker time: a block starts while there is time left, and what it costs past
@@ -490,12 +443,12 @@ export class BalloonDriver {
     const cap = this.options.hintBlocksPerStep ?? Number.POSITIVE_INFINITY;
     let ended = false;
     for (let sent = 0; ; sent++) {
-      if (this.cmdIdReceived() !== this.cmdIdActive) {
+      if (!this.hint.current(this.readCmdId)) {
         ended = true;
         break;
       }
       if (sent >= cap || (!free && this.hintWorkMs <= 0)) break;
-      const outcome = this.sendFreeBlock();
+      const outcome = this.sendFreeBlock(freePage);
       if (outcome === 'no-memory') {
         ended = true;
         break;
@@ -509,15 +462,15 @@ export class BalloonDriver {
       }
     }
     if (!ended) return; // the round goes on in the next pass
-    this.sendCommand(CMD_ID_STOP_WORD, CMD_ID_STOP);
-    this.hintRoundRunning = false;
+    this.sendCommand(freePage, CMD_ID_STOP_WORD, CMD_ID_STOP);
+    this.hint.stop();
     this.hintWorkMs = 0;
     this.rounds[this.rounds.length - 1]!.stopped = true;
   }
 
   /** get_free_page_and_send: queue one free block, or say why not. */
-  private sendFreeBlock(): 'queued' | 'ring-full' | 'no-memory' {
-    const queue = this.freePageQ!;
+  private sendFreeBlock(freePage: IndexedQueue<'cmd' | number>): 'queued' | 'ring-full' | 'no-memory' {
+    const queue = freePage.queue;
     queue.drainUsed();
     // __GFP_NORETRY | __GFP_NOMEMALLOC: never reclaim (or shrink itself) for a hint.
     const head = this.pages.alloc(this.hintOrder);
@@ -531,17 +484,17 @@ export class BalloonDriver {
     this.heldBlocks.push(head);
     this.rounds[this.rounds.length - 1]!.blocks.push(head);
     queue.add([], [{ gpa: head * PAGE_SIZE, length: PAGE_SIZE << this.hintOrder }], head);
-    this.transport.kick(this.index.freePage, queue);
+    this.transport.kick(freePage.index, queue);
     return 'queued';
   }
 
-  private sendCommand(offset: number, id: number): void {
-    const queue = this.freePageQ!;
+  private sendCommand(freePage: IndexedQueue<'cmd' | number>, offset: number, id: number): void {
+    const queue = freePage.queue;
     queue.drainUsed();
     const at = this.scratch * PAGE_SIZE + offset;
     this.memory.writeU32(at, id);
     queue.add([{ gpa: at, length: 4 }], [], 'cmd');
-    this.transport.kick(this.index.freePage, queue);
+    this.transport.kick(freePage.index, queue);
   }
 
   /** Give up to `blocks` held blocks back to the page allocator; returns pages freed. */

@@ -1,7 +1,7 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { LazyU32Array } from '../memory/lazy-array.js';
+import { LazyU32Array } from '../memory/compact/lazy-array.js';
 import { BuddyAllocator, type FreePolicy } from './buddy.js';
-import { holdsPatternPage, writePatternPage } from '../memory/page-content.js';
+import { holdsPatternPage, writePatternPage } from '../memory/described-pages.js';
 import { Random } from './random.js';
 
 export interface GuestKernelOptions {

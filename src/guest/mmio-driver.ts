@@ -4,7 +4,7 @@ import { MMIO_MAGIC, MmioReg } from '../virtio/transport/mmio.js';
 import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
 import type { DriverVirtqueue } from './driver-virtqueue.js';
 import { PackedDriverQueue, type PackedDriverQueueOptions, type PackedRingLayout } from './packed-driver-queue.js';
-import { negotiateFeatures, type TransportDriver } from './transport-driver.js';
+import { negotiateFeatures, readConfigConsistently, type TransportDriver } from './transport-driver.js';
 
 /** What a guest sees of an MMIO window: register reads and writes. */
 export interface MmioBus {
@@ -121,12 +121,10 @@ export class MmioDriver implements TransportDriver {
 
   /** A consistent le32 config read: retried until the generation is stable (§2.5.1). */
   readConfig32(offset: number): number {
-    for (let attempt = 0; attempt < 64; attempt++) {
-      const before = this.bus.read(MmioReg.CONFIG_GENERATION, 4);
-      const value = this.bus.read(MmioReg.CONFIG + offset, 4);
-      if (this.bus.read(MmioReg.CONFIG_GENERATION, 4) === before) return value >>> 0;
-    }
-    throw new Error('config generation never settled');
+    return readConfigConsistently(
+      () => this.bus.read(MmioReg.CONFIG_GENERATION, 4),
+      () => this.bus.read(MmioReg.CONFIG + offset, 4),
+    );
   }
 
   writeConfig32(offset: number, value: number): void {

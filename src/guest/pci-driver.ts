@@ -4,7 +4,7 @@ import { CommonCfg, PCI_VENDOR_VIRTIO, PciCapType } from '../virtio/transport/pc
 import { DriverQueue, type DriverQueueOptions, type RingLayout } from './driver-queue.js';
 import type { DriverVirtqueue } from './driver-virtqueue.js';
 import { PackedDriverQueue, type PackedDriverQueueOptions, type PackedRingLayout } from './packed-driver-queue.js';
-import { negotiateFeatures, type TransportDriver } from './transport-driver.js';
+import { negotiateFeatures, readConfigConsistently, type TransportDriver } from './transport-driver.js';
 
 /** What a guest sees of a PCI function: configuration cycles and I/O on its BAR 0. */
 export interface PciBus {
@@ -18,7 +18,8 @@ export interface PciBus {
 interface Structures {
   common: number;
   isr: number;
-  device: number;
+  /** Absent when the function has no device-specific structure (it is optional, §4.1.4.6). */
+  device: number | undefined;
   notify: number;
   notifyMultiplier: number;
 }
@@ -64,10 +65,17 @@ export class PciDriver implements TransportDriver {
       }
     }
     if (found.common === undefined || found.isr === undefined || found.notify === undefined) return undefined;
-    this.structures = { common: found.common, isr: found.isr, device: found.device ?? -1, notify: found.notify, notifyMultiplier: found.notifyMultiplier ?? 0 };
+    this.structures = { common: found.common, isr: found.isr, device: found.device, notify: found.notify, notifyMultiplier: found.notifyMultiplier ?? 0 };
     // Enable I/O decoding (pci_enable_device).
     this.bus.writeConfig(0x04, 2, this.bus.readConfig(0x04, 2) | 1);
     return { deviceId: pciDevice - 0x1040 };
+  }
+
+  /** Where the device-specific configuration is. */
+  private deviceConfig(): number {
+    const at = this.s.device;
+    if (at === undefined) throw new Error('the device has no device-specific configuration');
+    return at;
   }
 
   private get s(): Structures {
@@ -166,15 +174,13 @@ export class PciDriver implements TransportDriver {
   }
 
   readConfig32(offset: number): number {
-    for (let attempt = 0; attempt < 64; attempt++) {
-      const before = this.common('CONFIG_GENERATION', 1);
-      const value = this.bus.readBar(this.s.device + offset, 4);
-      if (this.common('CONFIG_GENERATION', 1) === before) return value >>> 0;
-    }
-    throw new Error('config generation never settled');
+    return readConfigConsistently(
+      () => this.common('CONFIG_GENERATION', 1),
+      () => this.bus.readBar(this.deviceConfig() + offset, 4),
+    );
   }
 
   writeConfig32(offset: number, value: number): void {
-    this.bus.writeBar(this.s.device + offset, 4, value);
+    this.bus.writeBar(this.deviceConfig() + offset, 4, value);
   }
 }

@@ -26,6 +26,23 @@ export interface TransportDriver {
   writeConfig32(offset: number, value: number): void;
 }
 
+/** Retries of a config read whose generation keeps changing before a driver gives up. */
+const CONFIG_READ_TRIES = 64;
+
+/**
+ * A consistent config read (virtio 1.2 §2.5.1): the generation, the value, the generation
+ * again, retried until the two generations agree; the value as an unsigned 32-bit number.
+ * A device that changes its config forever is not waited for without bound.
+ */
+export function readConfigConsistently(generation: () => number, read: () => number): number {
+  for (let attempt = 0; attempt < CONFIG_READ_TRIES; attempt++) {
+    const before = generation();
+    const value = read();
+    if (generation() === before) return value >>> 0;
+  }
+  throw new Error('config generation never settled');
+}
+
 /**
  * Reset, acknowledge, and accept `wanted ∩ offered` (VERSION_1 always), as Linux's
  * virtio_dev_probe does over any transport. Returns the accepted features, or undefined when

@@ -1,5 +1,6 @@
+/** Guest memory that forwards every access to another one, and lets subclasses see each access first (a watcher, a postcopy destination, a guest that moves hosts). */
 import type { DirtyLog } from './dirty-log.js';
-import type { GuestMemory, RamRegion } from './guest-memory.js';
+import { PAGE_SIZE, type GuestMemory, type PageDescriber, type PageDescription, type PatternRun, type RamRegion } from './guest-memory.js';
 
 /** What an access does to guest memory: reads it, or changes it (writes, fills, discards). */
 export type MemoryAccess = 'read' | 'write';
@@ -7,27 +8,46 @@ export type MemoryAccess = 'read' | 'write';
 /**
  * A GuestMemory that forwards every access to another one. Subclasses watch accesses (the
  * fuzzing kit) or change the target (a guest that moves to another host at switchover).
+ * Accesses by description go through {@link describer}, seen like any other.
  */
 export class DelegatingMemory implements GuestMemory {
-  constructor(protected target: GuestMemory) {}
+  readonly #describer: PageDescriber;
 
-  /** The memory that holds the bytes, through any number of delegations. */
-  get backing(): GuestMemory {
-    return this.target instanceof DelegatingMemory ? this.target.backing : this.target;
+  constructor(protected target: GuestMemory) {
+    // The target may change (a subclass moves it): each call asks the target of the moment.
+    const inner = (): PageDescriber => this.target.describer!;
+    this.#describer = {
+      get patternSeed() {
+        return inner().patternSeed;
+      },
+      zeroRun: (pfn, max) => {
+        this.touch(pfn * PAGE_SIZE, max * PAGE_SIZE, 'read');
+        return inner().zeroRun(pfn, max);
+      },
+      describe: (pfn): PageDescription | undefined => {
+        this.touch(pfn * PAGE_SIZE, PAGE_SIZE, 'read');
+        return inner().describe(pfn);
+      },
+      patternRuns: (pfn, max, out: PatternRun[]) => {
+        this.touch(pfn * PAGE_SIZE, max * PAGE_SIZE, 'read');
+        return inner().patternRuns(pfn, max, out);
+      },
+      writePatternRuns: (pfn, runs) => {
+        let pages = 0;
+        for (const run of runs) pages += run.count;
+        this.touch(pfn * PAGE_SIZE, pages * PAGE_SIZE, 'write');
+        inner().writePatternRuns(pfn, runs);
+      },
+    };
   }
 
   /** Called before every access with the range it touches and what it does there. */
   protected touch(_gpa: number, _length: number, _access: MemoryAccess): void {}
 
-  /**
-   * Announce an access that goes straight to {@link backing} (compact page operations, which
-   * may change the pages): a subclass sees it like any other, before it happens.
-   */
-  announce(gpa: number, length: number): void {
-    this.touch(gpa, length, 'write');
-    if (this.target instanceof DelegatingMemory) this.target.announce(gpa, length);
+  /** The target's describer, forwarded, when the target has one. */
+  get describer(): PageDescriber | undefined {
+    return this.target.describer === undefined ? undefined : this.#describer;
   }
-
   get regions(): readonly RamRegion[] {
     return this.target.regions;
   }
@@ -96,7 +116,7 @@ export class DelegatingMemory implements GuestMemory {
     this.target.discard(gpa, length);
   }
   isZeroPage(pfn: number): boolean {
-    this.touch(pfn * 4096, 4096, 'read');
+    this.touch(pfn * PAGE_SIZE, PAGE_SIZE, 'read');
     return this.target.isZeroPage(pfn);
   }
 }

@@ -1,4 +1,5 @@
-import { ChunkedMemory, type Chunk, type RamRegion } from './guest-memory.js';
+import { ChunkedMemory, type Chunk } from './chunked-memory.js';
+import type { RamRegion } from './guest-memory.js';
 import { allocateScannable } from './zero-scan.js';
 
 /** Regions this large or larger that FlatMemory allocates live in WebAssembly memory. */

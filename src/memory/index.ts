@@ -1,11 +1,11 @@
 export { MemoryError, type MemoryErrorKind } from './errors.js';
 export { DirtyLog } from './dirty-log.js';
 export { popcount32 } from './bits.js';
-export { PAGE_SIZE, type GuestMemory, type RamRegion } from './guest-memory.js';
+export { PAGE_SIZE, type GuestMemory, type RamRegion, type PageDescriber, type PageDescription, type PatternRun } from './guest-memory.js';
 export { FlatMemory, type BackedRegion } from './flat-memory.js';
 export { SparseMemory } from './sparse-memory.js';
 export { PageBitmap } from './page-bitmap.js';
-export { CompactMemory, type CompactMemoryOptions } from './compact-memory.js';
-export { fillPattern, recognisePattern, PATTERN_MAGIC, type PatternId, type PatternRun } from './page-pattern.js';
-export { LazyU32Array } from './lazy-array.js';
+export { CompactMemory, type CompactMemoryOptions } from './compact/compact-memory.js';
+export { fillPattern, recognisePattern, PATTERN_MAGIC, type PatternId } from './compact/page-pattern.js';
+export { LazyU32Array } from './compact/lazy-array.js';
 export { DelegatingMemory, MovableMemory } from './delegating-memory.js';

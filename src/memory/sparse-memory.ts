@@ -1,4 +1,5 @@
-import { ChunkedMemory, PAGE_SIZE, type Chunk, type RamRegion } from './guest-memory.js';
+import { ChunkedMemory, type Chunk } from './chunked-memory.js';
+import { PAGE_SIZE, type RamRegion } from './guest-memory.js';
 
 /**
  * Guest RAM that stores bytes only for pages that were written. Untouched (or discarded)

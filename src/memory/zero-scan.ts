@@ -1,21 +1,33 @@
 /**
  * Zero-page detection at memory speed. Guest RAM placed in WebAssembly memory is scanned by a
  * WebAssembly SIMD kernel (about the speed of C's memcmp against a zero page); any other
- * buffer by a one-word probe and a native compare. Both compare bytes as integers: reading
- * pages as floats would call a page of -0.0 zero.
+ * buffer by a one-word probe and a loop over 32-bit words. Both compare bytes as integers:
+ * reading pages as floats would call a page of -0.0 zero.
  */
-
-const ZERO_PAGE = new Uint8Array(4096);
 
 /** Whether `bytes[offset, offset + length)` are all zero (any buffer). */
 export function isZeroRange(bytes: Uint8Array, offset: number, length: number): boolean {
-  // Most pages that are not zero say so in their first bytes: skip the compare for them.
+  // Most pages that are not zero say so in their first bytes: skip the loop for them.
   if (length >= 4 && (bytes[offset]! | bytes[offset + 1]! | bytes[offset + 2]! | bytes[offset + 3]!) !== 0) return false;
-  for (let done = 0; done < length; done += ZERO_PAGE.length) {
-    const n = Math.min(ZERO_PAGE.length, length - done);
-    const at = bytes.byteOffset + offset + done;
-    if (Buffer.compare(new Uint8Array(bytes.buffer, at, n), n === ZERO_PAGE.length ? ZERO_PAGE : ZERO_PAGE.subarray(0, n)) !== 0) return false;
+  const end = offset + length;
+  let i = offset;
+  // Bytes up to a word boundary of the buffer, then whole words, then the tail.
+  while (i < end && ((bytes.byteOffset + i) & 3) !== 0) if (bytes[i++] !== 0) return false;
+  const words = (end - i) >>> 2;
+  if (words > 0) {
+    const view = new Uint32Array(bytes.buffer, bytes.byteOffset + i, words);
+    let any = 0;
+    // OR eight words per check: a zero page is the common case, and it reads every word.
+    let w = 0;
+    for (; w + 8 <= words; w += 8) {
+      any = view[w]! | view[w + 1]! | view[w + 2]! | view[w + 3]! | view[w + 4]! | view[w + 5]! | view[w + 6]! | view[w + 7]!;
+      if (any !== 0) return false;
+    }
+    for (; w < words; w++) any |= view[w]!;
+    if (any !== 0) return false;
+    i += words << 2;
   }
+  for (; i < end; i++) if (bytes[i] !== 0) return false;
   return true;
 }
 

@@ -1,9 +1,6 @@
-import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { countPatternPages, writePatternRuns, zeroRunLength } from '../memory/page-content.js';
-import { recognisePattern, type PatternRun } from '../memory/page-pattern.js';
+import { countPatternPages, describeBytes, writePatternRuns, zeroRunLength } from '../memory/described-pages.js';
+import { PAGE_SIZE, type GuestMemory, type PatternRun } from '../memory/guest-memory.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
-
-const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
 
 /** What a destination knows after it accepted a whole stream. */
 export interface Received {
@@ -58,8 +55,6 @@ export class Incoming {
   private readonly staged: Staged[] = [];
   private readonly devices = new Map<string, unknown>();
   private failure: StreamError | undefined;
-  // Stryker disable next-line ArithmeticOperator: a larger scratch buffer recognises the same pages
-  private readonly scratch = new Uint32Array(PAGE_SIZE / 4);
   private pages = 0;
   private zeroPages = 0;
   /** Sequence number of the record being staged, so that an error names it. */
@@ -148,18 +143,12 @@ export class Incoming {
         const pfn = this.pagesAt(record.gpa, 1);
         this.pages++;
         // Stage compactly: a page of zeros as zero, a simulated guest page by its pattern id.
-        const id = recognisePattern(record.data, this.scratch);
-        // Stryker disable next-line ConditionalExpression,BlockStatement: staging the bytes instead writes the same content, only less compactly
-        if (id !== undefined && id.pfn === pfn) {
-          this.staged.push({ pfn, seed: id.seed, runs: [{ count: 1, version: id.version }] });
-          return;
-        }
-        // Stryker disable next-line ConditionalExpression,BlockStatement: as above
-        if (Buffer.compare(record.data, ZERO_PAGE) === 0) {
-          this.staged.push({ pfn, count: 1, fill: 0, zeroRecord: false });
-          return;
-        }
-        this.staged.push({ pfn, data: record.data });
+        const described = describeBytes(record.data, pfn);
+        // Stryker disable next-line ConditionalExpression: staging the bytes instead writes the same content, only less compactly
+        if (described === undefined) this.staged.push({ pfn, data: record.data });
+        // Stryker disable next-line ConditionalExpression,StringLiteral: as above
+        else if ('fill' in described) this.staged.push({ pfn, count: 1, fill: described.fill, zeroRecord: false });
+        else this.staged.push({ pfn, seed: described.seed, runs: [{ count: 1, version: described.version }] });
         return;
       }
       case 'ZERO':

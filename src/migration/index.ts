@@ -2,20 +2,16 @@ export { StreamWriter, StreamReader, StreamError, RecordType, STREAM_MAGIC, STRE
 export { Destination, Incoming, type Received } from './destination.js';
 export { DEFAULT_COST_MODEL, SimClock, type CostModel } from './cost-model.js';
 export { strategySet, StrategyError, STRATEGIES, type Strategy, type StrategySet } from './strategies.js';
-export {
-  PrecopyMigration,
-  SAFE_PIECES,
-  type MigrationSource,
-  type MigrationResult,
-  type RoundProgress,
-  type EnginePieces,
-  type HintWindow,
-  type PrecopyOptions,
-  type HandOff,
-  HAND_OFF_RECORD,
-} from './precopy.js';
+export { PrecopyMigration, DEFAULT_DOWNTIME_LIMIT_MS, type PrecopyOptions } from './precopy.js';
+export { HAND_OFF_RECORD, type MigrationSource, type MigrationResult, type RoundProgress, type HandOff } from './migration-source.js';
+export { HintWindow } from './hint-window.js';
+export type { HintSource, HintedRange } from './hint-source.js';
+export { SAFE_PRECOPY_RULES, SAFE_POSTCOPY_RULES, type PrecopySafetyRules, type PostcopySafetyRules, type HintWindowView } from './safety-rules.js';
 export { OverlayManager, overlayContent, OVERLAY_KINDS, type Overlay, type OverlayKind, type OverlayMode, type OverlayPageState } from './overlay.js';
 export { MigrationError, type MigrationErrorKind } from './errors.js';
-export { PostcopySession, SAFE_POSTCOPY_PIECES, type HintPolicy, type PostcopyParams, type PostcopyPieces, type PostcopyStats, type LatencySummary, type Channel, type PlacementViolation } from './postcopy.js';
+export { PostcopySession, type HintPolicy, type PostcopyParams, type PostcopyStats, type LatencySummary } from './postcopy.js';
+export { PostcopySource, type Channel } from './postcopy-source.js';
+export { PostcopyDestination, type PlacementViolation, type PostcopyHandOff, type ChannelTamper } from './postcopy-destination.js';
+export { HugePages } from './postcopy-huge-pages.js';
 export { PageSender, type ZeroPolicy, type SendCounts } from './page-sender.js';
 export { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES } from './cost-model.js';

@@ -1,4 +1,5 @@
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
+import { isZeroRange } from '../memory/zero-scan.js';
 
 /**
  * Hypervisor-owned overlay pages (Hyper-V style), lowest priority first. When several overlays
@@ -50,7 +51,19 @@ export function overlayContent(overlay: Overlay, pfn: number): Uint8Array {
   return new Uint8Array(words.buffer);
 }
 
-const ZERO_PAGE = new Uint8Array(PAGE_SIZE);
+/** Standard base64 with padding (what a saved state carries), without Node.js's `Buffer`. */
+function toBase64(bytes: Uint8Array): string {
+  let binary = '';
+  for (let i = 0; i < bytes.length; i += 0x2000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x2000));
+  return btoa(binary);
+}
+
+function fromBase64(text: string): Uint8Array {
+  const binary = atob(text);
+  const bytes = new Uint8Array(binary.length);
+  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+  return bytes;
+}
 
 /**
  * The overlays of one VM. Installing the first overlay on a page keeps its original contents
@@ -68,7 +81,7 @@ export class OverlayManager {
     let page = this.pages.get(pfn);
     if (page === undefined) {
       const bytes = this.memory.read(pfn * PAGE_SIZE, PAGE_SIZE);
-      page = { overlays: [], original: Buffer.compare(bytes, ZERO_PAGE) === 0 ? 'zero' : bytes };
+      page = { overlays: [], original: isZeroRange(bytes, 0, PAGE_SIZE) ? 'zero' : bytes };
       this.pages.set(pfn, page);
     }
     page.overlays = [...page.overlays.filter((o) => o.kind !== overlay.kind), overlay];
@@ -118,7 +131,7 @@ export class OverlayManager {
   save(withOriginals: boolean): OverlayPageState[] {
     return this.pfns().map((pfn) => {
       const page = this.pages.get(pfn)!;
-      const original = page.original === 'zero' ? ('zero' as const) : Buffer.from(page.original).toString('base64');
+      const original = page.original === 'zero' ? ('zero' as const) : toBase64(page.original);
       return { pfn, overlays: page.overlays.map((o) => ({ kind: o.kind, params: [...o.params] })), ...(withOriginals ? { original } : {}) };
     });
   }
@@ -131,7 +144,7 @@ export class OverlayManager {
   restore(states: readonly OverlayPageState[]): void {
     for (const s of states) {
       if (s.original === 'zero') this.memory.fill(s.pfn * PAGE_SIZE, PAGE_SIZE, 0);
-      else if (s.original !== undefined) this.memory.write(s.pfn * PAGE_SIZE, Buffer.from(s.original, 'base64'));
+      else if (s.original !== undefined) this.memory.write(s.pfn * PAGE_SIZE, fromBase64(s.original));
       for (const o of s.overlays) {
         if (!OVERLAY_KINDS.includes(o.kind)) throw new RangeError(`unknown overlay kind ${String(o.kind)}`);
         this.add(s.pfn, o);

@@ -1,6 +1,5 @@
-import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
-import { patternRuns, summarisePage, zeroRunLength, type PageSummary } from '../memory/page-content.js';
-import type { PatternRun } from '../memory/page-pattern.js';
+import { describePage, patternRuns, zeroRunLength } from '../memory/described-pages.js';
+import { PAGE_SIZE, type GuestMemory, type PageDescription, type PatternRun } from '../memory/guest-memory.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type SimClock } from './cost-model.js';
 import type { OverlayManager } from './overlay.js';
 import type { StreamWriter } from './stream.js';
@@ -9,7 +8,7 @@ import type { StreamWriter } from './stream.js';
 const MAX_PATTERN_RUNS = 65536;
 
 // Stryker disable next-line BlockStatement: a one-byte run also grows a page per turn through sendOneByte's coalescing; this only saves turns
-function fillOf(summary: PageSummary | undefined): number | undefined {
+function fillOf(summary: PageDescription | undefined): number | undefined {
   // Stryker disable next-line StringLiteral: as above, a run that stops at each page is coalesced into the same record
   return summary !== undefined && 'fill' in summary ? summary.fill : undefined;
 }
@@ -95,7 +94,7 @@ export class PageSender {
         pfn += zeros;
         continue;
       }
-      const summary = summarisePage(this.memory, pfn);
+      const summary = describePage(this.memory, pfn);
       const gpa = pfn * PAGE_SIZE;
       if (summary === undefined) {
         this.flush();
@@ -118,7 +117,7 @@ export class PageSender {
       // A run of pages that all hold the same non-zero byte (poison).
       let next = pfn + 1;
       // Stryker disable next-line ArithmeticOperator: a run that stops at each page is coalesced into the same record (see fillOf)
-      while (next < pfn + pages && fillOf(summarisePage(this.memory, next)) === summary.fill) next++;
+      while (next < pfn + pages && fillOf(describePage(this.memory, next)) === summary.fill) next++;
       ms += (next - pfn) * pageMs;
       this.sendOneByte(pfn, next - pfn, summary.fill, policy);
       pfn = next;

@@ -1,13 +1,15 @@
+/** The precopy engine: QEMU's RAM migration loop over one channel — rounds of dirty pages, bitmap syncs, convergence, stop and copy, or a hand-off to postcopy. */
 import { Subject, type Observable } from 'rxjs';
-import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
+import { PAGE_SIZE } from '../memory/guest-memory.js';
 import { PageBitmap } from '../memory/page-bitmap.js';
-import type { BalloonDevice, HintBatch } from '../virtio/balloon/balloon-device.js';
-import { BalloonFeature } from '../virtio/balloon/constants.js';
 import { DEFAULT_COST_MODEL, SimClock, TransferMeter, type CostModel } from './cost-model.js';
 import { MigrationError } from './errors.js';
+import { HintWindow } from './hint-window.js';
 import { HostCpus } from './host-cpus.js';
+import { HAND_OFF_RECORD, type HandOff, type MigrationResult, type MigrationSource, type RoundProgress } from './migration-source.js';
+import type { OverlayMode, OverlayPageState } from './overlay.js';
 import { PageSender, type ZeroPolicy } from './page-sender.js';
-import type { OverlayManager, OverlayMode, OverlayPageState } from './overlay.js';
+import { SAFE_PRECOPY_RULES, type PrecopySafetyRules } from './safety-rules.js';
 import { StrategyError, type StrategySet } from './strategies.js';
 import { StreamWriter, type ByteSink } from './stream.js';
 
@@ -26,122 +28,6 @@ const CHECK_MS = 50;
 /** How a pass over the bitmap ended. */
 type PassEnd = 'done' | 'converging' | 'cancelled';
 
-/** What the engine needs of the source VM (the simulator's Vm provides it). */
-export interface MigrationSource {
-  readonly memory: GuestMemory;
-  readonly device: BalloonDevice;
-  /**
-   * Run the guest one step; returns the simulated milliseconds it took. A source may run more
-   * steps at once, up to about `maxMs`, while its guest is quiet (see {@link quietMs}).
-   */
-  step(maxMs: number): number;
-  /**
-   * How long, up to about `maxMs`, the guest will certainly do nothing the host can see unless
-   * the host reaches it first: no device access, no write to a page from `fromPfn` on (writes
-   * below it are logged as ever). A batch that reads from `fromPfn` on may read that far ahead
-   * at once, as reading page by page would find nothing changed. A source that does not say is never quiet.
-   */
-  quietMs?(maxMs: number, fromPfn: number): number;
-  /** Stop the vCPUs, then the devices. */
-  pause(): void;
-  resume(): void;
-  /** Device and guest state that travels in device records, by name. */
-  deviceStates(): Record<string, unknown>;
-  /** Hypervisor overlay pages, if the VM has any. */
-  readonly overlays?: OverlayManager;
-}
-
-/** Per-round figures, as `progress$` emits them. */
-export interface RoundProgress {
-  readonly round: number;
-  readonly remainingPages: number;
-  readonly bytes: number;
-  readonly simulatedMs: number;
-}
-
-/** What a migration did, in simulated time and on the wire. */
-export interface MigrationResult {
-  readonly status: 'completed' | 'cancelled' | 'failed';
-  /** Set when the migration handed off to postcopy. */
-  readonly handOff?: HandOff;
-  /** Why it failed (status 'failed'). */
-  readonly error?: MigrationError;
-  readonly rounds: number;
-  /** Dirty-bitmap syncs, the setup's included (QEMU's dirty-sync-count). */
-  readonly syncs: number;
-  readonly totalMs: number;
-  readonly downtimeMs: number;
-  /**
-   * False when the guest stopped for longer than the downtime limit: the switchover was forced
-   * by the round limit, or the guest dirtied more than the estimate allowed for before it stopped.
-   */
-  readonly downtimeLimitMet: boolean;
-  readonly bytes: number;
-  /** Pages sent whole. */
-  readonly normalPages: number;
-  /** Zero pages sent as header-only records. */
-  readonly zeroPages: number;
-  /** Zero pages not sent at all (zero-skip, first round, fresh destination). */
-  readonly skippedZeroPages: number;
-  /** Pages cleared from the bitmap by hints. */
-  readonly hintedPages: number;
-  readonly hintedRanges: number;
-}
-
-/**
- * The pieces of the engine that carry its safety rules. Tests substitute broken ones to show
- * that the properties catch them; everyone else uses {@link SAFE_PIECES}.
- */
-export interface EnginePieces {
-  /** A hint arrived: clear its pages if it belongs to the current round's window (I2). */
-  onHint(batch: HintBatch, round: HintWindow): void;
-  /** Called right after each bitmap sync. */
-  afterSync(round: HintWindow): void;
-  /** May zero pages be skipped in this round? (I3) */
-  maySkipZero(round: number, destinationFresh: boolean): boolean;
-  /** The migration ended, however it ended: release the guest's hinted pages (H5). */
-  cleanup(device: BalloonDevice): void;
-  /** drop-at-pause: with the vCPUs stopped, remove every overlay so RAM carries the originals (I4). */
-  dropOverlays(overlays: OverlayManager): void;
-  /** At each sync, before the dirty log is merged: pages written since their hint are no longer clean. */
-  forgetWritten(hintedClean: PageBitmap, dirtyWords: Uint32Array): void;
-}
-
-/** The hint window the engine has open, and the one way to clear bits with a hint. */
-export interface HintWindow {
-  /** True between AFTER_SYNC and BEFORE_SYNC of one round. */
-  readonly open: boolean;
-  readonly cmdId: number | undefined;
-  clear(batch: HintBatch): void;
-}
-
-/** The engine's own window: it opens and closes it around syncs. */
-class EngineHintWindow implements HintWindow {
-  // Stryker disable next-line BooleanLiteral: hinting starts at the first sync, which sets the window, so no hint comes before
-  open = false;
-  cmdId: number | undefined;
-  constructor(readonly clear: (batch: HintBatch) => void) {}
-}
-
-export const SAFE_PIECES: EnginePieces = {
-  onHint(batch, window) {
-    if (window.open && batch.cmdId === window.cmdId) window.clear(batch);
-  },
-  afterSync() {},
-  maySkipZero(round, destinationFresh) {
-    return round === 1 && destinationFresh;
-  },
-  cleanup(device) {
-    device.doneHinting();
-  },
-  dropOverlays(overlays) {
-    overlays.removeAll();
-  },
-  forgetWritten(hintedClean, dirtyWords) {
-    hintedClean.subtractWords(dirtyWords);
-  },
-};
-
 export interface PrecopyOptions {
   readonly strategies: StrategySet;
   readonly sink: ByteSink;
@@ -154,7 +40,8 @@ export interface PrecopyOptions {
   readonly cancelAfterMs?: number;
   /** How overlay pages travel (default drop-at-pause). */
   readonly overlayMode?: OverlayMode;
-  readonly pieces?: EnginePieces;
+  /** The safety rules (tests pass broken ones); {@link SAFE_PRECOPY_RULES} by default. */
+  readonly rules?: PrecopySafetyRules;
   /** The host's cores, shared with the guest's vCPUs (which say how many of them run); none: no contention. */
   readonly host?: HostCpus;
   /**
@@ -164,16 +51,6 @@ export interface PrecopyOptions {
    */
   readonly handOffAfterRounds?: number;
 }
-
-/** What a precopy that hands off to postcopy leaves: pages still to send, and hinted pages nobody wrote. */
-export interface HandOff {
-  readonly remaining: PageBitmap;
-  /** Pages cleared by a hint and not written since: free in the guest, never sent. */
-  readonly hintedClean: PageBitmap;
-}
-
-/** The device record that tells a destination what postcopy will still bring. */
-export const HAND_OFF_RECORD = 'postcopy';
 
 /**
  * Precopy live migration (QEMU's RAM migration, one channel): all pages start dirty, dirty
@@ -189,22 +66,17 @@ export class PrecopyMigration {
   private readonly bitmap: PageBitmap;
   private readonly clock: SimClock;
   private readonly writer: StreamWriter;
-  private readonly pieces: EnginePieces;
+  private readonly rules: PrecopySafetyRules;
   private readonly cost: CostModel;
-  private readonly window = new EngineHintWindow((batch) => this.clearHinted(batch));
+  /** Where hints meet the bitmap. */
+  private readonly hints: HintWindow;
   private readonly sender: PageSender;
   /** Overlays removed at pause (drop-at-pause), put back if the migration fails after that. */
   private droppedOverlays: OverlayPageState[] | undefined;
-  private hinted = { hintedPages: 0, hintedRanges: 0 };
   private syncs = 0;
   /** QEMU's transfer counters: the bandwidth it measures and its rate limit. */
   private readonly meter: TransferMeter;
-  /** Hinted pages not written since their hint (kept for a hand-off to postcopy). */
-  private readonly hintedClean: PageBitmap;
-  /** While true the thread holds the bitmap lock for a turn, and hints wait (see CostModel.bitmapLock). */
-  private holdingBitmapLock = false;
   private readonly host: HostCpus;
-  private readonly waitingHints: HintBatch[] = [];
 
   constructor(
     private readonly source: MigrationSource,
@@ -212,10 +84,11 @@ export class PrecopyMigration {
   ) {
     this.progress$ = this.#progress$.asObservable();
     this.cost = { ...DEFAULT_COST_MODEL, ...options.cost };
-    this.pieces = options.pieces ?? SAFE_PIECES;
+    this.rules = options.rules ?? SAFE_PRECOPY_RULES;
     this.bitmap = new PageBitmap(source.memory.end / PAGE_SIZE);
     // Stryker disable next-line ConditionalExpression,ArithmeticOperator: an unused or oversized hinted-clean bitmap only costs memory
-    this.hintedClean = new PageBitmap(options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE);
+    const cleanPages = options.handOffAfterRounds === undefined ? 0 : source.memory.end / PAGE_SIZE;
+    this.hints = new HintWindow(source.hints, this.bitmap, this.rules, options.strategies.hint, cleanPages);
     this.clock = new SimClock(this.cost, (maxMs) => source.step(maxMs));
     this.meter = new TransferMeter(this.cost.maxBandwidth);
     this.host = options.host ?? new HostCpus(Number.MAX_SAFE_INTEGER);
@@ -224,11 +97,11 @@ export class PrecopyMigration {
   }
 
   run(): MigrationResult {
-    const { memory, device } = this.source;
-    if (this.options.strategies.report && !device.hasNegotiated(BalloonFeature.PAGE_REPORTING)) {
+    const { memory } = this.source;
+    if (this.options.strategies.report && !this.source.reportsFreePages) {
       throw new StrategyError("'report' needs a guest that negotiated free page reporting");
     }
-    const subscription = device.hints$.subscribe((batch) => this.pieces.onHint(batch, this.window));
+    this.hints.begin();
     this.setRunning(true);
     let round = 0;
     let pausedAt: number | undefined;
@@ -279,39 +152,23 @@ export class PrecopyMigration {
       return { ...this.result('failed', round, pausedAt ?? this.clock.nowMs), error: failure };
     } finally {
       this.setRunning(false);
-      subscription.unsubscribe();
-      this.pieces.cleanup(device);
+      this.hints.end();
       memory.dirtyLog.disable();
       this.#progress$.complete();
     }
   }
 
   /**
-   * BEFORE_BITMAP_SYNC → sync → AFTER_BITMAP_SYNC. Hinting stops before the dirty log is merged
-   * (no hint may clear a bit the sync sets) and a new round starts after it — or, with the VM
-   * stopped (the final sync), DONE.
+   * BEFORE_BITMAP_SYNC → sync → AFTER_BITMAP_SYNC: the hint window closes before the dirty log
+   * is merged and opens on a new round after it — or, with the VM stopped (the final sync), DONE.
    */
   private sync(vmRunning: boolean): void {
-    const { memory, device } = this.source;
-    if (this.options.strategies.hint) {
-      device.stopHinting();
-      // Stryker disable next-line BooleanLiteral: the device publishes no hint after stopHinting returns; closing the window is defence in depth
-      this.window.open = false;
-    }
-    // Stryker disable next-line ConditionalExpression,EqualityOperator: subtracting from a bitmap of no pages changes nothing (the test only saves a call)
-    if (this.hintedClean.pageCount > 0) this.pieces.forgetWritten(this.hintedClean, memory.dirtyLog.words);
+    const { memory } = this.source;
+    this.hints.beforeSync(memory.dirtyLog.words);
     memory.dirtyLog.drain((w, word) => this.bitmap.addWord(w, word));
     this.clock.sync(memory.ramSize);
     this.syncs++;
-    this.pieces.afterSync(this.window);
-    if (!this.options.strategies.hint) return;
-    if (vmRunning) {
-      this.window.cmdId = device.startHinting();
-      // Stryker disable next-line ConditionalExpression: without an id no hint can match the window's cmdId (undefined) anyway
-      this.window.open = this.window.cmdId !== undefined;
-    } else {
-      device.doneHinting();
-    }
+    this.hints.afterSync(vmRunning);
   }
 
   /**
@@ -325,7 +182,7 @@ export class PrecopyMigration {
     const pages = overlays.save(mode === 'ship-originals');
     if (mode === 'drop-at-pause') {
       this.droppedOverlays = pages;
-      this.pieces.dropOverlays(overlays);
+      this.rules.dropOverlays(overlays);
     }
     return { mode, pages };
   }
@@ -359,7 +216,7 @@ export class PrecopyMigration {
    */
   private sendDirty(round: number, limitMs: number | undefined): PassEnd {
     const { detectZero, skipZeroInFirstRound } = this.options.strategies;
-    const policy = { detectZero, skipZero: skipZeroInFirstRound && this.pieces.maySkipZero(round, this.options.destinationFresh) };
+    const policy = { detectZero, skipZero: skipZeroInFirstRound && this.rules.maySkipZero(round, this.options.destinationFresh) };
     const cancelAt = this.options.cancelAfterMs ?? Number.POSITIVE_INFINITY;
     const running = limitMs !== undefined;
     try {
@@ -396,13 +253,11 @@ export class PrecopyMigration {
    * same page as step-long ones would.
    */
   private sendTurn(first: number, policy: ZeroPolicy, cancelAt: number, turnEnd: number, limited: boolean): number {
-    this.holdingBitmapLock = limited && this.cost.bitmapLock === 'per-iteration';
+    if (limited && this.cost.bitmapLock === 'per-iteration') this.hints.lockBitmap();
     try {
       return this.sendBatches(first, policy, cancelAt, turnEnd, limited);
     } finally {
-      // The thread lets go of the bitmap: the hints that waited for it go in, still in their round.
-      this.holdingBitmapLock = false;
-      for (const batch of this.waitingHints.splice(0)) this.clearHinted(batch);
+      this.hints.unlockBitmap();
     }
   }
 
@@ -444,10 +299,10 @@ export class PrecopyMigration {
     this.source.pause();
     const overlays = this.takeOverlays();
     this.sync(false);
-    const handOff: HandOff = { remaining: this.bitmap, hintedClean: this.hintedClean };
+    const handOff: HandOff = { remaining: this.bitmap, hintedClean: this.hints.hintedClean };
     for (const [name, state] of Object.entries(this.source.deviceStates())) this.sendRecord(this.writer.device(name, state));
     if (overlays) this.sendRecord(this.writer.device('overlays', overlays));
-    this.sendRecord(this.writer.device(HAND_OFF_RECORD, { remaining: this.bitmap.runs(), hintedClean: this.hintedClean.runs() }));
+    this.sendRecord(this.writer.device(HAND_OFF_RECORD, { remaining: this.bitmap.runs(), hintedClean: this.hints.hintedClean.runs() }));
     this.sendRecord(this.writer.end());
     return { ...this.result('completed', round, pausedAt), handOff };
   }
@@ -466,18 +321,6 @@ export class PrecopyMigration {
   /** Send a record as it is (device state, end) and charge it. */
   private sendRecord(bytes: number): void {
     this.clock.charge(this.wire(bytes));
-  }
-
-  private clearHinted(batch: HintBatch): void {
-    if (this.holdingBitmapLock) {
-      this.waitingHints.push(batch);
-      return;
-    }
-    for (const r of batch.ranges) {
-      this.hinted.hintedPages += this.bitmap.deleteRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
-      this.hintedClean.addRange(r.gpa / PAGE_SIZE, r.length / PAGE_SIZE);
-    }
-    this.hinted.hintedRanges += batch.ranges.length;
   }
 
   /** After a stop that did not end in a switchover: overlays back (if dropped), then the guest. */
@@ -504,7 +347,8 @@ export class PrecopyMigration {
       downtimeLimitMet: downtimeMs <= (this.options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS),
       bytes: this.sender.wireBytes,
       ...this.sender.counts,
-      ...this.hinted,
+      hintedPages: this.hints.hintedPages,
+      hintedRanges: this.hints.hintedRanges,
     };
   }
 }

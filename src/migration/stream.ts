@@ -1,6 +1,5 @@
-import { crc32 } from 'node:zlib';
-import { PAGE_SIZE } from '../memory/guest-memory.js';
-import type { PatternRun } from '../memory/page-pattern.js';
+import { PAGE_SIZE, type PatternRun } from '../memory/guest-memory.js';
+import { crc32 } from './crc32.js';
 
 /** Record types of the migration stream. */
 export const RecordType = {
@@ -32,9 +31,9 @@ export type StreamRecord =
   | { readonly type: 'PAGE'; readonly gpa: number; readonly data: Uint8Array }
   /** `count` zero pages from `gpa`, found by zero detection (header-only on the wire). */
   | { readonly type: 'ZERO'; readonly gpa: number; readonly count: number }
-  /** `count` whole pages from `gpa` that all hold one byte (sent whole; encoded compactly here). */
+  /** A described-page record: `count` whole pages from `gpa` that all hold one byte (charged as sent whole; encoded by description here). */
   | { readonly type: 'FILL'; readonly gpa: number; readonly count: number; readonly byte: number }
-  /** Whole pages from `gpa` holding the simulated guest's patterns (seed, pfn, version), by id: runs of one version. */
+  /** A described-page record: whole pages from `gpa` holding the simulated guest's patterns (seed, pfn, version), as runs of one version. */
   | { readonly type: 'PATTERN'; readonly gpa: number; readonly seed: number; readonly runs: readonly PatternRun[] }
   | { readonly type: 'DEVICE'; readonly name: string; readonly state: unknown }
   | { readonly type: 'ROUND'; readonly round: number }
@@ -62,10 +61,11 @@ export type ByteSink = (chunk: Uint8Array) => void;
  * record, each with a sequence number and a CRC-32 so that a decoder can reject a truncated,
  * reordered or corrupted stream. Byte-for-byte deterministic for the same calls (I7).
  *
- * Pages whose content has a short exact description (one byte repeated, or a simulated guest's
- * pattern page) travel as that description and runs of pages as one record, so simulating a
- * large guest does not cost a copy of its RAM. This is the simulator's own encoding; what the
- * migration is charged on the wire is the engine's business (QEMU's record sizes).
+ * Described pages — whose content has a short exact description (one byte repeated, or a
+ * simulated guest's pattern page; see `memory/described-pages.ts`) — travel as FILL and PATTERN
+ * records, runs of pages in one record, so simulating a large guest does not cost a copy of
+ * its RAM. This is the simulator's own encoding; what the migration is charged on the wire is
+ * the engine's business (QEMU's record sizes: a described page is charged as a whole page).
  */
 export class StreamWriter {
   private seq = 0;
@@ -189,7 +189,7 @@ export class StreamReader {
     }
     if (this.ended && at < joined.length) throw new StreamError('after-end', this.seq, 'bytes after the end record');
     // Stryker disable next-line ConditionalExpression: an empty copy of nothing is the same remainder; the test only saves an allocation per record
-    // A copy (a Buffer's slice would be a view of the caller's memory).
+    // A copy, not a view of the caller's memory.
     this.pending = at === joined.length ? NO_BYTES : new Uint8Array(joined.subarray(at));
   }
 

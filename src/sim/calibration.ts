@@ -14,6 +14,11 @@ export interface ReferenceRow {
   readonly legacyMs: number;
   /** The same with free page hints, ms. */
   readonly hintMs: number;
+  /**
+   * For a measured row, the 90% interval of its change (hint against legacy) that its own
+   * repetitions give: how precisely the reference knows it.
+   */
+  readonly changeInterval?: readonly [number, number];
 }
 
 /** Published or measured results, all on one host. */
@@ -40,10 +45,17 @@ export function ordering(legacyMs: number, hintMs: number): Ordering {
 
 export interface CalibrationRow {
   readonly label: string;
-  readonly reference: { readonly legacyMs: number; readonly hintMs: number; readonly change: number; readonly ordering: Ordering };
+  readonly reference: { readonly legacyMs: number; readonly hintMs: number; readonly change: number; readonly ordering: Ordering; readonly changeInterval?: readonly [number, number] };
   readonly model: { readonly legacyMs: number; readonly hintMs: number; readonly change: number; readonly ordering: Ordering; readonly verified: boolean };
-  /** The model's change is within the table's tolerance of the reference's. */
+  /**
+   * How far the model's change may be from the reference's, in points: the table's tolerance,
+   * or half the width of the reference's own interval when that is wider (a row cannot be held
+   * closer than its repetitions agree with each other).
+   */
+  readonly tolerancePoints: number;
+  /** The model's change is within {@link tolerancePoints} of the reference's. */
   readonly withinTolerance: boolean;
+  /** The model orders hints as the reference does, or its change lies inside the reference's interval. */
   readonly orderingRight: boolean;
 }
 
@@ -53,11 +65,15 @@ export function calibrate(table: ReferenceTable, row: ReferenceRow): Calibration
   const [legacy, hint] = withReductions(scenario.strategies.map((s) => runStrategy(scenario, s)));
   const refChange = row.hintMs / row.legacyMs - 1;
   const modelChange = hint!.reductionVsZero!;
+  const interval = row.changeInterval;
+  const tolerancePoints = Math.max(table.tolerancePoints, interval ? ((interval[1] - interval[0]) / 2) * 100 : 0);
+  const modelOrdering = ordering(legacy!.simulatedMs, hint!.simulatedMs);
   return {
     label: row.label,
-    reference: { legacyMs: row.legacyMs, hintMs: row.hintMs, change: refChange, ordering: ordering(row.legacyMs, row.hintMs) },
-    model: { legacyMs: legacy!.simulatedMs, hintMs: hint!.simulatedMs, change: modelChange, ordering: ordering(legacy!.simulatedMs, hint!.simulatedMs), verified: legacy!.verified && hint!.verified },
-    withinTolerance: Math.abs(modelChange - refChange) * 100 <= table.tolerancePoints,
-    orderingRight: ordering(row.legacyMs, row.hintMs) === ordering(legacy!.simulatedMs, hint!.simulatedMs),
+    reference: { legacyMs: row.legacyMs, hintMs: row.hintMs, change: refChange, ordering: ordering(row.legacyMs, row.hintMs), ...(interval ? { changeInterval: interval } : {}) },
+    model: { legacyMs: legacy!.simulatedMs, hintMs: hint!.simulatedMs, change: modelChange, ordering: modelOrdering, verified: legacy!.verified && hint!.verified },
+    tolerancePoints,
+    withinTolerance: Math.abs(modelChange - refChange) * 100 <= tolerancePoints,
+    orderingRight: modelOrdering === ordering(row.legacyMs, row.hintMs) || (interval !== undefined && modelChange >= interval[0] && modelChange <= interval[1]),
   };
 }

@@ -1,8 +1,8 @@
 import { Observable } from 'rxjs';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import { HostCpus } from '../migration/host-cpus.js';
-import type { RoundProgress } from '../migration/precopy.js';
+import type { RoundProgress } from '../migration/migration-source.js';
 import { strategySet } from '../migration/strategies.js';
 import { migrate } from './migrate.js';
 import { costOf, hostOf, makeWorkload, type Scenario } from './scenario.js';
@@ -145,7 +145,7 @@ export function compareScenarios(scenarios: readonly Scenario[]): Observable<Com
           subscriber.error(error);
           return;
         }
-        await new Promise((resolve) => setImmediate(resolve));
+        await new Promise((resolve) => setTimeout(resolve, 0));
       }
       subscriber.complete();
     })();

@@ -1,5 +1,7 @@
 import { Destination, type Received } from '../migration/destination.js';
-import { PrecopyMigration, type EnginePieces, type MigrationResult, type RoundProgress } from '../migration/precopy.js';
+import type { MigrationResult, RoundProgress } from '../migration/migration-source.js';
+import { PrecopyMigration } from '../migration/precopy.js';
+import type { PrecopySafetyRules } from '../migration/safety-rules.js';
 import { strategySet } from '../migration/strategies.js';
 import type { CostModel } from '../migration/cost-model.js';
 import type { HostCpus } from '../migration/host-cpus.js';
@@ -16,7 +18,8 @@ export interface MigrateOptions {
   readonly overlayMode?: OverlayMode;
   /** Flip bits or cut the stream on the way (fault injection): return the bytes to deliver. */
   readonly tamper?: (chunk: Uint8Array, index: number) => Uint8Array | undefined;
-  readonly pieces?: EnginePieces;
+  /** The engine's safety rules (tests pass broken ones). */
+  readonly rules?: PrecopySafetyRules;
   /** The host's cores, shared with the guest (pass the Vm's `host`). */
   readonly host?: HostCpus;
   /** Hand off to postcopy after this many rounds (see migratePostcopy). */
@@ -47,7 +50,7 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
     ...(options.downtimeLimitMs !== undefined ? { downtimeLimitMs: options.downtimeLimitMs } : {}),
     ...(options.maxRounds !== undefined ? { maxRounds: options.maxRounds } : {}),
     ...(options.cancelAfterMs !== undefined ? { cancelAfterMs: options.cancelAfterMs } : {}),
-    ...(options.pieces ? { pieces: options.pieces } : {}),
+    ...(options.rules ? { rules: options.rules } : {}),
     ...(options.host ? { host: options.host } : {}),
     ...(options.overlayMode ? { overlayMode: options.overlayMode } : {}),
     ...(options.handOffAfterRounds !== undefined ? { handOffAfterRounds: options.handOffAfterRounds } : {}),

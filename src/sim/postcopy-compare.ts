@@ -1,4 +1,4 @@
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import type { HintPolicy } from '../migration/postcopy.js';
 import { migrate } from './migrate.js';

@@ -1,4 +1,5 @@
-import type { EnginePieces, MigrationResult } from '../migration/precopy.js';
+import type { MigrationResult } from '../migration/migration-source.js';
+import type { PrecopySafetyRules } from '../migration/safety-rules.js';
 import type { Destination } from '../migration/destination.js';
 import { MigrationError } from '../migration/errors.js';
 import { PostcopySession, type HintPolicy, type PostcopyParams, type PostcopyStats } from '../migration/postcopy.js';
@@ -20,8 +21,9 @@ export interface PostcopyMigrateOptions {
   readonly downtimeLimitMs?: number;
   /** Break a postcopy-phase channel (fault injection). */
   readonly tamper?: PostcopyParams['tamper'];
-  readonly pieces?: EnginePieces;
-  readonly postcopyPieces?: PostcopyParams['pieces'];
+  /** The safety rules of each phase (tests pass broken ones). */
+  readonly rules?: PrecopySafetyRules;
+  readonly postcopyRules?: PostcopyParams['rules'];
   /** Simulated ms the guest runs on at the destination after the last page, before it is checked. */
   readonly runOnMs?: number;
 }
@@ -58,7 +60,7 @@ export function migratePostcopy(vm: Vm, destination: Destination, options: Postc
     handOffAfterRounds: options.precopyRounds,
     ...(options.cost ? { cost: options.cost } : {}),
     ...(options.downtimeLimitMs !== undefined ? { downtimeLimitMs: options.downtimeLimitMs } : {}),
-    ...(options.pieces ? { pieces: options.pieces } : {}),
+    ...(options.rules ? { rules: options.rules } : {}),
   });
   const handOff = m.result.handOff;
   if (m.error || m.received === undefined || handOff === undefined) {
@@ -70,7 +72,7 @@ export function migratePostcopy(vm: Vm, destination: Destination, options: Postc
     linkLatencyMs: options.linkLatencyMs ?? 0.05,
     ...(options.cost ? { cost: options.cost } : {}),
     ...(options.tamper ? { tamper: options.tamper } : {}),
-    ...(options.postcopyPieces ? { pieces: options.postcopyPieces } : {}),
+    ...(options.postcopyRules ? { rules: options.postcopyRules } : {}),
   });
   vm.switchOver(session.guestMemory, m.received.devices);
   vm.resume();

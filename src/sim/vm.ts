@@ -3,7 +3,7 @@ import type { FreePolicy } from '../guest/buddy.js';
 import { GuestKernel } from '../guest/kernel.js';
 import { MmioDriver } from '../guest/mmio-driver.js';
 import { idle, type Workload } from '../guest/workloads.js';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { FlatMemory } from '../memory/flat-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';
@@ -12,6 +12,8 @@ import { MovableMemory } from '../memory/delegating-memory.js';
 import { HostCpus } from '../migration/host-cpus.js';
 import { OverlayManager, type OverlayPageState } from '../migration/overlay.js';
 import { BalloonDevice, type BalloonOptions, type BalloonState } from '../virtio/balloon/balloon-device.js';
+import { BalloonFeature } from '../virtio/balloon/constants.js';
+import type { HintSource } from '../migration/hint-source.js';
 import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
 
 /** How guest RAM is stored: every byte, written pages only, or compactly (patterns as versions). */
@@ -176,6 +178,16 @@ export class Vm {
     }));
     this.kernel.registerShrinker((wanted) => this.driver.shrink(wanted));
     this.kernel.registerOomNotifier(() => this.driver.deflateOnOom());
+  }
+
+  /** The device a migration takes free page hints from: the balloon. */
+  get hints(): HintSource {
+    return this.device;
+  }
+
+  /** Whether the guest's balloon driver runs free page reporting. */
+  get reportsFreePages(): boolean {
+    return this.device.hasNegotiated(BalloonFeature.PAGE_REPORTING);
   }
 
   /** Whether the vCPUs run (false between pause and resume: the guest can do nothing). */

@@ -1,4 +1,3 @@
-import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { DriverQueue, layoutRing } from '../guest/driver-queue.js';
 import { MmioDriver } from '../guest/mmio-driver.js';
@@ -9,6 +8,7 @@ import { BalloonConfig, BalloonFeature } from '../virtio/balloon/constants.js';
 import { Feature, featureBit } from '../virtio/constants.js';
 import type { VirtioDevice } from '../virtio/device.js';
 import { MmioTransport } from '../virtio/transport/mmio.js';
+import { checkDeepEqual, checkEqual } from './check.js';
 
 /**
  * A model-based test of the free-page-hint contract (virtio 1.2 §5.5.6.5, QEMU's device): a
@@ -134,13 +134,13 @@ class HostStart implements Cmd {
   run(m: Model, r: Real): void {
     const id = r.device.startHinting();
     if (m.broken) {
-      assert.equal(id, undefined, 'a device in NEEDS_RESET issued a command id');
+      checkEqual(id, undefined, 'a device in NEEDS_RESET issued a command id');
       return;
     }
     m.id = m.id === 0 ? FIRST_ID : m.id + 1;
     m.state = 'requested';
     m.seen.push(m.id);
-    assert.equal(id, m.id, 'the host got another command id than the protocol issues');
+    checkEqual(id, m.id, 'the host got another command id than the protocol issues');
   }
   toString = (): string => 'hostStart';
 }
@@ -150,7 +150,7 @@ class HostStop implements Cmd {
   run(m: Model, r: Real): void {
     r.device.stopHinting();
     m.state = 'stop';
-    assert.equal(r.device.hintState, 'stop', 'a host stop did not end the round');
+    checkEqual(r.device.hintState, 'stop', 'a host stop did not end the round');
   }
   toString = (): string => 'hostStop';
 }
@@ -160,7 +160,7 @@ class HostDone implements Cmd {
   run(m: Model, r: Real): void {
     r.device.doneHinting();
     m.state = 'done';
-    assert.equal(r.device.hintState, 'done', 'a host DONE did not take');
+    checkEqual(r.device.hintState, 'done', 'a host DONE did not take');
   }
   toString = (): string => 'hostDone';
 }
@@ -173,8 +173,8 @@ class DriverSubmit implements Cmd {
     r.emitted = [];
     submit(r, this.chains);
     const expected = modelSubmit(m, this.chains);
-    assert.deepEqual(emittedPages(r.emitted), expected, 'published hint pages differ from those the protocol allows');
-    assert.equal(r.device.needsResetReason?.kind, m.broken ? 'bad-buffer' : undefined, 'the device is (or is not) in NEEDS_RESET against the protocol');
+    checkDeepEqual(emittedPages(r.emitted), expected, 'published hint pages differ from those the protocol allows');
+    checkEqual(r.device.needsResetReason?.kind, m.broken ? 'bad-buffer' : undefined, 'the device is (or is not) in NEEDS_RESET against the protocol');
   }
   toString = (): string => `submit(${JSON.stringify(this.chains)})`;
 }
@@ -182,7 +182,7 @@ class DriverSubmit implements Cmd {
 class ConfigReread implements Cmd {
   check = (m: Readonly<Model>): boolean => !m.broken;
   run(m: Model, r: Real): void {
-    assert.equal(r.driver.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID), expectedConfig(m), 'the driver reads another command id than the protocol says');
+    checkEqual(r.driver.readConfig32(BalloonConfig.FREE_PAGE_HINT_CMD_ID), expectedConfig(m), 'the driver reads another command id than the protocol says');
   }
   toString = (): string => 'configReread';
 }
@@ -194,8 +194,8 @@ class Reset implements Cmd {
     setUp(r);
     m.state = 'stop';
     m.broken = false;
-    assert.equal(r.device.hintState, 'stop', 'a reset did not stop hinting');
-    assert.deepEqual(r.emitted, [], 'a reset published hints');
+    checkEqual(r.device.hintState, 'stop', 'a reset did not stop hinting');
+    checkDeepEqual(r.emitted, [], 'a reset published hints');
   }
   toString = (): string => 'reset';
 }

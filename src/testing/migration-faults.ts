@@ -1,14 +1,14 @@
-import { strict as assert } from 'node:assert';
 import fc from 'fast-check';
 import { compile } from '../guest/workloads.js';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { SparseMemory } from '../memory/sparse-memory.js';
 import { Destination } from '../migration/destination.js';
 import { MigrationError } from '../migration/errors.js';
-import { SAFE_PIECES, type EnginePieces } from '../migration/precopy.js';
+import { SAFE_PRECOPY_RULES, type PrecopySafetyRules } from '../migration/safety-rules.js';
 import { StreamError } from '../migration/stream.js';
 import { migrate } from '../sim/migrate.js';
 import { Vm, type VmOptions } from '../sim/vm.js';
+import { check, checkDeepEqual, checkEqual } from './check.js';
 
 const MiB = 1 << 20;
 /** RAM of {@link smallBusyGuest}. */
@@ -128,37 +128,37 @@ export const faultCaseArbitrary: fc.Arbitrary<FaultCase> = fc.record({
 /**
  * Whatever goes wrong, a migration either completes with a verified destination, or fails
  * with a typed error and leaves: the destination untouched, the source guest running with all
- * its memory (DONE delivered, held blocks returned), and a retry that loses nothing. `pieces`
- * are the engine's safety pieces: yours, or freehint's SAFE_PIECES.
+ * its memory (DONE delivered, held blocks returned), and a retry that loses nothing. `rules`
+ * are the engine's safety rules: yours, or freehint's SAFE_PRECOPY_RULES.
  */
-export function migrationFaultProperty(pieces: EnginePieces = SAFE_PIECES): fc.IProperty<[FaultCase]> {
+export function migrationFaultProperty(rules: PrecopySafetyRules = SAFE_PRECOPY_RULES): fc.IProperty<[FaultCase]> {
   return fc.property(faultCaseArbitrary, ({ seed, strategies, used, fault: f }) => {
     const vm = smallBusyGuest(seed);
     vm.run(5);
     const destination = smallDestination(seed, used);
     destination.memory.dirtyLog.enable();
-    const first = migrate(vm, destination, { strategies, tamper: injectFault(f, vm), pieces, maxRounds: 6, ...(f.kind === 'cancel' ? { cancelAfterMs: f.afterMs } : {}) });
+    const first = migrate(vm, destination, { strategies, tamper: injectFault(f, vm), rules, maxRounds: 6, ...(f.kind === 'cancel' ? { cancelAfterMs: f.afterMs } : {}) });
 
     if (first.received !== undefined && first.result.status === 'completed') {
       // The fault did not stop it (a stall, memory pressure, a reset, or a fault past the end).
       vm.switchOver(destination.memory, first.received.devices);
-      assert.deepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged at the destination');
+      checkDeepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged at the destination');
       return;
     }
-    if (first.result.status !== 'cancelled') assert.ok(first.error instanceof StreamError || first.error instanceof MigrationError, `an untyped failure: ${String(first.error)}`);
-    assert.equal(destination.memory.dirtyLog.count(), 0, 'a failed migration wrote the destination');
+    if (first.result.status !== 'cancelled') check(first.error instanceof StreamError || first.error instanceof MigrationError, `an untyped failure: ${String(first.error)}`);
+    checkEqual(destination.memory.dirtyLog.count(), 0, 'a failed migration wrote the destination');
     // The source keeps running, with all its memory and with its hinted blocks back.
     vm.run(3);
     vm.settle();
-    assert.deepEqual(vm.kernel.verify(), [], 'pages the source guest finds damaged after the failure');
-    assert.equal(vm.driver.heldPages, 0, 'the source guest still holds hinted blocks after the failure (no DONE)');
+    checkDeepEqual(vm.kernel.verify(), [], 'pages the source guest finds damaged after the failure');
+    checkEqual(vm.driver.heldPages, 0, 'the source guest still holds hinted blocks after the failure (no DONE)');
     // The retry, to the same destination or to a restarted one over the same memory.
     const target = f.kind === 'restart' ? new Destination(destination.memory, { fresh: false }) : destination;
-    const retry = migrate(vm, target, { strategies, pieces });
-    assert.equal(retry.error, undefined, 'the retry failed');
-    assert.equal(retry.result.status, 'completed', 'the retry did not complete');
+    const retry = migrate(vm, target, { strategies, rules });
+    checkEqual(retry.error, undefined, 'the retry failed');
+    checkEqual(retry.result.status, 'completed', 'the retry did not complete');
     vm.switchOver(target.memory, retry.received!.devices);
-    assert.deepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged after the retry');
+    checkDeepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged after the retry');
   });
 }
 

@@ -1,11 +1,21 @@
 import fc from 'fast-check';
-import { CompactMemory } from '../memory/compact-memory.js';
+import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { Destination } from '../migration/destination.js';
 import { StreamError, StreamWriter } from '../migration/stream.js';
 import { ViolationError, type Violation } from './violation.js';
 
 const RAM = 64 * PAGE_SIZE;
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
 
 /** One record a well-formed stream may hold (in RAM or not: the destination decides). */
 const record: fc.Arbitrary<(w: StreamWriter) => void> = fc.oneof(
@@ -37,7 +47,7 @@ export const migrationStreamBytes: fc.Arbitrary<Uint8Array> = fc
     w.header(ramBytes);
     for (const r of records) r(w);
     if (end) w.end();
-    const bytes = Buffer.concat(chunks);
+    const bytes = concat(chunks);
     switch (mangle.kind) {
       case 'none':
         return bytes;
@@ -51,7 +61,7 @@ export const migrationStreamBytes: fc.Arbitrary<Uint8Array> = fc
         return bytes.subarray(0, mangle.at % (bytes.length + 1));
       case 'splice': {
         const at = mangle.at % (bytes.length + 1);
-        return Buffer.concat([bytes.subarray(0, at), mangle.bytes, bytes.subarray(at)]);
+        return concat([bytes.subarray(0, at), mangle.bytes, bytes.subarray(at)]);
       }
       case 'random':
         return mangle.bytes;

@@ -76,6 +76,7 @@ export function format(state: Readonly<Record<string, unknown>>, path: string, k
 /** A short rendering of a value for a message (never the whole of a huge one). */
 function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 24 ? `${value.slice(0, 24)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null || value === undefined) return String(value);
+  // Numbers, booleans and null as they are; undefined, bigints and the rest by their type.
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
   return Array.isArray(value) ? 'an array' : typeof value === 'object' ? 'an object' : typeof value;
 }

@@ -7,7 +7,8 @@
  *
  * freehint does not depend on v86: pass the emulator object in.
  */
-import { ChunkedMemory, type Chunk, type GuestMemory } from '../memory/guest-memory.js';
+import { ChunkedMemory, type Chunk } from '../memory/chunked-memory.js';
+import type { GuestMemory } from '../memory/guest-memory.js';
 import type { VirtioDevice } from '../virtio/device.js';
 import { PCI_BAR_SIZE, PciTransport } from '../virtio/transport/pci.js';
 

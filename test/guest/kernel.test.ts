@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { GuestKernel } from '../../src/guest/kernel.js';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import type { GuestMemory } from '../../src/memory/guest-memory.js';
 import { SparseMemory } from '../../src/memory/sparse-memory.js';

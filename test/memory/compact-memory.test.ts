@@ -1,8 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
-import { LazyU32Array } from '../../src/memory/lazy-array.js';
-import { fillPattern, recognisePattern, PATTERN_MAGIC } from '../../src/memory/page-pattern.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
+import { LazyU32Array } from '../../src/memory/compact/lazy-array.js';
+import { fillPattern, recognisePattern, PATTERN_MAGIC } from '../../src/memory/compact/page-pattern.js';
 import { SparseMemory } from '../../src/memory/sparse-memory.js';
 import { runs } from '../support/runs.js';
 

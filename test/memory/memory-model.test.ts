@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { popcount32 } from '../../src/memory/bits.js';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { DirtyLog } from '../../src/memory/dirty-log.js';
 import { MemoryError } from '../../src/memory/errors.js';
 import { FlatMemory } from '../../src/memory/flat-memory.js';

@@ -1,11 +1,11 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { LazyU32Array } from '../../src/memory/lazy-array.js';
+import { LazyU32Array } from '../../src/memory/compact/lazy-array.js';
 import { PageBitmap } from '../../src/memory/page-bitmap.js';
-import { countPatternPages, zeroRunLength } from '../../src/memory/page-content.js';
-import type { PatternRun } from '../../src/memory/page-pattern.js';
+import { countPatternPages, zeroRunLength } from '../../src/memory/described-pages.js';
+import type { PatternRun } from '../../src/memory/guest-memory.js';
 import { runs } from '../support/runs.js';
 
 // The fast run queries skip whole words and blocks; each is checked against a page-by-page loop.

@@ -43,7 +43,7 @@ describe('zero-page detection', () => {
     fc.assert(agreesWithByteLoop((_bytes, offset, length) => region.isZero(offset, length), region.bytes), { numRuns: runs(2000) });
   });
 
-  it('the probe-and-compare fallback agrees with a byte loop on adversarial ranges', () => {
+  it('the probe-and-word-loop fallback agrees with a byte loop on adversarial ranges', () => {
     fc.assert(agreesWithByteLoop(isZeroRange, new Uint8Array(REGION)), { numRuns: runs(2000) });
   });
 

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { countPatternPages } from '../../src/memory/page-content.js';
+import { countPatternPages } from '../../src/memory/described-pages.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES } from '../../src/migration/cost-model.js';
 import { StreamReader } from '../../src/migration/stream.js';
 import { migrate } from '../../src/sim/migrate.js';

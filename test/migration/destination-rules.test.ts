@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { writePatternPage } from '../../src/memory/page-content.js';
+import { writePatternPage } from '../../src/memory/described-pages.js';
 import { Destination } from '../../src/migration/destination.js';
 import { StreamError, StreamWriter } from '../../src/migration/stream.js';
 

@@ -1,22 +1,22 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MigrationError } from '../../src/migration/errors.js';
-import { SAFE_PIECES } from '../../src/migration/precopy.js';
+import { SAFE_PRECOPY_RULES } from '../../src/migration/safety-rules.js';
 import { migrate } from '../../src/sim/migrate.js';
 import { migrationFaultProperty, type FaultCase } from '../../src/testing/migration-faults.js';
 import { runs } from '../support/runs.js';
 import { busyGuest, freshDestination } from './support.js';
 
 describe('fault injection across a migration', () => {
-  // Five slices of 30 runs from their own seeds, so that no single test runs for long.
+  // 150 runs in five slices from their own seeds, so that no single test runs for long.
   it.each([1, 2, 3, 4, 5])('every fault ends in a verified destination, or a typed failure that the source and a retry survive (slice %i)', (slice) => {
-    fc.assert(migrationFaultProperty(), { numRuns: runs(30), seed: 11_000 + slice });
+    fc.assert(migrationFaultProperty(), { numRuns: Math.ceil(runs(150) / 5), seed: 11_000 + slice });
   });
 
   it('catches an engine that does not end hinting (DONE) when a migration fails', () => {
     // An operator who cancels once the guest has hinted: then random faults.
     const cancelled: FaultCase = { seed: 3, strategies: 'zero+hint', used: false, fault: { kind: 'cancel', afterMs: 2 } };
-    const result = fc.check(migrationFaultProperty({ ...SAFE_PIECES, cleanup: () => undefined }), { numRuns: 20, seed: 11, endOnFailure: true, examples: [[cancelled]] });
+    const result = fc.check(migrationFaultProperty({ ...SAFE_PRECOPY_RULES, cleanup: () => undefined }), { numRuns: 20, seed: 11, endOnFailure: true, examples: [[cancelled]] });
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/the source guest still holds hinted blocks after the failure \(no DONE\)/);
   });
@@ -24,7 +24,7 @@ describe('fault injection across a migration', () => {
   it('catches an engine that skips zero pages onto a destination that is not fresh', () => {
     // A migration that completes onto a used destination, its zero pages skipped: then random faults.
     const used: FaultCase = { seed: 3, strategies: 'zero+zero-skip', used: true, fault: { kind: 'stall', at: 1, ms: 1 } };
-    const result = fc.check(migrationFaultProperty({ ...SAFE_PIECES, maySkipZero: () => true }), { numRuns: 20, seed: 12, endOnFailure: true, examples: [[used]] });
+    const result = fc.check(migrationFaultProperty({ ...SAFE_PRECOPY_RULES, maySkipZero: () => true }), { numRuns: 20, seed: 12, endOnFailure: true, examples: [[used]] });
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/pages the guest finds damaged (at the destination|after the retry)/);
   });

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { SAFE_PIECES, type EnginePieces } from '../../src/migration/precopy.js';
+import { SAFE_PRECOPY_RULES, type PrecopySafetyRules } from '../../src/migration/safety-rules.js';
 import { StreamError } from '../../src/migration/stream.js';
 import { hog, idle } from '../../src/guest/workloads.js';
 import { migrate } from '../../src/sim/migrate.js';
@@ -45,20 +45,20 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 
 const BALLOON = { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true };
 
-function run(s: Scenario, pieces?: EnginePieces) {
+function run(s: Scenario, rules?: PrecopySafetyRules) {
   const report = s.strategies.includes('report');
   const make = WORKLOADS[s.workload];
   const vm = busyGuest(s.seed, { lazyHintQueue: s.lazy, balloon: { ...BALLOON, pageReporting: report }, ...(make ? { workload: make() } : {}) });
   // Free page reporting runs every 2 s of guest time: let it report before the migration.
   vm.run(s.warmupMs + (report ? 2100 : 0));
   const destination = s.used ? usedDestination() : freshDestination(s.seed);
-  const m = migrate(vm, destination, { strategies: s.strategies, cost: { bandwidth: s.bandwidth }, downtimeLimitMs: s.downtimeLimitMs, maxRounds: 8, ...(pieces ? { pieces } : {}) });
+  const m = migrate(vm, destination, { strategies: s.strategies, cost: { bandwidth: s.bandwidth }, downtimeLimitMs: s.downtimeLimitMs, maxRounds: 8, ...(rules ? { rules } : {}) });
   return { vm, destination, m };
 }
 
-function nothingLost(pieces?: EnginePieces) {
+function nothingLost(rules?: PrecopySafetyRules) {
   return fc.property(scenario, (s) => {
-    const { vm, destination, m } = run(s, pieces);
+    const { vm, destination, m } = run(s, rules);
     expect(m.error, 'the migration failed').toBeUndefined();
     expect(m.result.status).toBe('completed');
     expect(lostPages(vm, destination), 'pages in use at pause that differ at the destination').toEqual([]);
@@ -78,15 +78,15 @@ function nothingLost(pieces?: EnginePieces) {
 }
 
 describe('I1: nothing lost', () => {
-  // Two slices of 15 runs from their own seeds, so that no single test runs for long.
+  // 30 runs in two slices from their own seeds, so that no single test runs for long.
   it.each([1, 2])('every page in use at pause arrives intact, for every strategy and interleaving (slice %i)', (slice) => {
-    fc.assert(nothingLost(), { numRuns: runs(15), seed: 12_000 + slice });
+    fc.assert(nothingLost(), { numRuns: Math.ceil(runs(30) / 2), seed: 12_000 + slice });
   });
 
   it('catches hints applied after the sync that closed their round', () => {
     const stashed: HintBatch[] = [];
-    const late: EnginePieces = {
-      ...SAFE_PIECES,
+    const late: PrecopySafetyRules = {
+      ...SAFE_PRECOPY_RULES,
       onHint: (batch) => void stashed.push(batch),
       afterSync: (window) => {
         for (const b of stashed.splice(0)) window.clear(b);
@@ -98,7 +98,7 @@ describe('I1: nothing lost', () => {
   });
 
   it('catches zero pages skipped on a destination that is not known to be zero', () => {
-    const careless: EnginePieces = { ...SAFE_PIECES, maySkipZero: (round) => round === 1 };
+    const careless: PrecopySafetyRules = { ...SAFE_PRECOPY_RULES, maySkipZero: (round) => round === 1 };
     const result = fc.check(nothingLost(careless), { numRuns: 30, seed: 2, endOnFailure: true, examples: [[{ seed: 3, strategies: 'zero+zero-skip', warmupMs: 0, bandwidth: 1e9, downtimeLimitMs: 300, used: true, lazy: false, workload: 'compile' }]] });
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/pages in use at pause that differ at the destination/);
@@ -122,7 +122,7 @@ describe('H5: DONE on every ending', () => {
 
   it('catches an engine that does not send DONE on cancel', () => {
     const vm = idleGuest();
-    migrate(vm, freshDestination(5), { strategies: 'zero+hint', cost: { bandwidth: 2e8 }, cancelAfterMs: 20, pieces: { ...SAFE_PIECES, cleanup: () => undefined } });
+    migrate(vm, freshDestination(5), { strategies: 'zero+hint', cost: { bandwidth: 2e8 }, cancelAfterMs: 20, rules: { ...SAFE_PRECOPY_RULES, cleanup: () => undefined } });
     vm.settle();
     expect(vm.driver.heldPages).toBeGreaterThan(0);
   });

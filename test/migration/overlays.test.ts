@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { OVERLAY_KINDS, OverlayManager, overlayContent, type Overlay, type OverlayMode } from '../../src/migration/overlay.js';
-import { SAFE_PIECES, type EnginePieces } from '../../src/migration/precopy.js';
+import { SAFE_PRECOPY_RULES, type PrecopySafetyRules } from '../../src/migration/safety-rules.js';
 import { migrate } from '../../src/sim/migrate.js';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import { runs } from '../support/runs.js';
@@ -57,7 +57,7 @@ const scenario: fc.Arbitrary<Scenario> = fc.record({
 });
 
 /** I4: after switchover the destination shows the same overlays and holds the same originals. */
-function overlaysArrive(pieces: EnginePieces = SAFE_PIECES) {
+function overlaysArrive(rules: PrecopySafetyRules = SAFE_PRECOPY_RULES) {
   return fc.property(scenario, (s) => {
     const vm = busyGuest(s.seed);
     // Some overlaid pages hold zeros (the zero variant of the originals).
@@ -65,7 +65,7 @@ function overlaysArrive(pieces: EnginePieces = SAFE_PIECES) {
     for (const { page, overlay: o } of s.overlays) vm.overlays.add(page === 1 ? 7 : page, o);
     const expected = vm.overlays.save(true);
     const destination = freshDestination(s.seed);
-    const m = migrate(vm, destination, { strategies: s.strategies, overlayMode: s.mode, pieces });
+    const m = migrate(vm, destination, { strategies: s.strategies, overlayMode: s.mode, rules });
     expect(m.error, 'the migration failed').toBeUndefined();
     vm.switchOver(destination.memory, m.received!.devices);
     for (const page of expected) {
@@ -92,7 +92,7 @@ describe('I4: overlays migrate as parameters', () => {
   });
 
   it('catches drop-at-pause that does not drop the overlays before the final round', () => {
-    const keep: EnginePieces = { ...SAFE_PIECES, dropOverlays: () => undefined };
+    const keep: PrecopySafetyRules = { ...SAFE_PRECOPY_RULES, dropOverlays: () => undefined };
     const result = fc.check(overlaysArrive(keep), { numRuns: 30, seed: 9, examples: [[{ seed: 2, mode: 'drop-at-pause', strategies: 'zero', overlays: [{ page: 100, overlay: { kind: 'hypercall', params: [] } }] }]] });
     expect(result.failed).toBe(true);
     // The originals travelled as they were under the overlay: removing it leaves the wrong bytes.

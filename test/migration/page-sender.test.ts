@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { writePatternPage } from '../../src/memory/page-content.js';
+import { writePatternPage } from '../../src/memory/described-pages.js';
 import { DEFAULT_COST_MODEL, SimClock, WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from '../../src/migration/cost-model.js';
 import { OverlayManager } from '../../src/migration/overlay.js';
 import { PageSender, type ZeroPolicy } from '../../src/migration/page-sender.js';

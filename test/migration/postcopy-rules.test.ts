@@ -1,13 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { MemoryError } from '../../src/memory/errors.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { PageBitmap } from '../../src/memory/page-bitmap.js';
-import { writePatternPage } from '../../src/memory/page-content.js';
+import { writePatternPage } from '../../src/memory/described-pages.js';
 import { SparseMemory } from '../../src/memory/sparse-memory.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from '../../src/migration/cost-model.js';
 import { MigrationError } from '../../src/migration/errors.js';
-import { PostcopySession, type Channel, type PostcopyParams } from '../../src/migration/postcopy.js';
+import { PostcopySession, type PostcopyParams } from '../../src/migration/postcopy.js';
+import type { Channel } from '../../src/migration/postcopy-source.js';
 import { StreamError, StreamReader, StreamWriter, type StreamRecord } from '../../src/migration/stream.js';
 
 // Costs picked so every figure is a whole number of ms: reading a page takes 1 ms and 9 bytes
@@ -280,7 +281,7 @@ describe('PostcopySession rules', () => {
     });
 
     it('a rule that sends the rest on the postcopy channel is seen as a split, never as a page twice', () => {
-      const { session, source, destination, touch } = setup({ params: { pieces: { requestForInFlight: () => 'send-rest' } } });
+      const { session, source, destination, touch } = setup({ params: { rules: { requestForInFlight: () => 'send-rest' } } });
       session.background(PAGE_MS);
       expect(same(touch(0), source.read(0, HUGE))).toBe(true);
       expect(session.stats.droppedRequests).toBe(0);

@@ -2,10 +2,10 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hog, idle, type Workload } from '../../src/guest/workloads.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { countPatternPages } from '../../src/memory/page-content.js';
+import { countPatternPages } from '../../src/memory/described-pages.js';
 import { MigrationError } from '../../src/migration/errors.js';
-import type { PostcopyPieces } from '../../src/migration/postcopy.js';
-import { SAFE_PIECES, type EnginePieces } from '../../src/migration/precopy.js';
+import type { PostcopySafetyRules } from '../../src/migration/safety-rules.js';
+import { SAFE_PRECOPY_RULES, type PrecopySafetyRules } from '../../src/migration/safety-rules.js';
 import { StreamReader } from '../../src/migration/stream.js';
 import { StrategyError } from '../../src/migration/strategies.js';
 import { migratePostcopy } from '../../src/sim/postcopy-migrate.js';
@@ -77,7 +77,7 @@ const cases: fc.Arbitrary<Case> = fc.record({
   downtimeLimitMs: fc.constantFrom(1, 300),
 });
 
-function run(c: Case, pieces?: EnginePieces, postcopyPieces?: PostcopyPieces) {
+function run(c: Case, rules?: PrecopySafetyRules, postcopyRules?: PostcopySafetyRules) {
   const make = WORKLOADS[c.workload];
   const vm = busyGuest(c.seed, make ? { workload: make() } : {});
   vm.run(5);
@@ -91,8 +91,8 @@ function run(c: Case, pieces?: EnginePieces, postcopyPieces?: PostcopyPieces) {
     linkLatencyMs: c.linkLatencyMs,
     downtimeLimitMs: c.downtimeLimitMs,
     cost: { bandwidth: c.bandwidth },
-    ...(pieces ? { pieces } : {}),
-    ...(postcopyPieces ? { postcopyPieces } : {}),
+    ...(rules ? { rules } : {}),
+    ...(postcopyRules ? { postcopyRules } : {}),
   });
   return { vm, outcome };
 }
@@ -102,9 +102,9 @@ function run(c: Case, pieces?: EnginePieces, postcopyPieces?: PostcopyPieces) {
  * it faults on comes with the right content (its own checks pass), no huge page is split across
  * channels or arrives twice, and the migration ends with everything there.
  */
-function postcopyLosesNothing(pieces?: EnginePieces, postcopyPieces?: PostcopyPieces) {
+function postcopyLosesNothing(rules?: PrecopySafetyRules, postcopyRules?: PostcopySafetyRules) {
   return fc.property(cases, (c) => {
-    const { vm, outcome } = run(c, pieces, postcopyPieces);
+    const { vm, outcome } = run(c, rules, postcopyRules);
     expect(outcome.error).toBeUndefined();
     expect(outcome.status).toBe('completed');
     expect(outcome.violations, outcome.violations.join('; ')).toEqual([]);
@@ -126,17 +126,17 @@ describe('postcopy', () => {
   it('catches a zero page given for a hinted page that was written after its hint', () => {
     // During the first round, after the hints, the guest needs all its memory: the shrinker
     // hands the hinted blocks back and the guest writes them; the second round resends them.
-    const scenario = (pieces?: EnginePieces) => {
+    const scenario = (rules?: PrecopySafetyRules) => {
       const vm = busyGuest(9, { workload: pressureAt(12, WORKLOADS.idle()) });
       vm.run(5);
-      const outcome = migratePostcopy(vm, freshDestination(9), { strategies: 'zero+hint', hintPolicy: 'local-zero', precopyRounds: 2, downtimeLimitMs: 1, hugePageBytes: 64 << 10, cost: { bandwidth: 5e8 }, ...(pieces ? { pieces } : {}) });
+      const outcome = migratePostcopy(vm, freshDestination(9), { strategies: 'zero+hint', hintPolicy: 'local-zero', precopyRounds: 2, downtimeLimitMs: 1, hugePageBytes: 64 << 10, cost: { bandwidth: 5e8 }, ...(rules ? { rules } : {}) });
       return { outcome, wrong: vm.kernel.verify() };
     };
     const safe = scenario();
     expect(safe.outcome.status).toBe('completed');
     expect(safe.outcome.precopy.hintedPages).toBeGreaterThan(0);
     expect(safe.wrong).toEqual([]);
-    const broken = scenario({ ...SAFE_PIECES, forgetWritten: () => undefined });
+    const broken = scenario({ ...SAFE_PRECOPY_RULES, forgetWritten: () => undefined });
     expect(broken.wrong.length).toBeGreaterThan(0);
   });
 

@@ -7,7 +7,9 @@ import { DEFAULT_COST_MODEL, WIRE_PAGE_BYTES } from '../../src/migration/cost-mo
 import { Destination } from '../../src/migration/destination.js';
 import { MigrationError } from '../../src/migration/errors.js';
 import { OverlayManager, type OverlayPageState } from '../../src/migration/overlay.js';
-import { PrecopyMigration, SAFE_PIECES, type HintWindow, type MigrationSource, type PrecopyOptions, type RoundProgress } from '../../src/migration/precopy.js';
+import type { MigrationSource, RoundProgress } from '../../src/migration/migration-source.js';
+import { PrecopyMigration, type PrecopyOptions } from '../../src/migration/precopy.js';
+import { SAFE_PRECOPY_RULES, type HintWindowView } from '../../src/migration/safety-rules.js';
 import { StrategyError, strategySet } from '../../src/migration/strategies.js';
 import { StreamReader, type StreamRecord } from '../../src/migration/stream.js';
 import { migrate } from '../../src/sim/migrate.js';
@@ -33,6 +35,8 @@ const DATA_PFNS = [...Array.from({ length: LOW_PAGES / 2 }, (_, i) => 2 * i), ..
 class ScriptedSource implements MigrationSource {
   readonly memory = new FlatMemory(REGIONS);
   readonly device = new BalloonDevice(this.memory);
+  readonly hints = this.device;
+  readonly reportsFreePages = false;
   overlays?: OverlayManager;
   steps = 0;
   pauses = 0;
@@ -473,11 +477,11 @@ describe('overlays', () => {
   });
 });
 
-describe('the safe engine pieces', () => {
+describe('the safe precopy rules', () => {
   const batch: HintBatch = { cmdId: 7, ranges: [{ gpa: 0, length: PAGE_SIZE }] };
   function window(open: boolean, cmdId: number | undefined) {
     const cleared: HintBatch[] = [];
-    const w: HintWindow = { open, cmdId, clear: (b) => cleared.push(b) };
+    const w: HintWindowView = { open, cmdId, clear: (b) => cleared.push(b) };
     return { w, cleared };
   }
 
@@ -489,15 +493,15 @@ describe('the safe engine pieces', () => {
       [true, undefined, 0],
     ] as const) {
       const { w, cleared } = window(open, cmdId);
-      SAFE_PIECES.onHint(batch, w);
+      SAFE_PRECOPY_RULES.onHint(batch, w);
       expect(cleared.length, `open=${open} cmdId=${cmdId}`).toBe(clears);
     }
   });
 
   it('zero pages may be skipped only in round 1 onto a fresh destination', () => {
-    expect(SAFE_PIECES.maySkipZero(1, true)).toBe(true);
-    expect(SAFE_PIECES.maySkipZero(2, true)).toBe(false);
-    expect(SAFE_PIECES.maySkipZero(1, false)).toBe(false);
+    expect(SAFE_PRECOPY_RULES.maySkipZero(1, true)).toBe(true);
+    expect(SAFE_PRECOPY_RULES.maySkipZero(2, true)).toBe(false);
+    expect(SAFE_PRECOPY_RULES.maySkipZero(1, false)).toBe(false);
   });
 
   it('pages written since their hint are no longer hinted-clean', () => {
@@ -506,7 +510,7 @@ describe('the safe engine pieces', () => {
     const dirty = new Uint32Array(2);
     dirty[0] = 0b1010;
     dirty[1] = 1;
-    SAFE_PIECES.forgetWritten(clean, dirty);
+    SAFE_PRECOPY_RULES.forgetWritten(clean, dirty);
     expect(clean.count).toBe(37);
     expect(clean.has(1)).toBe(false);
     expect(clean.has(32)).toBe(false);
@@ -590,6 +594,8 @@ describe('a hint clears exactly its own pages', () => {
     readonly r = rig({ freePageHint: true });
     readonly memory = this.r.memory;
     readonly device = this.r.device;
+    readonly hints = this.device;
+    readonly reportsFreePages = false;
     private hinted = false;
 
     constructor() {

@@ -3,7 +3,8 @@ import { expect } from 'vitest';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type CostModel } from '../../src/migration/cost-model.js';
-import { PrecopyMigration, type MigrationSource } from '../../src/migration/precopy.js';
+import type { MigrationSource } from '../../src/migration/migration-source.js';
+import { PrecopyMigration } from '../../src/migration/precopy.js';
 import { strategySet } from '../../src/migration/strategies.js';
 import { BalloonDevice } from '../../src/virtio/balloon/balloon-device.js';
 import { runs } from '../support/runs.js';
@@ -16,12 +17,13 @@ import { runs } from '../support/runs.js';
 
 /** A guest that does nothing; it may or may not say so (quietMs), which must not matter. */
 class StillSource implements MigrationSource {
-  readonly device: BalloonDevice;
+  readonly hints: BalloonDevice;
+  readonly reportsFreePages = false;
   constructor(
     readonly memory: FlatMemory,
     readonly saysQuiet: boolean,
   ) {
-    this.device = new BalloonDevice(memory);
+    this.hints = new BalloonDevice(memory);
     if (saysQuiet) this.quietMs = (maxMs: number): number => maxMs;
   }
   quietMs?: (maxMs: number, fromPfn: number) => number;

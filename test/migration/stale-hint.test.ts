@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { idle } from '../../src/guest/workloads.js';
-import { PrecopyMigration, type MigrationSource } from '../../src/migration/precopy.js';
+import type { MigrationSource } from '../../src/migration/migration-source.js';
+import { PrecopyMigration } from '../../src/migration/precopy.js';
 import { strategySet } from '../../src/migration/strategies.js';
 import { Vm } from '../../src/sim/vm.js';
 import { FreePageHint } from '../../src/virtio/balloon/free-page-hint.js';
@@ -38,7 +39,8 @@ function staleBacklog(hintProtocol: FreePageHint): number[] {
   let released = false;
   const source: MigrationSource = {
     memory: vm.memory,
-    device: vm.device,
+    hints: vm.device,
+    reportsFreePages: false,
     pause: () => vm.pause(),
     resume: () => vm.resume(),
     deviceStates: () => vm.deviceStates(),

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { hog, idle, type Workload } from '../../src/guest/workloads.js';
-import { CompactMemory } from '../../src/memory/compact-memory.js';
+import { CompactMemory } from '../../src/memory/compact/compact-memory.js';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
 import { Destination } from '../../src/migration/destination.js';
 import { migrate } from '../../src/sim/migrate.js';

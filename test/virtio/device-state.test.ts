@@ -107,6 +107,8 @@ describe('a saved split queue', () => {
     expect(parse(queue({ size: 0xffffffff, descTable: 2 ** 53 + 2 ** 32, availRing: 1, usedRing: 3 }))).toEqual(queue({ size: 0xffffffff, descTable: 2 ** 53 + 2 ** 32, availRing: 1, usedRing: 3 }));
     refusedQueue(queue({ descTable: 2 ** 53 + 2 ** 32 + 4096 }), 'q.descTable');
     refusedQueue(queue({ usedRing: -16 }), 'q.usedRing');
+    refusedQueue(queue({ availRing: 0.5 }), 'q.availRing');
+    refusedQueue(queue({ size: -1 }), 'q.size');
     refusedQueue(queue({ nextAvail: 0x10000 }), 'q.nextAvail');
     refusedQueue(queue({ nextUsed: -1 }), 'q.nextUsed');
     refusedQueue({ ...queue(), ready: 1 }, 'q.ready');

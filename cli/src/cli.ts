@@ -11,11 +11,21 @@ import { lastValueFrom, tap, toArray, filter, map } from 'rxjs';
 import { writeFileAtomic } from './report/files.js';
 import { comparisonChart, renderSvg, sweepChart } from './report/plots.js';
 import { postcopyTable, resultsCsv, resultsTable } from './report/table.js';
-import { runBalloonDemo } from './sim/balloon-demo.js';
-import { compareScenarios, withReductions, type CompareEvent, type StrategyResult } from './sim/compare.js';
-import { comparePostcopy } from './sim/postcopy-compare.js';
-import { HOST_NAMES } from './sim/host-profile.js';
-import { checkScenario, FREE_POLICIES, parseSize, ScenarioError, WORKLOADS, type Scenario } from './sim/scenario.js';
+import {
+  checkScenario,
+  compareScenarios,
+  comparePostcopy,
+  FREE_POLICIES,
+  HOST_NAMES,
+  parseSize,
+  runBalloonDemo,
+  ScenarioError,
+  withReductions,
+  WORKLOADS,
+  type CompareEvent,
+  type Scenario,
+  type StrategyResult,
+} from 'freehint';
 
 /** Options shared by the commands that run scenarios. */
 interface RunOptions {

@@ -1,6 +1,5 @@
 import { markdownTable } from 'markdown-table';
-import type { StrategyResult } from '../sim/compare.js';
-import type { PostcopyVariantResult } from '../sim/postcopy-compare.js';
+import type { PostcopyVariantResult, StrategyResult } from 'freehint';
 
 const MiB = 2 ** 20;
 const GiB = 2 ** 30;

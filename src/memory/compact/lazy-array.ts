@@ -1,3 +1,4 @@
+/** A sparse Uint32Array that allocates in blocks as entries become non-zero: per-page metadata that costs what is touched. */
 /** Entries per block: a block is allocated the first time one of its entries is set non-zero. */
 const BLOCK = 1024;
 

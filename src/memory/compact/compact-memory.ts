@@ -1,6 +1,8 @@
-import { ChunkedMemory, PAGE_SIZE, type Chunk, type RamRegion } from './guest-memory.js';
+/** Guest RAM for very large simulated guests: zero, fill and pattern pages stored as descriptors, real bytes only where needed. */
+import { ChunkedMemory, type Chunk } from '../chunked-memory.js';
+import { PAGE_SIZE, type PageDescriber, type PageDescription, type PatternRun, type RamRegion } from '../guest-memory.js';
 import { LazyU32Array } from './lazy-array.js';
-import { fillPattern, recognisePattern, type PatternRun } from './page-pattern.js';
+import { fillPattern, recognisePattern } from './page-pattern.js';
 
 // A page's descriptor: the kind in the top two bits, a fill byte or a version below.
 const KIND_SHIFT = 30;
@@ -21,8 +23,9 @@ export interface CompactMemoryOptions {
  * cost a page of host memory, and per-page descriptors are allocated in blocks as pages are
  * touched, so a 1 TiB guest costs what its rings and odd pages cost. Reads of fill and
  * pattern pages generate their bytes on the fly; a byte write to such a page materialises it.
+ * It is its own {@link PageDescriber}: a migration reads and writes its pages by description.
  */
-export class CompactMemory extends ChunkedMemory {
+export class CompactMemory extends ChunkedMemory implements PageDescriber {
   readonly patternSeed: number;
   private readonly descriptors: LazyU32Array;
   private readonly bytes = new Map<number, Chunk>();
@@ -41,6 +44,19 @@ export class CompactMemory extends ChunkedMemory {
   /** Pages stored as real bytes. */
   get residentPages(): number {
     return this.bytes.size;
+  }
+
+  get describer(): PageDescriber {
+    return this;
+  }
+
+  /** A zero, fill or pattern page by its descriptor; a page of bytes only when they are all zero. */
+  describe(pfn: number): PageDescription | undefined {
+    const fill = this.fillByte(pfn);
+    if (fill !== undefined) return { fill };
+    const version = this.patternVersion(pfn);
+    if (version !== undefined) return { seed: this.patternSeed, version };
+    return this.isZeroPage(pfn) ? { fill: 0 } : undefined;
   }
 
   /** The pattern version a page holds, or undefined when it holds something else. */
@@ -96,6 +112,15 @@ export class CompactMemory extends ChunkedMemory {
     this.check(pfn * PAGE_SIZE, PAGE_SIZE);
     this.setDescriptor(pfn, (Kind.PATTERN << KIND_SHIFT) | (version & VALUE_MASK));
     this.markDirty(pfn * PAGE_SIZE, PAGE_SIZE);
+  }
+
+  /** Write pattern pages from `pfn` on, run after run (a single page as {@link writePattern} does it). */
+  writePatternRuns(pfn: number, runs: readonly PatternRun[]): void {
+    for (const run of runs) {
+      if (run.count === 1) this.writePattern(pfn, run.version);
+      else this.writePatternRun(pfn, run);
+      pfn += run.count;
+    }
   }
 
   /** Write `run.count` pattern pages of one version from `pfn` on (a migration destination's bulk write). */

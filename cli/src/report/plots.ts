@@ -1,6 +1,6 @@
 import { View, parse } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import type { StrategyResult } from '../sim/compare.js';
+import type { StrategyResult } from 'freehint';
 
 /** Render a Vega-Lite spec to a standalone SVG document, headless. */
 export async function renderSvg(spec: TopLevelSpec): Promise<string> {

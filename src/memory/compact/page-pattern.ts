@@ -1,4 +1,6 @@
-import { PAGE_SIZE } from './guest-memory.js';
+/** The simulated guest's page contents: a pure function of (seed, pfn, version), recognisable from the bytes alone. */
+import { bytesEqual } from '../bytes.js';
+import { PAGE_SIZE } from '../guest-memory.js';
 
 /** First word of every pattern page ("FHPG"); it also makes pattern pages non-zero. */
 export const PATTERN_MAGIC = 0x47504846;
@@ -8,12 +10,6 @@ const WORDS = PAGE_SIZE / 4;
 export interface PatternId {
   readonly seed: number;
   readonly pfn: number;
-  readonly version: number;
-}
-
-/** Consecutive pattern pages of one guest that hold one version each (a guest's memory map is millions). */
-export interface PatternRun {
-  readonly count: number;
   readonly version: number;
 }
 
@@ -44,7 +40,7 @@ export function recognisePattern(page: Uint8Array, scratch = new Uint32Array(WOR
   if (view.getUint32(0, true) !== PATTERN_MAGIC) return undefined;
   const id = { pfn: view.getUint32(4, true), version: view.getUint32(8, true), seed: view.getUint32(12, true) };
   fillPattern(scratch, id);
-  return Buffer.compare(new Uint8Array(scratch.buffer, scratch.byteOffset, PAGE_SIZE), page) === 0 ? id : undefined;
+  return bytesEqual(new Uint8Array(scratch.buffer, scratch.byteOffset, PAGE_SIZE), page) ? id : undefined;
 }
 
 /** A non-zero 32-bit start state from the three inputs (a murmur3-style finaliser). */

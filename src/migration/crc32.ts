@@ -1,0 +1,19 @@
+/** CRC-32 (IEEE 802.3, the polynomial of zlib and PNG), table-driven: the stream's record checksum without Node.js. */
+
+/** CRC of every byte value, reflected polynomial 0xEDB88320. */
+const TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n++) {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    table[n] = c;
+  }
+  return table;
+})();
+
+/** The CRC-32 of `bytes`, as an unsigned 32-bit number (zlib's `crc32(bytes)`). */
+export function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (let i = 0; i < bytes.length; i++) c = TABLE[(c ^ bytes[i]!) & 0xff]! ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
