@@ -41,7 +41,9 @@ export class PackedQueue {
   driverEvent = 0;
   deviceEvent = 0;
 
+  // Stryker disable next-line BooleanLiteral: activate() sets it before any use
   private eventIdx = false;
+  // Stryker disable next-line BooleanLiteral: activate() sets it before any use
   private indirect = false;
   // Positions and wrap counters are protected so that tests can build broken twins.
   protected nextAvail = 0;
@@ -91,6 +93,7 @@ export class PackedQueue {
     this.size = this.maxSize;
     this.ready = false;
     this.descRing = this.driverEvent = this.deviceEvent = 0;
+    // Stryker disable next-line BooleanLiteral: activate() sets both before any use
     this.eventIdx = this.indirect = false;
     this.resetRing();
   }
@@ -173,6 +176,7 @@ export class PackedQueue {
       this.availWrap ^= 1;
     }
     // Ask for a kick when the driver makes the next descriptor available (§2.8.10).
+    // Stryker disable next-line ArithmeticOperator: OFF_WRAP is 0, so + and - name the same address
     if (this.eventIdx) this.memory.writeU16(this.deviceEvent + EventSuppress.OFF_WRAP, offWrap(this.nextAvail, this.availWrap));
     return chain;
   }
@@ -226,6 +230,7 @@ export class PackedQueue {
     const flags = this.memory.readU16(this.driverEvent + EventSuppress.FLAGS) & 3;
     if (flags === RingEventFlag.DISABLE) return false;
     if (flags !== RingEventFlag.DESC || !this.eventIdx) return true;
+    // Stryker disable next-line ArithmeticOperator: OFF_WRAP is 0, so + and - name the same address
     return this.eventDue(this.memory.readU16(this.driverEvent + EventSuppress.OFF_WRAP), this.nextUsed, this.usedWrap, advanced);
   }
 
@@ -237,6 +242,7 @@ export class PackedQueue {
   /** Tell the driver whether kicks are wanted: with EVENT_IDX, for the next descriptor it makes available. */
   setKicks(enabled: boolean): void {
     // off_wrap is in place before the flags point at it.
+    // Stryker disable next-line ArithmeticOperator: OFF_WRAP is 0, so + and - name the same address
     if (enabled && this.eventIdx) this.memory.writeU16(this.deviceEvent + EventSuppress.OFF_WRAP, offWrap(this.nextAvail, this.availWrap));
     this.memory.writeU16(this.deviceEvent + EventSuppress.FLAGS, !enabled ? RingEventFlag.DISABLE : this.eventIdx ? RingEventFlag.DESC : RingEventFlag.ENABLE);
   }

@@ -109,8 +109,10 @@ function parsePackedQueueState(v: Readonly<Record<string, unknown>>, path: strin
   });
   // The driver's descriptors the device took and has not given back: from the used position
   // to the available one, a lap further when the wrap counters differ.
+  // (A negative count, the available position behind the used one in the same lap, never equals
+  // the slots, which are at least 0.)
   const taken = nextAvail - nextUsed + (availWrap === usedWrap ? 0 : size);
-  if (taken < 0 || taken > size || taken !== slots) {
+  if (taken > size || taken !== slots) {
     throw new StateError(inFlightPath, `buffers in flight take ${slots} slots, but the positions leave ${taken} between them in a ring of ${size}`);
   }
   return state;

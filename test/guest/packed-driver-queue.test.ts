@@ -97,8 +97,14 @@ describe('a packed ring, driver side', () => {
     const { q } = setUp(2);
     expect(q.add([seg(BUF, 1), seg(BUF, 1), seg(BUF, 1)], [], 'x')).toBe(false);
     expect([q.freeDescriptors, q.outstanding]).toEqual([2, 0]);
-    expect(() => q.add([], [], 'x')).toThrowError(RangeError);
+    expect(() => q.add([], [], 'x')).toThrowError(new RangeError('a buffer needs at least one segment'));
     expect(() => q.add([seg(2 ** 53, 1)], [], 'x')).toThrowError(/exact unsigned 64-bit/);
+  });
+
+  it('writes an address above 4 GiB as a little-endian u64', () => {
+    const { q, memory, layout } = setUp(2);
+    q.add([seg(0x12_3456_7000, 1)], [], 'high');
+    expect([...memory.read(layout.descRing, 8)]).toEqual([0x00, 0x70, 0x56, 0x34, 0x12, 0, 0, 0]);
   });
 
   it('finds used buffers at its position, skips the slots of each id, and hands ids back as Linux does', () => {
@@ -155,6 +161,11 @@ describe('a packed ring, driver side', () => {
     expect(driver()).toEqual([0, RingEventFlag.ENABLE]);
     q.setInterrupts(false);
     expect(driver()).toEqual([0, RingEventFlag.DISABLE]);
+    // Already off: the driver keeps a shadow of its flags and does not write them again.
+    memory.writeU16(layout.driverEvent + 2, RingEventFlag.ENABLE);
+    q.setInterrupts(false);
+    expect(driver()).toEqual([0, RingEventFlag.ENABLE]);
+    memory.writeU16(layout.driverEvent + 2, RingEventFlag.DISABLE);
     q.add([seg(BUF, 1)], [], 'a');
     use(0, 0, 0, 1);
     q.getUsed();
@@ -182,6 +193,28 @@ describe('a packed ring, driver side', () => {
     q.setInterrupts(false);
     expect(q.setInterruptsDelayed()).toBe(true);
     expect([memory.readU16(layout.driverEvent), memory.readU16(layout.driverEvent + 2)]).toEqual([0x1234, RingEventFlag.ENABLE]);
+  });
+
+  it('with no options: no EVENT_IDX and no indirect tables', () => {
+    const memory = new FlatMemory(1 << 16);
+    const layout = layoutPackedRing(BASE, 4);
+    const q = new PackedDriverQueue<string>(memory, layout);
+    q.setInterrupts(false);
+    q.setInterrupts(true);
+    expect([memory.readU16(layout.driverEvent), memory.readU16(layout.driverEvent + 2)]).toEqual([0, RingEventFlag.ENABLE]);
+    expect(q.add([seg(BUF, 1)], [seg(BUF + 1, 1)], 'two')).toBe(true);
+    expect(q.freeDescriptors).toBe(2);
+  });
+
+  it('delays interrupts to exactly the end of the ring: slot 0 of the next lap', () => {
+    const { q, memory, layout, use } = setUp(4, { eventIdx: true });
+    q.add([seg(BUF, 1)], [], 'a');
+    use(0, 0, 0, 1);
+    q.getUsed();
+    for (const t of ['b', 'c', 'd', 'e']) q.add([seg(BUF, 1)], [], t);
+    // Last used at slot 1 of lap 1, four in flight: three more, slot 4, which is slot 0 of lap 0.
+    expect(q.setInterruptsDelayed()).toBe(true);
+    expect(memory.readU16(layout.driverEvent)).toBe(0);
   });
 
   it('delays interrupts to three quarters of what is in flight, across the end of the ring, and says when one is waiting', () => {

@@ -61,7 +61,7 @@ describe('a packed queue: construction and activation', () => {
   it('takes a QueueNumMax of 1 to 2^15, not only powers of two', () => {
     const m = new FlatMemory(1 << 16);
     for (const max of [1, 3, 1000, 32768]) expect(new PackedQueue(m, max).maxSize).toBe(max);
-    for (const max of [0, 32769, 1.5, -1]) expect(() => new PackedQueue(m, max)).toThrowError(RangeError);
+    for (const max of [0, 32769, 1.5, -1]) expect(() => new PackedQueue(m, max)).toThrowError(new RangeError(`queue size ${max} is not 1 to 32768`));
   });
 
   it('accepts any size from 1 to QueueNumMax and refuses the rest', () => {
@@ -439,6 +439,20 @@ describe('a packed queue: saved state', () => {
     copy.activate({ eventIdx: false, indirect: false });
     copy.push(2, 0);
     expect(copy.save()).toMatchObject({ nextUsed: 0, usedWrap: 0, inFlight: [] });
+  });
+
+  it('resumes knowing which slots the driver does not own: a list over the held slots overruns', () => {
+    const s = setUp(3);
+    s.put(0, { id: 1, flags: DescFlag.NEXT });
+    s.put(1, { id: 1 });
+    s.q.pop();
+    const copy = new PackedQueue(s.memory, 8);
+    copy.restore(s.q.save());
+    copy.activate({ eventIdx: false, indirect: false });
+    // Slot 2 and then slot 0 of the next lap: slot 0 is still the device's.
+    s.put(2, { id: 0, flags: DescFlag.NEXT });
+    s.put(0, { id: 0, wrap: 0 });
+    expect(popError(copy)).toEqual({ kind: 'ring-overrun', message: 'buffer at ring slot 2 runs past the 1 descriptors the driver owns' });
   });
 
   it('starts afresh on resetRing (a driver that disabled the queue)', () => {

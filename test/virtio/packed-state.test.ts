@@ -47,15 +47,26 @@ describe('a saved packed queue', () => {
     refused({ ...inUse, availWrap: 2 }, 'q.availWrap');
     refused({ ...inUse, usedWrap: -1 }, 'q.usedWrap');
     refused({ ...inUse, usedWrap: true }, 'q.usedWrap');
-    refused({ ...inUse, nextAvail: 32768 }, 'q.nextAvail');
+    refused({ ...inUse, nextAvail: 32768 }, 'q.nextAvail', /^32768 is not an integer in \[0, 32767\]$/);
     refused({ ...inUse, nextUsed: 1.5 }, 'q.nextUsed');
     refused({ ...inUse, inFlight: {} }, 'q.inFlight');
     refused({ ...inUse, inFlight: Array.from({ length: 9 }, (_, i) => [i, 1]) }, 'q.inFlight', /more than 8/);
     refused({ ...inUse, inFlight: [[0, 2, 1], [4, 1]] }, 'q.inFlight[0]');
     refused({ ...inUse, inFlight: [[0], [4, 1]] }, 'q.inFlight[0]', /not an \[id, slots\] pair/);
-    refused({ ...inUse, inFlight: [[8, 2]] }, 'q.inFlight[0][0]');
+    refused({ ...inUse, inFlight: [[8, 2]] }, 'q.inFlight[0][0]', /^8 is not an integer in \[0, 7\]$/);
     refused({ ...inUse, inFlight: [[0, 0], [4, 3]] }, 'q.inFlight[0][1]');
     refused({ ...inUse, inFlight: [[0, 9]] }, 'q.inFlight[0][1]');
+  });
+
+  it('names the field it refuses: the size, ready and each area', () => {
+    for (const field of ['size', 'ready', 'descRing', 'driverEvent', 'deviceEvent']) refused({ ...fresh, [field]: 'x' }, `q.${field}`);
+  });
+
+  it('takes rings in use of every size from 1 to QueueNumMax', () => {
+    const one = { ...inUse, size: 1, nextAvail: 0, availWrap: 0, nextUsed: 0, usedWrap: 1, inFlight: [[0, 1]] };
+    expect(parse(one)).toEqual(one);
+    const max = { ...inUse, size: 8, nextAvail: 1, availWrap: 1, nextUsed: 6, usedWrap: 0, inFlight: [[0, 2], [7, 1]] };
+    expect(parse(max)).toEqual(max);
   });
 
   it('keeps a ring fresh while the queue is not ready, and a ring in use inside its size', () => {
@@ -83,6 +94,7 @@ describe('a saved packed queue', () => {
   it('on a live device: a ready queue has a size of 1 to QueueNumMax and aligned areas', () => {
     const live = { ...fresh, ready: true, size: 3, descRing: 0x1000, driverEvent: 0x1030, deviceEvent: 0x1034 };
     expect(parse(live)).toEqual(live);
+    for (const size of [1, 8]) expect(parse({ ...live, size })).toEqual({ ...live, size });
     refused({ ...live, size: 9 }, 'q.size', /a ready queue of a live device has size 9, not 1 to 8/);
     refused({ ...live, size: 0 }, 'q.size');
     refused({ ...live, descRing: 0x1008 }, 'q.descRing', /not 16-byte aligned/);
