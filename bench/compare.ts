@@ -10,8 +10,8 @@ const root = join(import.meta.dirname, import.meta.dirname.endsWith('.build') ? 
 
 /**
  * The default comparison as `npm start` runs it (a fresh process, from source): its wall time
- * (P3, goal < 10 s), and for every strategy the simulator's wall time against the simulated
- * migration time it reports (P5, goal < 1).
+ * (P3, goal < 10 s), and for every run its wall time, boot and warm-up included, against the
+ * simulated migration time (P5 itself, the migration alone, is the migration benchmark's).
  */
 export const compare: Benchmark = {
   name: 'compare',
@@ -26,7 +26,7 @@ export const compare: Benchmark = {
     const figures: Figure[] = [{ name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`, value: wall / 1000, unit: 's', goal: below('P3', wall / 1000, 10, ' s'), note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}` }];
     for (const r of results) {
       const ratio = r.wallMs / r.simulatedMs;
-      figures.push({ name: `${r.workload} ${r.strategy}: simulator wall / simulated time`, value: ratio, unit: '×', goal: below('P5', ratio, 1, '×'), note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included` });
+      figures.push({ name: `${r.workload} ${r.strategy}: simulator wall / simulated time`, value: ratio, unit: '×', note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included` });
     }
     return figures;
   },
