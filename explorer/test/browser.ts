@@ -168,7 +168,8 @@ async function linuxPage(page: Page, url: string): Promise<string> {
   });
   // At least one whole 4 MiB block (1024 pages) shows as cleared by a hint.
   if (hintedPixels < 1024) fail(`the heat map shows ${hintedPixels} hinted pages after a completed round`);
-  return `${(await page.textContent('#round-summary')) ?? ''} (${hintedPixels} hinted pixels on the map)`;
+  const booted = await page.getAttribute('body', 'data-boot-seconds');
+  return `booted in ${booted} s; ${(await page.textContent('#round-summary')) ?? ''} (${hintedPixels} hinted pixels on the map)`;
 }
 
 async function main(): Promise<void> {

@@ -107,7 +107,9 @@ async function boot(): Promise<void> {
   guest.onOutput(() => showConsole(guest));
   guest.device.errors$.subscribe((error) => (status.textContent = `The device needs a reset: ${error.message}`));
   await guest.until(() => guest.ready);
-  status.textContent = `Booted in ${((performance.now() - started) / 1000).toFixed(0)} s. First hint round…`;
+  const bootSeconds = ((performance.now() - started) / 1000).toFixed(0);
+  document.body.dataset['bootSeconds'] = bootSeconds;
+  status.textContent = `Booted in ${bootSeconds} s. First hint round…`;
   const rounds = new HintRounds(guest.device, map, () => guest.ram, () => {
     heat.draw();
     showRounds(rounds.rounds);
@@ -120,7 +122,8 @@ async function boot(): Promise<void> {
   buttons.churn.onclick = async () => {
     setBusy(true);
     status.textContent = 'Writing 32 MiB of random data to a tmpfs file, then deleting it…';
-    const exit = await guest.run('mkdir -p /mnt/t && (mountpoint -q /mnt/t || mount -t tmpfs tmpfs /mnt/t) && dd if=/dev/urandom of=/mnt/t/f bs=1M count=32 2>/dev/null && rm /mnt/t/f');
+    // busybox has no mountpoint(1): /proc/mounts says whether the tmpfs is there already.
+    const exit = await guest.run("mkdir -p /mnt/t && (grep -q ' /mnt/t ' /proc/mounts || mount -t tmpfs tmpfs /mnt/t) && dd if=/dev/urandom of=/mnt/t/f bs=1M count=32 2>/dev/null && rm /mnt/t/f");
     status.textContent = exit === 0 ? 'Written and freed: the next sync finds those pages dirty, and their blocks free to hint.' : `The command failed (exit ${exit}).`;
     setBusy(false);
   };
