@@ -82,7 +82,7 @@ function run(input: ScenarioInput): void {
         progress.value = 1;
         progressLabel.textContent = `${data.results.length} runs in ${((performance.now() - started) / 1000).toFixed(1)} s of wall time; every figure is simulated. ${data.results.every((r) => r.verified) ? 'Every destination verified.' : 'Some runs did NOT verify.'}`;
         document.body.dataset['results'] = String(data.results.length);
-        void show(data.results, input);
+        show(data.results, input).catch((error: unknown) => (progressLabel.textContent = `The charts failed: ${error instanceof Error ? error.message : String(error)}`));
         return;
       case 'error':
         stop();
