@@ -12,7 +12,7 @@ export default defineConfig({
     ],
   },
   test: {
-    include: ['test/**/*.test.ts', 'cli/test/**/*.test.ts'],
+    include: ['test/**/*.test.ts', 'cli/test/**/*.test.ts', 'explorer/test/**/*.test.ts'],
     // A fixed seed for every property (FREEHINT_SEED to explore another).
     setupFiles: ['test/support/seed.ts'],
     // Property tests read FREEHINT_RUNS (see test/support/runs.ts); a slow machine must not fail a correct test.

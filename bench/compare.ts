@@ -3,15 +3,15 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { StrategyResult } from '../src/sim/compare.js';
-import type { Benchmark, Figure } from './harness.js';
+import { below, type Benchmark, type Figure } from './harness.js';
 
 // The package root, from source (bench/) or from the bundle (bench/.build/).
 const root = join(import.meta.dirname, import.meta.dirname.endsWith('.build') ? '../..' : '..');
 
 /**
  * The default comparison as `npm start` runs it (a fresh process, from source): its wall time
- * (P3, goal < 10 s), and for every strategy the simulator's wall time against the simulated
- * migration time it reports (P5, goal < 1).
+ * (P3, goal < 10 s), and for every run its wall time, boot and warm-up included, against the
+ * simulated migration time (P5 itself, the migration alone, is the migration benchmark's).
  */
 export const compare: Benchmark = {
   name: 'compare',
@@ -23,9 +23,10 @@ export const compare: Benchmark = {
     const wall = performance.now() - started;
     if (child.status !== 0) throw new Error(`the comparison failed: ${child.stderr}`);
     const results = JSON.parse(child.stdout) as StrategyResult[];
-    const figures: Figure[] = [{ name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`, value: wall / 1000, unit: 's', note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}` }];
+    const figures: Figure[] = [{ name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`, value: wall / 1000, unit: 's', goal: below('P3', wall / 1000, 10, ' s'), note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}` }];
     for (const r of results) {
-      figures.push({ name: `${r.workload} ${r.strategy}: simulator wall / simulated time`, value: r.wallMs / r.simulatedMs, unit: '×', note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included` });
+      const ratio = r.wallMs / r.simulatedMs;
+      figures.push({ name: `${r.workload} ${r.strategy}: simulator wall / simulated time`, value: ratio, unit: '×', note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included` });
     }
     return figures;
   },

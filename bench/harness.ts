@@ -1,9 +1,33 @@
-/** A figure a benchmark prints: a name, a value, its unit, and an optional remark. */
+/** The performance goal a figure is held to (P1 … P6, see bench/README.md) and whether it is met. */
+export interface Goal {
+  readonly id: string;
+  /** The bound, as printed: e.g. '≤ 1.3×'. */
+  readonly bound: string;
+  readonly met: boolean;
+}
+
+/** A figure a benchmark prints: a name, a value, its unit, an optional remark and the goal it answers. */
 export interface Figure {
   readonly name: string;
   readonly value: number;
   readonly unit: string;
   readonly note?: string;
+  readonly goal?: Goal;
+}
+
+/** The goal `id`, met when `value` is at most `bound`. */
+export function atMost(id: string, value: number, bound: number, unit: string): Goal {
+  return { id, bound: `≤ ${bound}${unit}`, met: value <= bound };
+}
+
+/** The goal `id`, met when `value` is under `bound`. */
+export function below(id: string, value: number, bound: number, unit: string): Goal {
+  return { id, bound: `< ${bound}${unit}`, met: value < bound };
+}
+
+/** The goal `id`, met when `value` is at least `bound`. */
+export function atLeast(id: string, value: number, bound: number, unit: string): Goal {
+  return { id, bound: `≥ ${formatValue(bound)}${unit}`, met: value >= bound };
 }
 
 /** Options every benchmark receives. */

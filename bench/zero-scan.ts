@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { allocateScannable, isZeroRange } from '../src/memory/zero-scan.js';
-import type { Benchmark, Figure } from './harness.js';
+import { atLeast, type Benchmark, type Figure } from './harness.js';
 
 const PAGE = 4096;
 const here = (path: string): string => fileURLToPath(new URL(path, import.meta.url));
@@ -56,7 +56,7 @@ export const zeroScan: Benchmark = {
       const versus = (rate: number): string => (base ? `${(rate / base).toFixed(2)}× C (${base.toFixed(1)} GB/s)` : 'no C compiler: no baseline');
       if (wasm) {
         const rate = scanRate(bytes, (p) => wasm.isZero(p, PAGE));
-        figures.push({ name: `zero-page detection, ${kase} pages, WebAssembly SIMD kernel`, value: rate, unit: 'GB/s', note: versus(rate) });
+        figures.push({ name: `zero-page detection, ${kase} pages, WebAssembly SIMD kernel`, value: rate, unit: 'GB/s', note: versus(rate), ...(base ? { goal: atLeast('P1', rate / base, 0.8, '× C') } : {}) });
       }
       const rate = scanRate(bytes, (p) => isZeroRange(plain, p, PAGE));
       figures.push({ name: `zero-page detection, ${kase} pages, probe + native compare`, value: rate, unit: 'GB/s', note: versus(rate) });

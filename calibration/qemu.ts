@@ -12,6 +12,8 @@
  *   --dest file|null  where the migration stream goes: a file in the run directory (default) or /dev/null
  *   --out PATH      where the JSON goes (default: calibration/qemu-7.2-tcg.json for the full
  *                   matrix, .cache/qemu-calibration/partial.json otherwise)
+ *   --table FILE    measure nothing: print the Markdown table of a JSON this script wrote
+ *                   (e.g. calibration/qemu-7.2-tcg.json) and exit
  *
  * Without Debian's tools or archive nothing can be measured: a banner says so and the exit code is 0.
  */
@@ -21,6 +23,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildAssets, TMPFS, Unavailable, type QemuAssets } from './assets.js';
+import { table, tableOfFile, type Comparison } from './qemu-table.js';
 import { Vm } from './vm.js';
 
 /**
@@ -281,17 +284,6 @@ const shellLine = (argv: readonly string[]): string =>
 
 const fmt = (ms: number): string => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
 
-interface Comparison {
-  readonly freedMiB: number;
-  readonly bandwidth: string;
-  readonly initOnAlloc: number;
-  readonly off: Metrics;
-  readonly on: Metrics;
-  readonly totalTimeChangePercent: number;
-  /** total-time of every repetition, hint off and on. */
-  readonly totalTimeReps: { readonly off: readonly number[]; readonly on: readonly number[] };
-}
-
 /** Hint off vs on, per (D, bandwidth, init_on_alloc), from the row medians. */
 function compare(rows: ReadonlyArray<{ row: Row; reps: readonly Rep[]; median: Metrics }>): Comparison[] {
   const keys = ['total-time', 'downtime', 'setup-time', 'ram.transferred', 'ram.normal', 'ram.duplicate', 'ram.skipped', 'ram.dirty-sync-count', 'ram.mbps', 'derived.pagesSentBeyondRam'];
@@ -314,31 +306,16 @@ function compare(rows: ReadonlyArray<{ row: Row; reps: readonly Rep[]; median: M
   return out;
 }
 
-function table(comparisons: readonly Comparison[]): string {
-  const head = '| D (MiB) | bandwidth | init_on_alloc | total ms off → on | change | total ms range off; on | downtime ms off → on | transferred MiB off → on | normal pages off → on | zero pages off → on | dirty syncs off → on |';
-  const rule = '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
-  const range = (values: readonly number[]): string => `${Math.min(...values)}–${Math.max(...values)}`;
-  const pair = (a: number | undefined, b: number | undefined, scale = 1, digits = 0): string => `${((a ?? NaN) / scale).toFixed(digits)} → ${((b ?? NaN) / scale).toFixed(digits)}`;
-  const lines = comparisons.map((c) =>
-    [
-      c.freedMiB,
-      c.bandwidth,
-      c.initOnAlloc,
-      pair(c.off['total-time'], c.on['total-time']),
-      `${c.totalTimeChangePercent > 0 ? '+' : ''}${c.totalTimeChangePercent.toFixed(1)}%`,
-      `${range(c.totalTimeReps.off)}; ${range(c.totalTimeReps.on)}`,
-      pair(c.off['downtime'], c.on['downtime']),
-      pair(c.off['ram.transferred'], c.on['ram.transferred'], 1 << 20, 1),
-      pair(c.off['ram.normal'], c.on['ram.normal']),
-      pair(c.off['ram.duplicate'], c.on['ram.duplicate']),
-      pair(c.off['ram.dirty-sync-count'], c.on['ram.dirty-sync-count']),
-    ].join(' | '),
-  );
-  return [head, rule, ...lines.map((l) => `| ${l} |`)].join('\n');
-}
-
 async function main(): Promise<void> {
-  const options = parseArgs(process.argv.slice(2));
+  const args = process.argv.slice(2);
+  const tableAt = args.indexOf('--table');
+  if (tableAt >= 0) {
+    const file = args[tableAt + 1];
+    if (file === undefined || args.length !== 2) throw new Error('--table takes a file and no other option');
+    console.log(tableOfFile(file));
+    return;
+  }
+  const options = parseArgs(args);
   let assets: QemuAssets;
   try {
     assets = buildAssets();

@@ -5,6 +5,7 @@ import { BalloonDevice, type BalloonOptions, type HintBatch } from '../src/virti
 import { BalloonFeature } from '../src/virtio/balloon/constants.js';
 import type { DescriptorChain } from '../src/virtio/descriptor-chain.js';
 import { Feature } from '../src/virtio/constants.js';
+import { READY_MARKER } from './boot-config.js';
 import { buildAssets, type GuestAssets } from './build-assets.js';
 import { GUEST_MEMORY, LinuxGuest } from './guest.js';
 
@@ -74,7 +75,7 @@ export function describeBalloonChecks(name: string, options: BalloonOptions): vo
     assets = buildAssets((line) => console.log(line));
     guest = await LinuxGuest.start(assets, (memory) => new BalloonDevice(memory, options));
     guest.device.errors$.subscribe((error) => deviceErrors.push(error.message));
-    await guest.until('the kernel to boot and /init to load the modules', () => guest.console.includes('@@FH-READY'), BOOT_MS);
+    await guest.until('the kernel to boot and /init to load the modules', () => guest.console.includes(READY_MARKER), BOOT_MS);
     bootSeconds = (performance.now() - guest.bootStarted) / 1000;
     figures.push(`boot to /init ready: ${bootSeconds.toFixed(1)} s`);
   }, BOOT_MS + 60_000);

@@ -10,9 +10,10 @@ import { V86 } from 'v86';
 import type { GuestMemory } from '../src/memory/guest-memory.js';
 import type { VirtioDevice } from '../src/virtio/device.js';
 import { attachToV86, type AttachedDevice, type V86Emulator } from '../src/vmm/v86.js';
+import { commandEnd, GUEST_MEMORY, KERNEL_CMDLINE } from './boot-config.js';
 import type { GuestAssets } from './build-assets.js';
 
-export const GUEST_MEMORY = 256 << 20;
+export { GUEST_MEMORY };
 
 export class LinuxGuest<D extends VirtioDevice> {
   private output = '';
@@ -28,7 +29,7 @@ export class LinuxGuest<D extends VirtioDevice> {
       bios: { buffer: bufferOf(readFileSync(assets.bios)) },
       bzimage: { buffer: bufferOf(readFileSync(assets.bzImage)) },
       initrd: { buffer: bufferOf(readFileSync(assets.initrd)) },
-      cmdline: 'console=ttyS0 earlyprintk=serial,ttyS0 rdinit=/init panic=-1 tsc=reliable',
+      cmdline: KERNEL_CMDLINE,
       memory_size: GUEST_MEMORY,
       autostart: false,
       disable_keyboard: true,
@@ -80,7 +81,7 @@ export class LinuxGuest<D extends VirtioDevice> {
     const n = ++this.commands;
     const start = this.output.length;
     this.emulator.serial0_send(`${command}\n`);
-    const marker = new RegExp(`^@@FH-END-${n} (\\d+)\\r?$`, 'm');
+    const marker = commandEnd(n);
     await this.until(`the end of command ${n} (${command})`, () => marker.test(this.output.slice(start)), ms);
     const text = this.output.slice(start);
     const match = marker.exec(text)!;

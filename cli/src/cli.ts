@@ -11,6 +11,7 @@ import { lastValueFrom, tap, toArray, filter, map } from 'rxjs';
 import { writeFileAtomic } from './report/files.js';
 import { comparisonChart, renderSvg, sweepChart } from './report/plots.js';
 import { postcopyTable, resultsCsv, resultsTable } from './report/table.js';
+import { defaultJobs, runOnWorkers, runsOf } from './run-pool.js';
 import {
   checkScenario,
   compareScenarios,
@@ -33,6 +34,7 @@ interface RunOptions {
   readonly json?: boolean;
   readonly out: string;
   readonly progress?: boolean;
+  readonly jobs?: string;
 }
 
 interface GridOptions extends RunOptions {
@@ -74,6 +76,14 @@ function grid(options: GridOptions, sizes: readonly string[]): Scenario[] {
   );
 }
 
+/** `--jobs`: worker threads for the runs, a whole number ≥ 1 (default: one per core). */
+function parseJobs(text: string | undefined): number {
+  if (text === undefined) return defaultJobs();
+  const jobs = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(jobs) || jobs < 1) throw new ScenarioError(`--jobs '${text}': expected a whole number ≥ 1`);
+  return jobs;
+}
+
 /** Run scenarios, with a progress bar on stderr when asked (or when stderr is a terminal). */
 async function run(scenarios: readonly Scenario[], options: RunOptions): Promise<StrategyResult[]> {
   const showBar = options.progress ?? Boolean(process.stderr.isTTY && !options.json);
@@ -86,6 +96,16 @@ async function run(scenarios: readonly Scenario[], options: RunOptions): Promise
   });
   const runs = scenarios.reduce((n, s) => n + s.strategies.length, 0);
   if (showBar) bar.start(runs, 0, { what: 'booting' });
+  const jobs = parseJobs(options.jobs);
+  if (jobs > 1 && runs > 1) {
+    // Runs on worker threads: each finished run moves the bar (rounds stay inside the workers).
+    try {
+      const label = (r: StrategyResult): string => `${r.workload} ${r.guestBytes / 2 ** 30} GiB ${r.strategy}: done`;
+      return withReductions(await runOnWorkers(runsOf(scenarios), jobs, (done, r) => showBar && bar.update(done, { what: label(r) })));
+    } finally {
+      if (showBar) bar.stop();
+    }
+  }
   const describe = (e: CompareEvent): string => {
     if (e.kind === 'result') return `${e.result.workload} ${e.result.guestBytes / 2 ** 30} GiB ${e.result.strategy}: done`;
     return `${e.scenario.workload} ${e.scenario.guestBytes / 2 ** 30} GiB ${e.progress.strategy}: round ${e.progress.round}, ${e.progress.remainingPages} pages left`;
@@ -140,6 +160,7 @@ function scenarioOptions(command: Command): Command {
     .option('--seed <n>', 'seed of the guest and its workload (default 1)')
     .option('--out <dir>', 'where to write results', 'out')
     .option('--json', 'print the results as JSON only')
+    .option('--jobs <n>', 'runs at once, on worker threads (default: one per core); results are the same for any number')
     .addOption(new Option('--progress', 'show a progress bar on stderr even when it is not a terminal'));
 }
 
@@ -164,6 +185,7 @@ export function program(): Command {
     .option('--seed <n>', 'override the scenario’s seed')
     .option('--out <dir>', 'where to write results', 'out')
     .option('--json', 'print the results as JSON only')
+    .option('--jobs <n>', 'runs at once, on worker threads (default: one per core)')
     .addOption(new Option('--progress', 'show a progress bar on stderr even when it is not a terminal'))
     .action(async (file: string, options: RunOptions) => {
       let input: unknown;

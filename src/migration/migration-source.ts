@@ -59,12 +59,16 @@ export interface MigrationResult {
    */
   readonly downtimeLimitMet: boolean;
   readonly bytes: number;
+  /** Records written to the stream (a run of pages in one record counts once). */
+  readonly records: number;
   /** Pages sent whole. */
   readonly normalPages: number;
   /** Zero pages sent as header-only records. */
   readonly zeroPages: number;
   /** Zero pages not sent at all (zero-skip, first round, fresh destination). */
   readonly skippedZeroPages: number;
+  /** Pages read that held data (not all zero), however they travelled. */
+  readonly dataPages: number;
   /** Pages cleared from the bitmap by hints. */
   readonly hintedPages: number;
   readonly hintedRanges: number;

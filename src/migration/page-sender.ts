@@ -29,6 +29,8 @@ export interface SendCounts {
   zeroPages: number;
   /** Zero pages not sent at all. */
   skippedZeroPages: number;
+  /** Pages read that held data (not all zero), however they travelled: the guest's pages in use. */
+  dataPages: number;
 }
 
 /**
@@ -41,7 +43,7 @@ export interface SendCounts {
 export class PageSender {
   /** Bytes on the wire as QEMU would send them. */
   wireBytes = 0;
-  readonly counts: SendCounts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0 };
+  readonly counts: SendCounts = { normalPages: 0, zeroPages: 0, skippedZeroPages: 0, dataPages: 0 };
   /** A run of one-byte pages not written yet: zero records, or whole pages of `fill`. */
   private pending: { gpa: number; count: number; fill: number; zeroRecord: boolean } | undefined;
   /**
@@ -100,6 +102,7 @@ export class PageSender {
         this.flush();
         this.writer.page(gpa, this.memory.read(gpa, PAGE_SIZE));
         this.counts.normalPages++;
+        this.counts.dataPages++;
         ms += scanMs + this.wire(WIRE_PAGE_BYTES);
         pfn++;
         continue;
@@ -110,6 +113,7 @@ export class PageSender {
         const count = patternRuns(this.memory, summary.seed, pfn, pages, runs);
         this.addPattern(gpa, summary.seed, runs, count);
         this.counts.normalPages += count;
+        this.counts.dataPages += count;
         ms += count * scanMs + this.wire(count * WIRE_PAGE_BYTES);
         pfn += count;
         continue;
@@ -161,6 +165,7 @@ export class PageSender {
       this.counts.skippedZeroPages += count;
       return;
     }
+    if (fill !== 0) this.counts.dataPages += count;
     const zeroRecord = fill === 0 && policy.detectZero;
     if (zeroRecord) {
       this.counts.zeroPages += count;

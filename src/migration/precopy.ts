@@ -346,6 +346,7 @@ export class PrecopyMigration {
       downtimeMs,
       downtimeLimitMet: downtimeMs <= (this.options.downtimeLimitMs ?? DEFAULT_DOWNTIME_LIMIT_MS),
       bytes: this.sender.wireBytes,
+      records: this.writer.records,
       ...this.sender.counts,
       hintedPages: this.hints.hintedPages,
       hintedRanges: this.hints.hintedRanges,

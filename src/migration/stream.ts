@@ -74,6 +74,11 @@ export class StreamWriter {
 
   constructor(private readonly sink: ByteSink) {}
 
+  /** Records written so far (a run of pages in one record counts once). */
+  get records(): number {
+    return this.seq;
+  }
+
   header(ramBytes: number): number {
     const out = this.begin(RecordType.HEADER, 14);
     putU32(out, PAYLOAD, STREAM_MAGIC);

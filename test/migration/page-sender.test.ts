@@ -89,7 +89,8 @@ describe('PageSender', () => {
     ]);
     const page = records.find((r) => r.type === 'PAGE');
     expect(page?.type === 'PAGE' && Buffer.compare(page.data, data)).toBe(0);
-    expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 6, skippedZeroPages: 0 });
+    // Data: the poison, byte and pattern pages (4-9).
+    expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 6, skippedZeroPages: 0, dataPages: 6 });
     expect(sender.wireBytes).toBe(6 * WIRE_PAGE_BYTES + 6 * WIRE_ZERO_PAGE_BYTES);
     expect(ms).toBe(6 * PAGE_MS + 6 * ZERO_MS);
   });
@@ -135,7 +136,8 @@ describe('PageSender', () => {
       ['FILL', 2, 2, 0xaa],
       ['FILL', 4, 2, 0],
     ]);
-    expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 0, skippedZeroPages: 0 });
+    // Whole pages, but only the two poison pages hold data.
+    expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 0, skippedZeroPages: 0, dataPages: 2 });
     expect(sender.wireBytes).toBe(6 * WIRE_PAGE_BYTES);
     expect(ms).toBe(6 * PAGE_MS);
   });
@@ -148,7 +150,7 @@ describe('PageSender', () => {
     sender.flush();
     expect(next).toBe(6);
     expect(sent()).toEqual([['FILL', 3, 1, 0xaa]]);
-    expect(sender.counts).toEqual({ normalPages: 1, zeroPages: 0, skippedZeroPages: 5 });
+    expect(sender.counts).toEqual({ normalPages: 1, zeroPages: 0, skippedZeroPages: 5, dataPages: 1 });
     expect(sender.wireBytes).toBe(WIRE_PAGE_BYTES);
     // A skipped page costs its scan only (1 ms).
     expect(ms).toBe(5 * 1 + PAGE_MS);
@@ -206,7 +208,7 @@ describe('PageSender', () => {
         ['ZERO', 0, 8],
         ['FILL', 8, 6, 0xaa],
       ]);
-      expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 8, skippedZeroPages: 0 });
+      expect(sender.counts).toEqual({ normalPages: 6, zeroPages: 8, skippedZeroPages: 0, dataPages: 6 });
       sender.flush();
       expect(sent()).toHaveLength(2);
     });

@@ -342,9 +342,16 @@ describe('zero pages', () => {
     expect(same(source.memory, destination, 0)).toBe(true);
   });
 
-  it("'none' sends zero pages whole", () => {
+  it("'none' sends zero pages whole, though only the data pages count as data", () => {
     const { result } = run(new ScriptedSource(), { strategies: 'none' });
-    expect(result).toMatchObject({ normalPages: ALL_PAGES, zeroPages: 0, skippedZeroPages: 0 });
+    expect(result).toMatchObject({ normalPages: ALL_PAGES, zeroPages: 0, skippedZeroPages: 0, dataPages: DATA_PFNS.length });
+  });
+
+  it('counts the records it wrote, as a reader decodes them', () => {
+    for (const strategies of ['none', 'zero', 'zero+zero-skip']) {
+      const { result, records } = run(new ScriptedSource(), { strategies });
+      expect(result.records, strategies).toBe(records.length);
+    }
   });
 });
 

@@ -1,0 +1,28 @@
+import { checkScenario, runStrategy, type StrategyResult } from 'freehint';
+import { describe, expect, it } from 'vitest';
+import { runOnWorkers, runsOf } from '../src/run-pool.js';
+
+/** A result without the simulator's own wall time, the one field a run on another thread may change. */
+const modelled = ({ wallMs: _wall, ...rest }: StrategyResult): Omit<StrategyResult, 'wallMs'> => rest;
+
+describe('the run pool', () => {
+  it('gives, on worker threads, byte for byte the results of a serial run, in its order', async () => {
+    const scenarios = [
+      checkScenario({ guest: '256M', workload: 'idle', strategies: ['zero', 'zero+hint'], warmupMs: 100, seed: 3 }),
+      checkScenario({ guest: '256M', workload: 'written-then-freed', workloadParams: { writtenBytes: '32M' }, strategies: ['none', 'zero+hint+zero-skip'], warmupMs: 100, seed: 4 }),
+    ];
+    const serial = runsOf(scenarios).map(({ scenario, strategy }) => runStrategy(scenario, strategy));
+    const finished: string[] = [];
+    const parallel = await runOnWorkers(runsOf(scenarios), 2, (done, r) => finished.push(`${done} ${r.strategy}`));
+    expect(JSON.stringify(parallel.map(modelled))).toBe(JSON.stringify(serial.map(modelled)));
+    // Each run was heard of once, counted 1 … n.
+    expect(finished.map((f) => Number(f.split(' ')[0]))).toEqual([1, 2, 3, 4]);
+    expect(finished.map((f) => f.split(' ')[1]).sort()).toEqual(['none', 'zero', 'zero+hint', 'zero+hint+zero-skip']);
+  }, 30_000);
+
+  it('lists the runs of a grid in the order a serial run makes them', () => {
+    const a = checkScenario({ guest: '256M', workload: 'idle', strategies: ['zero', 'zero+hint'] });
+    const b = checkScenario({ guest: '512M', workload: 'idle', strategies: ['none'] });
+    expect(runsOf([a, b]).map((r) => `${r.scenario.guestBytes >> 20} ${r.strategy}`)).toEqual(['256 zero', '256 zero+hint', '512 none']);
+  });
+});
