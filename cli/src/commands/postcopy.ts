@@ -1,0 +1,86 @@
+import { join } from 'node:path';
+import type { Command } from 'commander';
+import { checkScenario, comparePostcopy } from 'freehint';
+import { parseHugePage, parseSeed, parseWhole } from '../input/numbers.js';
+import { checkOutputDir } from '../input/out-dir.js';
+import { progressFor } from '../progress.js';
+import { envelope, envelopeJson } from '../report/envelope.js';
+import { writeFilesAtomic } from '../report/files.js';
+import { htmlReport } from '../report/html.js';
+import { postcopyCells, postcopyTable } from '../report/table.js';
+import { guestSize } from '../format.js';
+import { VERSION } from '../version.js';
+import { outputOptions, type OutputOptions } from './scenario-options.js';
+
+interface PostcopyOptions extends OutputOptions {
+  readonly guest: string;
+  readonly workingSet: string;
+  readonly dirtyRate: string;
+  readonly rounds: string;
+  readonly hugePage: string;
+  readonly seed?: string;
+}
+
+export function postcopyCommand(cli: Command): void {
+  outputOptions(
+    cli
+      .command('postcopy')
+      .description('a busy guest that precopy cannot converge on, four ways: precopy, postcopy without and with preemption, and with hints (local-zero); writes postcopy.json and postcopy.html')
+      .option('--guest <size>', 'guest RAM', '8G')
+      .option('--working-set <size>', 'the hog workload’s working set', '2G')
+      .option('--dirty-rate <size>', 'bytes per second it rewrites', '2G')
+      .option('--rounds <n>', 'precopy rounds before the switch to postcopy (1 to 30)', '2')
+      .option('--huge-page <size>', 'host huge page size, a power of two from 4K to 1G', '2M')
+      .option('--seed <n>', 'seed of the guest (default 1)'),
+  ).action((options: PostcopyOptions) => {
+    const scenario = checkScenario({
+      guest: options.guest,
+      workload: 'hog',
+      workloadParams: { workingSetBytes: options.workingSet, dirtyBytesPerSec: options.dirtyRate },
+      warmupMs: 100,
+      downtimeLimitMs: 300,
+      ...(options.seed !== undefined ? { seed: parseSeed(options.seed) } : {}),
+    });
+    const precopyRounds = parseWhole(options.rounds, 'precopy rounds', 1, 30);
+    const hugePageBytes = parseHugePage(options.hugePage, scenario.guestBytes);
+    checkOutputDir(options.out);
+
+    const progress = progressFor(options.progress, 'postcopy', 4);
+    const started = [performance.now()];
+    let results;
+    try {
+      results = comparePostcopy(scenario, {
+        precopyRounds,
+        hugePageBytes,
+        onVariantDone: (done, total, variant) => {
+          started.push(performance.now());
+          progress.onRunDone(done, total, variant);
+        },
+      });
+    } finally {
+      progress.stop();
+    }
+    const timing = options.timing ? { runs: results.map((r, i) => ({ label: r.variant, wallMs: (started[i + 1] ?? 0) - (started[i] ?? 0) })) } : undefined;
+    const json = envelopeJson(envelope('postcopy', [scenario], results, { options: { precopyRounds, hugePageBytes }, ...(timing ? { timing } : {}) }));
+    const html = htmlReport({
+      title: 'freehint: precopy and postcopy on a busy guest',
+      facts: [
+        ['command', 'freehint postcopy'],
+        ['version', VERSION],
+        ['seed', String(scenario.seed)],
+        ['setup', `${guestSize(scenario.guestBytes)} guest, working set ${options.workingSet} rewritten at ${options.dirtyRate}/s, ${precopyRounds} precopy rounds, huge pages of ${options.hugePage}`],
+      ],
+      table: postcopyCells(results),
+      charts: [],
+      notes: [results.every((r) => r.verified) ? 'Every destination verified.' : 'Some destinations did NOT verify.'],
+    });
+    writeFilesAtomic(options.out, { 'postcopy.json': json, 'postcopy.html': html });
+    if (results.some((r) => !r.verified)) process.exitCode = 1;
+    if (options.json) {
+      process.stdout.write(json);
+      return;
+    }
+    console.log(postcopyTable(results));
+    console.log(`\nWrote ${join(options.out, 'postcopy.json')}, ${join(options.out, 'postcopy.html')}`);
+  });
+}
