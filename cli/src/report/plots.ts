@@ -1,6 +1,6 @@
 import { View, parse } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
-import { guestSize } from '../format.js';
+import { guestSize, percentChange } from '../format.js';
 import type { RunResult } from '../runs.js';
 
 /** Render a Vega-Lite spec to a standalone SVG document, headless. */
@@ -26,7 +26,7 @@ export function comparisonChart(results: readonly RunResult[]): TopLevelSpec {
     scenario: `${r.workload}, ${guestSize(r.guestBytes)}, free: ${r.freePolicy}`,
     strategy: r.strategy,
     seconds: r.simulatedMs / 1000,
-    label: r.strategy === 'zero' ? 'base' : r.reductionVsZero === undefined ? '' : `${r.reductionVsZero > 0 ? '+' : ''}${(r.reductionVsZero * 100).toFixed(0)}%`,
+    label: r.strategy === 'zero' ? 'base' : r.reductionVsZero === undefined ? '' : percentChange(r.reductionVsZero),
   }));
   const order = [...new Set(results.map((r) => r.strategy))];
   const panels = [...new Set(data.map((d) => d.scenario))];

@@ -1,6 +1,6 @@
 import { markdownTable } from 'markdown-table';
 import type { PostcopyVariantResult, StrategyResult } from 'freehint';
-import { guestSize } from '../format.js';
+import { guestSize, percentChange } from '../format.js';
 import type { RunResult } from '../runs.js';
 
 const MiB = 2 ** 20;
@@ -20,9 +20,7 @@ function count(n: number): string {
 /** The change against zero detection, as −84% or +3%; `base` for zero detection itself. */
 function change(r: RunResult): string {
   if (r.strategy === 'zero') return 'base';
-  if (r.reductionVsZero === undefined) return '';
-  const percent = Math.round(r.reductionVsZero * 100);
-  return percent === 0 ? '±0%' : `${percent > 0 ? '+' : '−'}${Math.abs(percent)}%`;
+  return r.reductionVsZero === undefined ? '' : percentChange(r.reductionVsZero);
 }
 
 /** One row per strategy run. */
