@@ -12,13 +12,13 @@ export async function runAndReport(kind: ReportKind, scenarios: readonly Scenari
   checkOutputDir(options.out);
   const jobs = jobsOf(scenarios);
   const progress = progressFor(options.progress, kind.command, jobs.length);
+  let outcome;
   try {
-    const outcome = await runJobs(jobs, progress);
-    progress.stop();
-    await reportRuns(kind, scenarios, jobs, outcome, options);
+    outcome = await runJobs(jobs, progress);
   } finally {
     progress.stop();
   }
+  await reportRuns(kind, scenarios, jobs, outcome, options);
 }
 
 export function compareCommand(cli: Command): void {
