@@ -113,7 +113,7 @@ describe('freehint postcopy', () => {
     expect(results[2]!.downtimeMs).toBeLessThan(results[0]!.downtimeMs);
     expect(results[2]!.faults).toBeGreaterThan(0);
     expect(r.stderr.trim().split('\n').map((l) => l.replace(/ \(\d+\.\d s\)$/, ''))).toEqual(results.map((x, i) => `freehint postcopy: [${i + 1}/4] ${x.variant}`));
-    expect(readdirSync(out).sort()).toEqual(['postcopy.html', 'postcopy.json']);
+    expect(readdirSync(out).sort()).toEqual(['postcopy.html', 'postcopy.json', 'postcopy.svg']);
   });
 });
 

@@ -2,7 +2,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Resvg } from '@resvg/resvg-js';
 import { describe, expect, it } from 'vitest';
-import { comparisonChart, renderSvg, sweepChart } from '../src/report/plots.js';
+import type { PostcopyVariantResult } from 'freehint';
+import { comparisonChart, postcopyChart, renderSvg, sweepChart } from '../src/report/plots.js';
 import type { RunResult } from '../src/runs.js';
 
 // The PNGs land here for a person to look at (git ignores the folder).
@@ -59,5 +60,17 @@ describe('plots', () => {
     expect(svg).toContain('>zero+hint, free: poison<');
     expect(svg).toContain('guest RAM (GiB, log scale)');
     expect(svg).toContain('change in migration time (%)');
+  });
+
+  it('postcopy: time and downtime side by side, each variant named in full', async () => {
+    const variant = (name: string, totalMs: number, downtimeMs: number): PostcopyVariantResult => ({
+      variant: name, status: 'completed', verified: true, totalMs, downtimeMs, precopyBytes: 1, precopyChannelBytes: 0, postcopyChannelBytes: 0, faults: 0, faultP50Ms: 0, faultP99Ms: 0, faultMaxMs: 0, resolvedLocally: 0,
+    });
+    const names = ['precopy (zero)', 'postcopy, no preemption', 'postcopy + preemption', 'postcopy + preemption + hints (local zero)'];
+    const svg = await renderSvg(postcopyChart([variant(names[0]!, 44466, 1357), variant(names[1]!, 6786, 2), variant(names[2]!, 6786, 2), variant(names[3]!, 5460, 2)]));
+    const size = png(svg, 'postcopy');
+    expect(size.width).toBeLessThan(1000);
+    for (const name of names) expect(svg).toContain(`>${name}<`);
+    expect(svg).toContain('>1357 ms<');
   });
 });

@@ -7,6 +7,7 @@ import { progressFor } from '../progress.js';
 import { envelope, envelopeJson } from '../report/envelope.js';
 import { writeFilesAtomic } from '../report/files.js';
 import { htmlReport } from '../report/html.js';
+import { postcopyChart, renderSvg } from '../report/plots.js';
 import { postcopyCells, postcopyTable } from '../report/table.js';
 import { guestSize } from '../format.js';
 import { VERSION } from '../version.js';
@@ -25,14 +26,14 @@ export function postcopyCommand(cli: Command): void {
   outputOptions(
     cli
       .command('postcopy')
-      .description('a busy guest that precopy cannot converge on, four ways: precopy, postcopy without and with preemption, and with hints (local-zero); writes postcopy.json and postcopy.html')
+      .description('a busy guest that precopy cannot converge on, four ways: precopy, postcopy without and with preemption, and with hints (local-zero); writes postcopy.json, postcopy.svg and postcopy.html')
       .option('--guest <size>', 'guest RAM', '8G')
       .option('--working-set <size>', 'the hog workload’s working set', '2G')
       .option('--dirty-rate <size>', 'bytes per second it rewrites', '2G')
       .option('--rounds <n>', 'precopy rounds before the switch to postcopy (1 to 30)', '2')
       .option('--huge-page <size>', 'host huge page size, a power of two from 4K to 1G', '2M')
       .option('--seed <n>', 'seed of the guest (default 1)'),
-  ).action((options: PostcopyOptions) => {
+  ).action(async (options: PostcopyOptions) => {
     const scenario = checkScenario({
       guest: options.guest,
       workload: 'hog',
@@ -62,6 +63,7 @@ export function postcopyCommand(cli: Command): void {
     }
     const timing = options.timing ? { runs: results.map((r, i) => ({ label: r.variant, wallMs: (started[i + 1] ?? 0) - (started[i] ?? 0) })) } : undefined;
     const json = envelopeJson(envelope('postcopy', [scenario], results, { options: { precopyRounds, hugePageBytes }, ...(timing ? { timing } : {}) }));
+    const svg = await renderSvg(postcopyChart(results));
     const html = htmlReport({
       title: 'freehint: precopy and postcopy on a busy guest',
       facts: [
@@ -71,16 +73,16 @@ export function postcopyCommand(cli: Command): void {
         ['setup', `${guestSize(scenario.guestBytes)} guest, working set ${options.workingSet} rewritten at ${options.dirtyRate}/s, ${precopyRounds} precopy rounds, huge pages of ${options.hugePage}`],
       ],
       table: postcopyCells(results),
-      charts: [],
+      charts: [svg],
       notes: [results.every((r) => r.verified) ? 'Every destination verified.' : 'Some destinations did NOT verify.'],
     });
-    writeFilesAtomic(options.out, { 'postcopy.json': json, 'postcopy.html': html });
+    writeFilesAtomic(options.out, { 'postcopy.json': json, 'postcopy.svg': svg, 'postcopy.html': html });
     if (results.some((r) => !r.verified)) process.exitCode = 1;
     if (options.json) {
       process.stdout.write(json);
       return;
     }
     console.log(postcopyTable(results));
-    console.log(`\nWrote ${join(options.out, 'postcopy.json')}, ${join(options.out, 'postcopy.html')}`);
+    console.log(`\nWrote ${['postcopy.json', 'postcopy.svg', 'postcopy.html'].map((f) => join(options.out, f)).join(', ')}`);
   });
 }

@@ -1,6 +1,7 @@
 import { View, parse } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { guestSize, percentChange } from '../format.js';
+import type { PostcopyVariantResult } from 'freehint';
 import type { RunResult } from '../runs.js';
 
 /** Render a Vega-Lite spec to a standalone SVG document, headless. */
@@ -86,6 +87,36 @@ export function sweepChart(results: readonly RunResult[]): TopLevelSpec {
         },
       ],
     },
+    ...CONFIG,
+  };
+}
+
+/** Postcopy variants: total migration time, and the time the guest stood still, on one axis per panel. */
+export function postcopyChart(results: readonly PostcopyVariantResult[]): TopLevelSpec {
+  const order = results.map((r) => r.variant);
+  const data = results.flatMap((r) => [
+    { variant: r.variant, measure: 'migration time', seconds: r.totalMs / 1000, label: `${(r.totalMs / 1000).toFixed(2)} s` },
+    { variant: r.variant, measure: 'guest stopped (downtime)', seconds: r.downtimeMs / 1000, label: `${r.downtimeMs.toFixed(0)} ms` },
+  ]);
+  return {
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title: { text: 'Precopy and postcopy on a busy guest', subtitle: 'simulated time; postcopy resumes the guest at once and pays in page faults' },
+    data: { values: data },
+    facet: { field: 'measure', type: 'nominal', title: null, sort: ['migration time', 'guest stopped (downtime)'], header: { labelFontSize: 12, labelFontWeight: 'bold' } },
+    columns: 2,
+    spec: {
+      width: 220,
+      height: 24 * order.length,
+      encoding: {
+        y: { field: 'variant', type: 'nominal', sort: order, title: null, axis: { labelLimit: 400 } },
+        x: { field: 'seconds', type: 'quantitative', title: 'simulated time (s)' },
+      },
+      layer: [
+        { mark: { type: 'bar' }, encoding: { color: { field: 'variant', type: 'nominal', sort: order, scale: { range: COLOURS }, legend: null } } },
+        { mark: { type: 'text', align: 'left', dx: 3 }, encoding: { text: { field: 'label', type: 'nominal' } } },
+      ],
+    },
+    resolve: { scale: { x: 'independent' } },
     ...CONFIG,
   };
 }
