@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import type { Scenario } from 'freehint';
 import { checkOutputDir } from '../input/out-dir.js';
 import { progressFor } from '../progress.js';
-import { jobsOf, runJobs } from '../runs.js';
+import { jobsOf, runJobs, type RunOutcome } from '../runs.js';
 import { reportRuns, type ReportKind } from './report-runs.js';
 import { gridScenarios, scenarioOptions, type GridOptions, type OutputOptions } from './scenario-options.js';
 import { comparisonChart, sweepChart } from '../report/plots.js';
@@ -12,7 +12,7 @@ export async function runAndReport(kind: ReportKind, scenarios: readonly Scenari
   checkOutputDir(options.out);
   const jobs = jobsOf(scenarios);
   const progress = progressFor(options.progress, kind.command, jobs.length);
-  let outcome;
+  let outcome: RunOutcome;
   try {
     outcome = await runJobs(jobs, progress);
   } finally {

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { Command } from 'commander';
-import { checkScenario, comparePostcopy } from 'freehint';
+import { checkScenario, comparePostcopy, type PostcopyVariantResult } from 'freehint';
 import { parseHugePage, parseSeed, parseWhole } from '../input/numbers.js';
 import { checkOutputDir } from '../input/out-dir.js';
 import { progressFor } from '../progress.js';
@@ -47,21 +47,22 @@ export function postcopyCommand(cli: Command): void {
     checkOutputDir(options.out);
 
     const progress = progressFor(options.progress, 'postcopy', 4);
-    const started = [performance.now()];
-    let results;
+    // When each variant ended, after the start: wall times for --timing.
+    const marks = [performance.now()];
+    let results: PostcopyVariantResult[];
     try {
       results = comparePostcopy(scenario, {
         precopyRounds,
         hugePageBytes,
         onVariantDone: (done, total, variant) => {
-          started.push(performance.now());
+          marks.push(performance.now());
           progress.onRunDone(done, total, variant);
         },
       });
     } finally {
       progress.stop();
     }
-    const timing = options.timing ? { runs: results.map((r, i) => ({ label: r.variant, wallMs: (started[i + 1] ?? 0) - (started[i] ?? 0) })) } : undefined;
+    const timing = options.timing ? { runs: results.map((r, i) => ({ label: r.variant, wallMs: (marks[i + 1] ?? 0) - (marks[i] ?? 0) })) } : undefined;
     const json = envelopeJson(envelope('postcopy', [scenario], results, { options: { precopyRounds, hugePageBytes }, ...(timing ? { timing } : {}) }));
     const svg = await renderSvg(postcopyChart(results));
     const html = htmlReport({
