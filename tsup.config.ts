@@ -7,7 +7,8 @@ export default defineConfig({
   dts: true,
   target: 'es2022',
   platform: 'neutral',
-  sourcemap: true,
+  // No source maps: they would point into sources the packages do not ship.
+  sourcemap: false,
   clean: true,
   // Shared chunks, so that freehint and freehint/testing share one copy of each class.
   splitting: true,

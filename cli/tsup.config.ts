@@ -6,6 +6,7 @@ export default defineConfig({
   format: ['esm'],
   target: 'node20',
   platform: 'node',
-  sourcemap: true,
+  // No source maps: they would point into sources the packages do not ship.
+  sourcemap: false,
   clean: true,
 });

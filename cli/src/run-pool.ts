@@ -3,27 +3,16 @@
  * scenario) boots its own guest from the scenario's seed and touches nothing shared, so a run
  * gives the same result on any thread; the results come back in the order of a serial run.
  */
-import { availableParallelism } from 'node:os';
 import { Tinypool } from 'tinypool';
-import type { Scenario, StrategyResult } from 'freehint';
+import type { StrategyResult } from 'freehint';
 import type { RunTask } from './run-worker.js';
 
-/** Threads a pool uses unless told: one per core. */
-export function defaultJobs(): number {
-  return availableParallelism();
-}
-
-/** The runs of `scenarios`, in the order a serial run makes them. */
-export function runsOf(scenarios: readonly Scenario[]): RunTask[] {
-  return scenarios.flatMap((scenario) => scenario.strategies.map((strategy) => ({ scenario, strategy })));
-}
-
 /**
- * Run `tasks` on up to `jobs` worker threads; `onDone` hears of each run as it finishes (in
- * the order they finish). Resolves with the results in the order of `tasks`; rejects with the
- * first run's failure, after the pool is closed.
+ * Run `tasks` on up to `threads` worker threads; `onDone` hears of each run as it finishes (how
+ * many are done, and the index of the one that just did). Resolves with the results in the
+ * order of `tasks`; rejects with the first run's failure, after the pool is closed.
  */
-export async function runOnWorkers(tasks: readonly RunTask[], jobs: number, onDone: (done: number, result: StrategyResult) => void): Promise<StrategyResult[]> {
+export async function runOnWorkers(tasks: readonly RunTask[], threads: number, onDone: (done: number, index: number) => void): Promise<StrategyResult[]> {
   // From source (through a bootstrap that registers the TypeScript loader, and the core from
   // its source too) or from the build.
   const fromSource = import.meta.url.endsWith('.ts');
@@ -31,15 +20,15 @@ export async function runOnWorkers(tasks: readonly RunTask[], jobs: number, onDo
   const pool = new Tinypool({
     filename: worker.href,
     minThreads: 0,
-    maxThreads: Math.max(1, Math.min(jobs, tasks.length)),
+    maxThreads: Math.max(1, Math.min(threads, tasks.length)),
     ...(fromSource ? { execArgv: [...process.execArgv, '--conditions=freehint-source'] } : {}),
   });
   let done = 0;
   try {
     return await Promise.all(
-      tasks.map(async (task) => {
+      tasks.map(async (task, index) => {
         const result = (await pool.run(task)) as StrategyResult;
-        onDone(++done, result);
+        onDone(++done, index);
         return result;
       }),
     );

@@ -1,6 +1,7 @@
 import { checkScenario, runStrategy, type StrategyResult } from 'freehint';
 import { describe, expect, it } from 'vitest';
-import { runOnWorkers, runsOf } from '../src/run-pool.js';
+import { runOnWorkers } from '../src/run-pool.js';
+import { jobsOf } from '../src/runs.js';
 
 /** A result without the simulator's own wall time, the one field a run on another thread may change. */
 const modelled = ({ wallMs: _wall, ...rest }: StrategyResult): Omit<StrategyResult, 'wallMs'> => rest;
@@ -11,18 +12,14 @@ describe('the run pool', () => {
       checkScenario({ guest: '256M', workload: 'idle', strategies: ['zero', 'zero+hint'], warmupMs: 100, seed: 3 }),
       checkScenario({ guest: '256M', workload: 'written-then-freed', workloadParams: { writtenBytes: '32M' }, strategies: ['none', 'zero+hint+zero-skip'], warmupMs: 100, seed: 4 }),
     ];
-    const serial = runsOf(scenarios).map(({ scenario, strategy }) => runStrategy(scenario, strategy));
+    const serial = jobsOf(scenarios).map(({ scenario, strategy }) => runStrategy(scenario, strategy));
+    const jobs = jobsOf(scenarios);
     const finished: string[] = [];
-    const parallel = await runOnWorkers(runsOf(scenarios), 2, (done, r) => finished.push(`${done} ${r.strategy}`));
+    const parallel = await runOnWorkers(jobs, 2, (done, index) => finished.push(`${done} ${jobs[index]!.strategy}`));
     expect(JSON.stringify(parallel.map(modelled))).toBe(JSON.stringify(serial.map(modelled)));
     // Each run was heard of once, counted 1 … n.
     expect(finished.map((f) => Number(f.split(' ')[0]))).toEqual([1, 2, 3, 4]);
     expect(finished.map((f) => f.split(' ')[1]).sort()).toEqual(['none', 'zero', 'zero+hint', 'zero+hint+zero-skip']);
   }, 30_000);
 
-  it('lists the runs of a grid in the order a serial run makes them', () => {
-    const a = checkScenario({ guest: '256M', workload: 'idle', strategies: ['zero', 'zero+hint'] });
-    const b = checkScenario({ guest: '512M', workload: 'idle', strategies: ['none'] });
-    expect(runsOf([a, b]).map((r) => `${r.scenario.guestBytes >> 20} ${r.strategy}`)).toEqual(['256 zero', '256 zero+hint', '512 none']);
-  });
 });
