@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { compareCommand, sweepCommand } from './commands/grid.js';
+import { mergeCommand } from './commands/merge.js';
 import { postcopyCommand } from './commands/postcopy.js';
 import { runCommand } from './commands/run-file.js';
 import { VERSION } from './version.js';
@@ -25,6 +26,7 @@ export function program(): Command {
   compareCommand(cli);
   runCommand(cli);
   sweepCommand(cli);
+  mergeCommand(cli);
   postcopyCommand(cli);
   demoCommand(cli);
   return cli;

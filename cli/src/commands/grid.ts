@@ -3,6 +3,7 @@ import type { Scenario } from 'freehint';
 import { availableParallelism } from 'node:os';
 import { parseWhole } from '../input/numbers.js';
 import { checkOutputDir } from '../input/out-dir.js';
+import { parseShard, shardOf } from '../input/shard.js';
 import { progressFor } from '../progress.js';
 import { jobsOf, runJobs, type RunOutcome } from '../runs.js';
 import { reportRuns, type ReportKind } from './report-runs.js';
@@ -27,6 +28,17 @@ export async function runAndReport(kind: ReportKind, scenarios: readonly Scenari
   await reportRuns(kind, scenarios, jobs, outcome, options);
 }
 
+/** How compare and sweep name and draw their results (merge reports their parts alike). */
+export const COMPARE_REPORT: ReportKind = { command: 'compare', name: 'compare', chart: comparisonChart, csv: false, title: 'freehint: migration strategies compared' };
+export const SWEEP_REPORT: ReportKind = { command: 'sweep', name: 'sweep', chart: sweepChart, csv: true, title: 'freehint: strategies against guest size' };
+
+/** The grid, or with `--shard i/n` its part i: run and report it. */
+async function runGrid(kind: ReportKind, grid: readonly Scenario[], options: GridOptions): Promise<void> {
+  if (options.shard === undefined) return runAndReport(kind, grid, options);
+  const part = parseShard(options.shard, grid.length);
+  return runAndReport(kind, shardOf(grid, part), { ...options, part });
+}
+
 export function compareCommand(cli: Command): void {
   scenarioOptions(
     cli
@@ -35,7 +47,7 @@ export function compareCommand(cli: Command): void {
       .option('--guest <size>', 'guest RAM, e.g. 512M, 8G, 1T', '8G'),
   ).action(async (options: GridOptions) => {
     const scenarios = gridScenarios(options, options.guest ?? '8G');
-    await runAndReport({ command: 'compare', name: 'compare', chart: comparisonChart, csv: false, title: 'freehint: migration strategies compared' }, scenarios, options);
+    await runGrid(COMPARE_REPORT, scenarios, options);
   });
 }
 
@@ -47,6 +59,6 @@ export function sweepCommand(cli: Command): void {
       .option('--sizes <list>', 'guest sizes, comma-separated', '1G,2G,4G,8G,16G,32G,64G'),
   ).action(async (options: GridOptions) => {
     const scenarios = gridScenarios({ ...options, strategies: options.strategies ?? 'zero,zero+zero-skip,zero+hint' }, options.sizes ?? '');
-    await runAndReport({ command: 'sweep', name: 'sweep', chart: sweepChart, csv: true, title: 'freehint: strategies against guest size' }, scenarios, options);
+    await runGrid(SWEEP_REPORT, scenarios, options);
   });
 }

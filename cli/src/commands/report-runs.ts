@@ -35,7 +35,8 @@ function describeSetup(scenarios: readonly Scenario[]): string {
 export async function reportRuns(kind: ReportKind, scenarios: readonly Scenario[], jobs: readonly RunJob[], outcome: RunOutcome, options: OutputOptions): Promise<void> {
   const { results } = outcome;
   const timing = options.timing ? { runs: jobs.map((job, i) => ({ label: labelOf(job), wallMs: outcome.wallMs[i] ?? 0 })) } : undefined;
-  const json = envelopeJson(envelope(kind.command, scenarios, results, timing ? { timing } : {}));
+  const shard = options.part;
+  const json = envelopeJson(envelope(kind.command, scenarios, results, { ...(timing ? { timing } : {}), ...(shard ? { shard } : {}) }));
   const svg = await renderSvg(kind.chart(results));
   const over = results.filter((r) => r.verified && !r.downtimeLimitMet);
   const unverified = results.filter((r) => !r.verified);
@@ -49,14 +50,17 @@ export async function reportRuns(kind: ReportKind, scenarios: readonly Scenario[
       ['command', `freehint ${kind.command}`],
       ['version', VERSION],
       ['seed', String(scenarios[0]?.seed ?? '')],
+      ...(shard ? ([['part', `${shard.index} of ${shard.count}`]] as Array<[string, string]>) : []),
       ['setup', describeSetup(scenarios)],
     ],
     table: resultsCells(results),
     charts: [svg],
     notes,
   });
-  const files: Record<string, string> = { [`${kind.name}.json`]: json, [`${kind.name}.svg`]: svg, [`${kind.name}.html`]: html };
-  if (kind.csv) files[`${kind.name}.csv`] = resultsCsv(results);
+  // A part's files say which part they are, so that parts gathered in one place do not clash.
+  const name = shard ? `${kind.name}-part-${shard.index}-of-${shard.count}` : kind.name;
+  const files: Record<string, string> = { [`${name}.json`]: json, [`${name}.svg`]: svg, [`${name}.html`]: html };
+  if (kind.csv) files[`${name}.csv`] = resultsCsv(results);
   writeFilesAtomic(options.out, files);
   if (unverified.length > 0) process.exitCode = 1;
   if (options.json) {

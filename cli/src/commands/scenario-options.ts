@@ -2,6 +2,7 @@ import { Command, Option } from 'commander';
 import { checkScenario, FREE_POLICIES, HOST_NAMES, parseSize, WORKLOADS, type Scenario } from 'freehint';
 import { parseList } from '../input/lists.js';
 import { parseSeed } from '../input/numbers.js';
+import type { Shard } from '../input/shard.js';
 
 /** Options of every command that runs migrations and writes results. */
 export interface OutputOptions {
@@ -10,11 +11,15 @@ export interface OutputOptions {
   readonly progress?: boolean;
   readonly timing?: boolean;
   readonly jobs?: string;
+  /** The part of the grid these runs are (`--shard i/n`, parsed once the grid is known). */
+  readonly part?: Shard;
 }
 
 /** Options of the commands that run a grid of scenarios (compare, sweep). */
 export interface GridOptions extends OutputOptions {
   readonly seed?: string;
+  /** `--shard i/n` as typed. */
+  readonly shard?: string;
   readonly guest?: string;
   readonly sizes?: string;
   readonly workloads: string;
@@ -52,7 +57,8 @@ export function scenarioOptions(command: Command): Command {
       .option('--downtime <ms>', 'downtime limit in ms (default 2000)')
       .option('--warmup <ms>', 'simulated ms the guest runs before the migration (default 3000)')
       .addOption(new Option('--init-on-alloc', 'guest zeroes pages on allocation (off by default, as in the published runs)'))
-      .option('--seed <n>', 'seed of the guest and its workload (default 1)'),
+      .option('--seed <n>', 'seed of the guest and its workload (default 1)')
+      .option('--shard <i/n>', 'run only part i of n of the grid (consecutive scenarios), e.g. one part per machine; `freehint merge` joins the parts'),
   );
 }
 

@@ -1,4 +1,5 @@
 import type { Scenario } from 'freehint';
+import type { Shard } from '../input/shard.js';
 import { VERSION } from '../version.js';
 
 /** Bumped when a field of the envelope changes meaning or goes away. */
@@ -22,11 +23,13 @@ export interface ResultsEnvelope<R> {
   readonly scenarios: readonly Scenario[];
   /** Settings of the command beyond the scenarios (postcopy's rounds and huge page size). */
   readonly options?: Readonly<Record<string, unknown>>;
+  /** Set when these are the results of one part of a grid (`--shard i/n`; `merge` joins them). */
+  readonly shard?: Shard;
   readonly results: readonly R[];
   readonly timing?: Timing;
 }
 
-export function envelope<R>(command: string, scenarios: readonly Scenario[], results: readonly R[], extra: { options?: Record<string, unknown>; timing?: Timing } = {}): ResultsEnvelope<R> {
+export function envelope<R>(command: string, scenarios: readonly Scenario[], results: readonly R[], extra: { options?: Record<string, unknown>; shard?: Shard; timing?: Timing } = {}): ResultsEnvelope<R> {
   return {
     format: 'freehint-results',
     formatVersion: RESULTS_FORMAT_VERSION,
@@ -36,6 +39,7 @@ export function envelope<R>(command: string, scenarios: readonly Scenario[], res
     seed: scenarios[0]?.seed ?? 1,
     scenarios,
     ...(extra.options !== undefined ? { options: extra.options } : {}),
+    ...(extra.shard !== undefined ? { shard: extra.shard } : {}),
     results,
     ...(extra.timing !== undefined ? { timing: extra.timing } : {}),
   };
