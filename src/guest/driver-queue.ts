@@ -17,6 +17,7 @@ export interface RingLayout {
   readonly usedRing: number;
 }
 
+/** What the driver negotiated that changes how it uses a queue. */
 export interface DriverQueueOptions {
   /** VIRTIO_F_EVENT_IDX was negotiated. */
   readonly eventIdx?: boolean;

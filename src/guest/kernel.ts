@@ -25,6 +25,7 @@ export type Shrinker = (pagesWanted: number) => number;
 /** Called when an allocation fails after shrinking; says how many pages it freed. */
 export type OomNotifier = () => number;
 
+/** What the guest kernel did since boot: pages written, failed allocations, pages the shrinker and the OOM notifier freed. */
 export interface KernelCounters {
   pagesWritten: number;
   allocFailures: number;

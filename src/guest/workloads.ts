@@ -262,6 +262,7 @@ export interface HogParams {
 
 export const HOG_DEFAULTS: HogParams = { workingSetBytes: 2048 * MiB, dirtyBytesPerSec: 512 * MiB };
 
+/** A memory hog: rewrites a working set at a fixed rate, faster than a link may carry it. */
 export function hog(params: Partial<HogParams> = {}): Workload {
   const p = { ...HOG_DEFAULTS, ...params };
   const set = new PagePool();

@@ -7,6 +7,7 @@ import { isZeroRange } from '../memory/zero-scan.js';
  * of the migration stream: append new kinds at the end, never reorder.
  */
 export const OVERLAY_KINDS = ['synic-event', 'synic-message', 'tsc-reference', 'hypercall'] as const;
+/** A hypervisor overlay page's kind. */
 export type OverlayKind = (typeof OVERLAY_KINDS)[number];
 
 /** An overlay is its kind and its parameters; its contents are derived, never stored. */

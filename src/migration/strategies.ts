@@ -7,6 +7,7 @@
  * - `report`: the guest runs free page reporting, so reported pages read as zero (pair with `zero`).
  */
 export type Strategy = 'none' | 'zero' | 'zero-skip' | 'hint' | 'report';
+/** Every strategy name, in the order they combine. */
 export const STRATEGIES: readonly Strategy[] = ['none', 'zero', 'zero-skip', 'hint', 'report'];
 
 /** A checked set of strategies. */
@@ -19,6 +20,7 @@ export interface StrategySet {
   readonly report: boolean;
 }
 
+/** A strategy set that cannot run: an unknown name, a contradiction, or a guest that lacks what it needs. */
 export class StrategyError extends Error {
   override readonly name = 'StrategyError';
 }

@@ -8,6 +8,7 @@ import type { HostCpus } from '../migration/host-cpus.js';
 import type { OverlayMode } from '../migration/overlay.js';
 import type { Vm } from './vm.js';
 
+/** A precopy migration of a simulated VM: strategies, costs, limits, overlay mode, and the hooks tests use (a stream tamper, safety rules). */
 export interface MigrateOptions {
   /** e.g. 'zero+hint' or ['zero', 'hint']. */
   readonly strategies: string | readonly string[];
@@ -28,6 +29,7 @@ export interface MigrateOptions {
   readonly onRound?: (progress: RoundProgress) => void;
 }
 
+/** A precopy migration's result, and what the destination received. */
 export interface Migration {
   readonly result: MigrationResult;
   /** What the destination applied; undefined when it rejected the stream. */

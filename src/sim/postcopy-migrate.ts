@@ -8,6 +8,7 @@ import type { CostModel } from '../migration/cost-model.js';
 import { migrate } from './migrate.js';
 import type { Vm } from './vm.js';
 
+/** A postcopy migration of a simulated VM: precopy rounds first, then the hand-off. */
 export interface PostcopyMigrateOptions {
   readonly strategies: string;
   /** Precopy rounds before the switch to postcopy (QEMU: migrate-start-postcopy). */
@@ -28,6 +29,7 @@ export interface PostcopyMigrateOptions {
   readonly runOnMs?: number;
 }
 
+/** How a postcopy migration ended, what it cost, and any placement violation it saw. */
 export interface PostcopyOutcome {
   readonly status: 'completed' | 'failed';
   readonly error?: Error;

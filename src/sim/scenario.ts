@@ -11,8 +11,11 @@ export class ScenarioError extends Error {
   override readonly name = 'ScenarioError';
 }
 
+/** The workloads a scenario may name. */
 export const WORKLOADS = ['idle', 'compile', 'hog', 'sanitize', 'written-then-freed'] as const;
+/** A workload a scenario may name. */
 export type WorkloadName = (typeof WORKLOADS)[number];
+/** What the guest does to a page when it frees it: nothing, zero it, or poison it. */
 export const FREE_POLICIES: readonly FreePolicy[] = ['none', 'zero', 'poison'];
 const OVERLAY_MODES: readonly OverlayMode[] = ['drop-at-pause', 'ship-originals'];
 

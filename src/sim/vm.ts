@@ -19,6 +19,7 @@ import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
 /** How guest RAM is stored: every byte, written pages only, or compactly (patterns as versions). */
 export type MemoryKind = 'flat' | 'sparse' | 'compact';
 
+/** A simulated VM: its RAM and how it is stored, seed, workload, free-time policy, balloon device and driver, vCPUs and host. */
 export interface VmOptions {
   readonly ramBytes: number;
   readonly seed: number;

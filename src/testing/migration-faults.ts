@@ -110,6 +110,7 @@ export function injectFault(f: Fault, vm: Vm): (chunk: Uint8Array, index: number
   };
 }
 
+/** One migration fault case: a guest seed, strategies, a fresh or used destination, and the fault to inject. */
 export interface FaultCase {
   seed: number;
   strategies: string;

@@ -17,6 +17,7 @@ import { WatchedMemory } from './watched-memory.js';
  */
 export const DEFAULT_ACCESS_BUDGET = 100_000;
 
+/** One hostile ring run: the device under test, its queue, the access budget, an observer. */
 export interface HostileRunOptions<D extends VirtioDevice> {
   /** Build the device under test on the guest memory it is given (a {@link WatchedMemory}). */
   readonly makeDevice: (memory: GuestMemory) => D;
@@ -101,6 +102,7 @@ export function runHostileRing<D extends VirtioDevice>(input: HostileRing, optio
   return found;
 }
 
+/** The hostile ring property: a device, and the queues a ring may be put on. */
 export interface HostileRingPropertyOptions<D extends VirtioDevice> extends Omit<HostileRunOptions<D>, 'queue'> {
   /** Queues to put the hostile ring on, one drawn per input (default [0]). */
   readonly queues?: readonly number[];

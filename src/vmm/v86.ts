@@ -90,6 +90,7 @@ class V86Memory extends ChunkedMemory {
   }
 }
 
+/** A device attached to v86: the device, its pci transport, and how to take it off. */
 export interface AttachedDevice<D extends VirtioDevice> {
   readonly device: D;
   readonly transport: PciTransport;
@@ -98,6 +99,7 @@ export interface AttachedDevice<D extends VirtioDevice> {
   detach(): void;
 }
 
+/** Where to attach a device in v86. */
 export interface AttachOptions {
   /** v86's `memory_size`. */
   readonly memorySize: number;

@@ -22,6 +22,7 @@ import { wholePages, type PageRange } from './ranges.js';
 
 export type { BalloonQueueRole };
 
+/** The optional features a balloon device offers (each only when asked for), its ring features and queue sizes. */
 export interface BalloonOptions {
   /** Each optional feature is offered only when asked for. */
   readonly mustTellHost?: boolean;

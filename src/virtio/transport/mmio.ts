@@ -37,6 +37,7 @@ export const MmioReg = {
 
 /** "virt" read as a little-endian u32. */
 export const MMIO_MAGIC = 0x74726976;
+/** The virtio-mmio register layout version (2: the modern interface, virtio 1.2 §4.2.2). */
 export const MMIO_VERSION = 2;
 /** Our vendor id: the bytes "FHNT" read as a little-endian u32. */
 export const FREEHINT_VENDOR_ID = 0x544e4846;
