@@ -170,7 +170,8 @@ export function program(): Command {
       try {
         input = JSON.parse(readFileSync(file, 'utf8'));
       } catch (error) {
-        throw new ScenarioError(`scenario file '${file}': ${(error as Error).message}`);
+        // A file that cannot be read (a Node.js system error) or is not JSON (a SyntaxError).
+        throw new ScenarioError(`scenario file '${file}': ${error instanceof Error ? error.message : String(error)}`, { cause: error });
       }
       if (options.seed !== undefined && typeof input === 'object' && input !== null) input = { ...input, seed: options.seed };
       const scenario = checkScenario(input);

@@ -1,8 +1,10 @@
 import { Destination, type Received } from '../migration/destination.js';
+import type { MigrationError } from '../migration/errors.js';
 import type { MigrationResult, RoundProgress } from '../migration/migration-source.js';
 import { PrecopyMigration } from '../migration/precopy.js';
 import type { PrecopySafetyRules } from '../migration/safety-rules.js';
 import { strategySet } from '../migration/strategies.js';
+import { StreamError } from '../migration/stream.js';
 import type { CostModel } from '../migration/cost-model.js';
 import type { HostCpus } from '../migration/host-cpus.js';
 import type { OverlayMode } from '../migration/overlay.js';
@@ -34,7 +36,8 @@ export interface Migration {
   readonly result: MigrationResult;
   /** What the destination applied; undefined when it rejected the stream. */
   readonly received: Received | undefined;
-  readonly error: Error | undefined;
+  /** Why it failed: the source's MigrationError, or the StreamError the destination rejected the stream with. */
+  readonly error: MigrationError | StreamError | undefined;
 }
 
 /** Migrate `vm` to `destination` with precopy over one channel; the destination verifies. */
@@ -63,6 +66,8 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
   try {
     return { result, received: incoming.finish(), error: undefined };
   } catch (error) {
-    return { result, received: undefined, error: error as Error };
+    // The destination rejects a stream with a StreamError; anything else is a bug and goes up.
+    if (!(error instanceof StreamError)) throw error;
+    return { result, received: undefined, error };
   }
 }

@@ -4,6 +4,7 @@ import type { Destination } from '../migration/destination.js';
 import { MigrationError } from '../migration/errors.js';
 import { PostcopySession, type HintPolicy, type PostcopyParams, type PostcopyStats } from '../migration/postcopy.js';
 import { strategySet } from '../migration/strategies.js';
+import type { StreamError } from '../migration/stream.js';
 import type { CostModel } from '../migration/cost-model.js';
 import { migrate } from './migrate.js';
 import type { Vm } from './vm.js';
@@ -32,7 +33,8 @@ export interface PostcopyMigrateOptions {
 /** How a postcopy migration ended, what it cost, and any placement violation it saw. */
 export interface PostcopyOutcome {
   readonly status: 'completed' | 'failed';
-  readonly error?: Error;
+  /** Why it failed: a MigrationError, or the StreamError the destination rejected the precopy stream with. */
+  readonly error?: MigrationError | StreamError;
   /** The precopy rounds and the hand-off. */
   readonly precopy: MigrationResult;
   /** The postcopy phase (absent when the precopy phase failed). */
@@ -78,7 +80,7 @@ export function migratePostcopy(vm: Vm, destination: Destination, options: Postc
   });
   vm.switchOver(session.guestMemory, m.received.devices);
   vm.resume();
-  let error: Error | undefined;
+  let error: MigrationError | undefined;
   try {
     // The guest runs; the precopy channel streams the rest alongside until all of it is there.
     while (session.remaining > 0 && !session.failed) {

@@ -2,7 +2,7 @@ import type { FreePolicy } from '../guest/buddy.js';
 import { COMPILE_DEFAULTS, FREED_DEFAULTS, HOG_DEFAULTS, IDLE_DEFAULTS, compile, hog, idle, sanitize, writtenThenFreed, type Workload } from '../guest/workloads.js';
 import type { CostModel } from '../migration/cost-model.js';
 import type { OverlayMode } from '../migration/overlay.js';
-import { strategySet } from '../migration/strategies.js';
+import { StrategyError, strategySet } from '../migration/strategies.js';
 import { HOST_NAMES, HOST_PROFILES, type HostName, type HostProfile } from './host-profile.js';
 import { MAX_VCPUS } from './vm.js';
 
@@ -223,7 +223,8 @@ function strategies(value: unknown): string[] {
     try {
       strategySet(name);
     } catch (error) {
-      throw new ScenarioError(`strategy '${name}': ${(error as Error).message}`);
+      if (!(error instanceof StrategyError)) throw error;
+      throw new ScenarioError(`strategy '${name}': ${error.message}`, { cause: error });
     }
     return name;
   });
