@@ -23,7 +23,8 @@ export interface SplitQueueState {
 
 /**
  * Whether an event index asks for a notification now (§2.7.7.2, `vring_need_event`): true iff
- * `event` lies in the half-open window (old, new] of indices just published, in u16 arithmetic.
+ * `event` lies in the half-open window (old, new] of indices just published, in u16 arithmetic
+ * (H17: the indices wrap at 65536, and `event` may lie behind `old`).
  */
 export function needsEvent(event: number, newIdx: number, oldIdx: number): boolean {
   return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);

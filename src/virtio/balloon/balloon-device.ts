@@ -67,7 +67,7 @@ export interface BalloonCounters {
   emptyHints: number;
 }
 
-/** The balloon queue roles that exist under `features`, in Linux's compacted numbering. */
+/** The balloon queue roles that exist under `features`, in Linux's compacted numbering (H20). */
 export function balloonQueueRoles(features: bigint): BalloonQueueRole[] {
   const roles: BalloonQueueRole[] = ['inflate', 'deflate'];
   if (hasFeature(features, BalloonFeature.STATS_VQ)) roles.push('stats');
@@ -335,7 +335,7 @@ export class BalloonDevice extends VirtioDevice {
 
   // ---- queue handlers ----
 
-  /** Inflate or deflate: a device-readable array of le32 4 KiB PFNs (§5.5.6.1). */
+  /** Inflate or deflate: a device-readable array of le32 PFNs, 4 KiB units whatever the page size (§5.5.6.1, H21). */
   private balloonPages(role: 'inflate' | 'deflate', chain: DescriptorChain): void {
     if (chain.writable.length > 0 || chain.readableLength % 4 !== 0) {
       throw new VirtioError('bad-buffer', `${role} buffer must be a device-readable array of le32 PFNs (got ${chain.readableLength} readable, ${chain.writableLength} writable bytes)`);
