@@ -1,3 +1,4 @@
+/** The simulated guest kernel: the buddy allocator, memory pressure (shrinkers, OOM), and pages whose contents it can verify. */
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { LazyU32Array } from '../memory/compact/lazy-array.js';
 import { BuddyAllocator, type FreePolicy } from './buddy.js';

@@ -1,3 +1,4 @@
+/** The workloads that run inside the simulated guest: idle, compile, hog, sanitize, written-then-freed. */
 import { PAGE_SIZE } from '../memory/guest-memory.js';
 import type { FreePolicy } from './buddy.js';
 import type { GuestKernel } from './kernel.js';

@@ -1,3 +1,4 @@
+/** The receiving side of a precopy migration: verify the stream as it comes, apply it whole or not at all. */
 import { countPatternPages, describeBytes, writePatternRuns, zeroRunLength } from '../memory/described-pages.js';
 import { PAGE_SIZE, type GuestMemory, type PatternRun } from '../memory/guest-memory.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';

@@ -1,3 +1,4 @@
+/** Hypervisor overlay pages (Hyper-V style): which one the guest sees, how they are saved and migrated. */
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { isZeroRange } from '../memory/zero-scan.js';
 

@@ -1,3 +1,4 @@
+/** The migration stream: checksummed records, their writer and their reader. */
 import { PAGE_SIZE, type PatternRun } from '../memory/guest-memory.js';
 import { crc32 } from './crc32.js';
 

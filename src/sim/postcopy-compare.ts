@@ -1,3 +1,4 @@
+/** The postcopy comparison: a busy guest migrated four ways from the same starting state. */
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import type { HintPolicy } from '../migration/postcopy.js';

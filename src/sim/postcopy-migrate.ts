@@ -1,3 +1,4 @@
+/** A postcopy migration of a simulated VM: precopy rounds, the hand-off, then pages on demand. */
 import type { MigrationResult } from '../migration/migration-source.js';
 import type { PrecopySafetyRules } from '../migration/safety-rules.js';
 import type { Destination } from '../migration/destination.js';

@@ -1,3 +1,4 @@
+/** Scenarios as plain data (JSON files, command-line options): checked, with defaults filled in. */
 import type { FreePolicy } from '../guest/buddy.js';
 import { COMPILE_DEFAULTS, FREED_DEFAULTS, HOG_DEFAULTS, IDLE_DEFAULTS, compile, hog, idle, sanitize, writtenThenFreed, type Workload } from '../guest/workloads.js';
 import type { CostModel } from '../migration/cost-model.js';

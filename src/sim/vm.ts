@@ -1,3 +1,4 @@
+/** The simulated VM, a small VMM: guest RAM, a guest kernel and its workload, the balloon device and driver, their steps and switchover. */
 import { BalloonDriver, type BalloonDriverOptions, type GuestCpuCosts } from '../guest/balloon-driver.js';
 import type { FreePolicy } from '../guest/buddy.js';
 import { GuestKernel } from '../guest/kernel.js';

@@ -1,3 +1,4 @@
+/** A model-based test of the free-page-hint protocol against an independent reference model. */
 import fc from 'fast-check';
 import { DriverQueue, layoutRing } from '../guest/driver-queue.js';
 import { MmioDriver } from '../guest/mmio-driver.js';

@@ -1,3 +1,4 @@
+/** Hostile split rings: arbitraries for descriptor bytes, indices and layouts, and how to place them in RAM. */
 import fc from 'fast-check';
 import { layoutRing, type RingLayout } from '../guest/driver-queue.js';
 import type { GuestMemory } from '../memory/guest-memory.js';

@@ -1,3 +1,4 @@
+/** Migration fault injection: a small busy guest, one fault per migration, and the property it must keep. */
 import fc from 'fast-check';
 import { compile } from '../guest/workloads.js';
 import { CompactMemory } from '../memory/compact/compact-memory.js';

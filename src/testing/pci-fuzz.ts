@@ -1,3 +1,4 @@
+/** Hostile register accesses to a device behind the virtio-pci transport. */
 import fc from 'fast-check';
 import { layoutRing } from '../guest/driver-queue.js';
 import { PciDriver } from '../guest/pci-driver.js';

@@ -1,3 +1,4 @@
+/** Scripts of virtio-mmio register accesses, meaningful and arbitrary, for the ring fuzzer. */
 import fc from 'fast-check';
 import { MmioReg } from '../virtio/transport/mmio.js';
 

@@ -1,3 +1,4 @@
+/** The hostile ring property: a hostile split ring and a register script in front of any virtio device. */
 import fc from 'fast-check';
 import { MmioDriver } from '../guest/mmio-driver.js';
 import { FlatMemory } from '../memory/flat-memory.js';

@@ -1,3 +1,4 @@
+/** The stream decoding property: well-formed, mangled and random streams, split anywhere, fed to a destination. */
 import fc from 'fast-check';
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';

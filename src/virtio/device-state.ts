@@ -1,3 +1,4 @@
+/** The device core's saved state and its checks before a restore. */
 import { Status } from './constants.js';
 import { VIRTIO_ERROR_KINDS, type VirtioErrorKind } from './errors.js';
 import { parseQueueState, type QueueState } from './queue-state.js';

@@ -1,3 +1,4 @@
+/** A queue's saved state and its checks, whatever the ring layout. */
 import { boolean, integer, join, oneOf, record, u16, u32 } from './state-fields.js';
 import { StateError } from './state-error.js';
 import { isValidQueueSize, type SplitQueueState } from './split-queue.js';

@@ -1,3 +1,4 @@
+/** The split virtqueue, device side (virtio 1.2 §2.7): available ring, used ring, notification suppression. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, MAX_QUEUE_SIZE, USED_F_NO_NOTIFY } from './constants.js';
 import { readChain, type ChainContext, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';

@@ -1,3 +1,4 @@
+/** Whole-file writes for the reports: a temporary file renamed over the target. */
 import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 

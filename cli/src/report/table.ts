@@ -1,3 +1,4 @@
+/** Results as Markdown tables and CSV. */
 import { markdownTable } from 'markdown-table';
 import type { PostcopyVariantResult, StrategyResult } from 'freehint';
 

@@ -1,3 +1,4 @@
+/** The virtio balloon device (virtio 1.2 §5.5): inflate, deflate, stats, free page hints and free page reporting. */
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { PageBitmap } from '../../memory/page-bitmap.js';

@@ -1,3 +1,4 @@
+/** The virtio-mmio transport (virtio 1.2 §4.2): the register file a VMM dispatches MMIO accesses to. */
 import type { VirtioDevice } from '../device.js';
 import { setHigh, setLow } from './address.js';
 import { parseMmioState, type MmioTransportState } from './transport-state.js';

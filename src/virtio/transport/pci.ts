@@ -1,3 +1,4 @@
+/** The virtio-pci modern transport (virtio 1.2 §4.1): configuration space and the structures in BAR 0. */
 import { map, type Observable, combineLatest, BehaviorSubject, distinctUntilChanged } from 'rxjs';
 import type { VirtioDevice } from '../device.js';
 import { setHigh, setLow } from './address.js';
