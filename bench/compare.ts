@@ -23,9 +23,16 @@ export const compare: Benchmark = {
     const wall = performance.now() - started;
     if (child.status !== 0) throw new Error(`the comparison failed: ${child.stderr}`);
     const results = JSON.parse(child.stdout) as StrategyResult[];
-    const figures: Figure[] = [{ name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`, value: wall / 1000, unit: 's', note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}` }];
+    const figures: Figure[] = [
+      { name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`, value: wall / 1000, unit: 's', note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}` },
+    ];
     for (const r of results) {
-      figures.push({ name: `${r.workload} ${r.strategy}: simulator wall / simulated time`, value: r.wallMs / r.simulatedMs, unit: '×', note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included` });
+      figures.push({
+        name: `${r.workload} ${r.strategy}: simulator wall / simulated time`,
+        value: r.wallMs / r.simulatedMs,
+        unit: '×',
+        note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included`,
+      });
     }
     return figures;
   },

@@ -14,7 +14,14 @@ const ramBytes = Number(process.argv[2]);
 const strategy = process.argv[3];
 const quiet = process.argv[4] === 'quiet';
 const started = performance.now();
-const vm = new Vm({ ramBytes, seed: 1, memory: 'compact', initOnAlloc: false, ...(quiet ? { workload: idle({ dirtyBytesPerSec: 0 }) } : {}), ...(strategy?.includes('report') ? { balloon: { freePageHint: true, pageReporting: true } } : {}) });
+const vm = new Vm({
+  ramBytes,
+  seed: 1,
+  memory: 'compact',
+  initOnAlloc: false,
+  ...(quiet ? { workload: idle({ dirtyBytesPerSec: 0 }) } : {}),
+  ...(strategy?.includes('report') ? { balloon: { freePageHint: true, pageReporting: true } } : {}),
+});
 if (!vm.boot()) throw new Error('balloon probe failed');
 const bootMs = performance.now() - started;
 if (strategy === undefined) {

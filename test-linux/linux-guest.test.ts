@@ -94,7 +94,12 @@ describe("Debian's virtio_balloon driver against freehint's device", () => {
     expect(bit(Feature.VERSION_1)).toBe(true);
     // The device agrees with the guest on every bit.
     for (let n = 0; n < 64; n++) expect(guest.device.hasNegotiated(n)).toBe(bit(n));
-    figures.push(`negotiated: ${Object.entries(BalloonFeature).filter(([, n]) => bit(n)).map(([name]) => name).join(', ')}`);
+    figures.push(
+      `negotiated: ${Object.entries(BalloonFeature)
+        .filter(([, n]) => bit(n))
+        .map(([name]) => name)
+        .join(', ')}`,
+    );
   });
 
   it('inflates and deflates: actual on the device, MemTotal in the guest', async () => {

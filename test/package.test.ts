@@ -35,7 +35,9 @@ describe('the built packages', () => {
   });
 
   it('loads by name from ESM', () => {
-    expect(node(['--input-type=module', '-e', "import { FlatMemory, MmioTransport } from 'freehint'; import { EchoDevice } from 'freehint/testing'; console.log(typeof FlatMemory, typeof MmioTransport, typeof EchoDevice)"])).toBe('function function function');
+    expect(
+      node(['--input-type=module', '-e', "import { FlatMemory, MmioTransport } from 'freehint'; import { EchoDevice } from 'freehint/testing'; console.log(typeof FlatMemory, typeof MmioTransport, typeof EchoDevice)"]),
+    ).toBe('function function function');
   });
 
   it('ships declarations for both entry points and both module systems', () => {

@@ -49,7 +49,11 @@ interface GridOptions extends RunOptions {
   readonly initOnAlloc?: boolean;
 }
 
-const list = (text: string): string[] => text.split(',').map((s) => s.trim()).filter((s) => s.length > 0);
+const list = (text: string): string[] =>
+  text
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
 
 /** Every scenario of the grid the options describe (sizes × workloads × free-time policies). */
 function grid(options: GridOptions, sizes: readonly string[]): Scenario[] {
@@ -119,7 +123,10 @@ async function report(results: readonly StrategyResult[], options: RunOptions, n
   }
   console.log(resultsTable(results));
   const over = results.filter((r) => r.verified && !r.downtimeLimitMet);
-  if (over.length > 0) console.log(`\n(over): the guest stopped for longer than the downtime limit (${over.map((r) => `${r.workload} ${r.strategy}`).join(', ')}): the rest did not fit it when the switchover came (the round limit forced it, or the guest wrote more than the estimate allowed for).`);
+  if (over.length > 0)
+    console.log(
+      `\n(over): the guest stopped for longer than the downtime limit (${over.map((r) => `${r.workload} ${r.strategy}`).join(', ')}): the rest did not fit it when the switchover came (the round limit forced it, or the guest wrote more than the estimate allowed for).`,
+    );
   const unverified = results.filter((r) => !r.verified);
   console.log(unverified.length === 0 ? `\nEvery destination verified: each page the guest uses arrived intact.` : `\n${unverified.length} run(s) did NOT verify.`);
   console.log(`Wrote ${[name + '.json', name + '.svg', ...(csv ? [name + '.csv'] : [])].map((f) => join(options.out, f)).join(', ')}`);
@@ -200,7 +207,14 @@ export function program(): Command {
     .option('--out <dir>', 'where to write results', 'out')
     .option('--json', 'print the results as JSON only')
     .action((options: { guest: string; workingSet: string; dirtyRate: string; rounds: string; hugePage: string; seed?: string; out: string; json?: boolean }) => {
-      const scenario = checkScenario({ guest: options.guest, workload: 'hog', workloadParams: { workingSetBytes: options.workingSet, dirtyBytesPerSec: options.dirtyRate }, warmupMs: 100, downtimeLimitMs: 300, ...(options.seed !== undefined ? { seed: options.seed } : {}) });
+      const scenario = checkScenario({
+        guest: options.guest,
+        workload: 'hog',
+        workloadParams: { workingSetBytes: options.workingSet, dirtyBytesPerSec: options.dirtyRate },
+        warmupMs: 100,
+        downtimeLimitMs: 300,
+        ...(options.seed !== undefined ? { seed: options.seed } : {}),
+      });
       const rounds = Number(options.rounds);
       if (!Number.isInteger(rounds) || rounds < 1) throw new ScenarioError(`precopy rounds '${options.rounds}': expected a whole number ≥ 1`);
       const results = comparePostcopy(scenario, { precopyRounds: rounds, hugePageBytes: parseSize(options.hugePage, 'huge page size') });

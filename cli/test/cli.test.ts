@@ -36,7 +36,12 @@ describe('the freehint command line', () => {
     for (const [args, message] of cases) {
       const r = freehint(...args);
       expect(r.status, args.join(' ')).toBe(2);
-      expect(r.stderr.trim().split('\n').filter((l) => !l.startsWith('npm warn'))).toHaveLength(1);
+      expect(
+        r.stderr
+          .trim()
+          .split('\n')
+          .filter((l) => !l.startsWith('npm warn')),
+      ).toHaveLength(1);
       expect(r.stderr).toContain(message);
     }
     expect(readdirSync(out)).toEqual([]);
@@ -55,7 +60,8 @@ describe('the freehint command line', () => {
   });
 
   it('--seed makes a run reproducible', () => {
-    const run = (seed: string): unknown => JSON.parse(freehint(...small, '--strategies', 'zero+hint', '--json', '--seed', seed, '--out', mkdtempSync(join(tmpdir(), 'freehint-'))).stdout, (k, v: unknown) => (k === 'wallMs' ? undefined : v));
+    const run = (seed: string): unknown =>
+      JSON.parse(freehint(...small, '--strategies', 'zero+hint', '--json', '--seed', seed, '--out', mkdtempSync(join(tmpdir(), 'freehint-'))).stdout, (k, v: unknown) => (k === 'wallMs' ? undefined : v));
     expect(run('5')).toEqual(run('5'));
     expect(run('5')).not.toEqual(run('6'));
   });

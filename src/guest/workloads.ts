@@ -130,8 +130,7 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
     name: 'idle',
     boot(kernel) {
       const managedBytes = kernel.pages.managedPages * PAGE_SIZE;
-      const scaled = (key: 'residentBytes' | 'bootChurnBytes'): number =>
-        params[key] ?? Math.min(IDLE_DEFAULTS[key], Math.floor((managedBytes * IDLE_DEFAULTS[key]) / (4096 * MiB)));
+      const scaled = (key: 'residentBytes' | 'bootChurnBytes'): number => params[key] ?? Math.min(IDLE_DEFAULTS[key], Math.floor((managedBytes * IDLE_DEFAULTS[key]) / (4096 * MiB)));
       const churn = new PagePool();
       churn.grow(kernel, Math.floor(scaled('bootChurnBytes') / PAGE_SIZE));
       resident.grow(kernel, Math.floor(scaled('residentBytes') / PAGE_SIZE), params.zeroedFraction ?? IDLE_DEFAULTS.zeroedFraction);

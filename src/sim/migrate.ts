@@ -1,5 +1,5 @@
 /** A precopy migration of a simulated VM to a destination: the engine wired to the VM's source side. */
-import { Destination, type Received } from '../migration/destination.js';
+import type { Destination, Received } from '../migration/destination.js';
 import type { MigrationError } from '../migration/errors.js';
 import type { MigrationResult, RoundProgress } from '../migration/migration-source.js';
 import { PrecopyMigration } from '../migration/precopy.js';

@@ -68,7 +68,21 @@ export function comparePostcopy(scenario: Scenario, options: { precopyRounds?: n
         verified = vm.kernel.verify().length === 0;
       }
       const r = m.result;
-      return { variant: v.name, status: r.status, verified, totalMs: r.totalMs, downtimeMs: r.downtimeMs, precopyBytes: r.bytes, precopyChannelBytes: 0, postcopyChannelBytes: 0, faults: 0, faultP50Ms: 0, faultP99Ms: 0, faultMaxMs: 0, resolvedLocally: 0 };
+      return {
+        variant: v.name,
+        status: r.status,
+        verified,
+        totalMs: r.totalMs,
+        downtimeMs: r.downtimeMs,
+        precopyBytes: r.bytes,
+        precopyChannelBytes: 0,
+        postcopyChannelBytes: 0,
+        faults: 0,
+        faultP50Ms: 0,
+        faultP99Ms: 0,
+        faultMaxMs: 0,
+        resolvedLocally: 0,
+      };
     }
     const o = migratePostcopy(vm, destination, {
       strategies: v.strategies,

@@ -71,14 +71,19 @@ export function migratePostcopy(vm: Vm, destination: Destination, options: Postc
   if (m.error || m.received === undefined || handOff === undefined) {
     return { status: 'failed', error: m.error ?? new MigrationError('source-failed', 'the precopy phase did not hand off'), precopy: m.result, downtimeMs: m.result.downtimeMs, totalMs: m.result.totalMs, violations: [] };
   }
-  const session = new PostcopySession(source, destination.memory, { remaining: handOff.remaining, hintedClean: policy === 'local-zero' ? handOff.hintedClean : undefined }, {
-    hugePageBytes: options.hugePageBytes ?? 2 << 20,
-    preempt: options.preempt ?? true,
-    linkLatencyMs: options.linkLatencyMs ?? 0.05,
-    ...(options.cost ? { cost: options.cost } : {}),
-    ...(options.tamper ? { tamper: options.tamper } : {}),
-    ...(options.postcopyRules ? { rules: options.postcopyRules } : {}),
-  });
+  const session = new PostcopySession(
+    source,
+    destination.memory,
+    { remaining: handOff.remaining, hintedClean: policy === 'local-zero' ? handOff.hintedClean : undefined },
+    {
+      hugePageBytes: options.hugePageBytes ?? 2 << 20,
+      preempt: options.preempt ?? true,
+      linkLatencyMs: options.linkLatencyMs ?? 0.05,
+      ...(options.cost ? { cost: options.cost } : {}),
+      ...(options.tamper ? { tamper: options.tamper } : {}),
+      ...(options.postcopyRules ? { rules: options.postcopyRules } : {}),
+    },
+  );
   vm.switchOver(session.guestMemory, m.received.devices);
   vm.resume();
   let error: MigrationError | undefined;

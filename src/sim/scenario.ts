@@ -193,7 +193,13 @@ function footprint(workload: WorkloadName, p: Readonly<Record<string, number>>):
 }
 
 function formatSize(bytes: number): string {
-  for (const [unit, size] of [['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  for (const [unit, size] of [
+    ['T', 2 ** 40],
+    ['G', 2 ** 30],
+    ['M', 2 ** 20],
+    ['K', 2 ** 10],
+  ] as const)
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
   return `${bytes} bytes`;
 }
 
@@ -211,7 +217,9 @@ function workloadParams(workload: WorkloadName, value: unknown, guestBytes: numb
   const held = footprint(workload, { ...defaults, ...params });
   const givenHeld = footprint(workload, { ...Object.fromEntries(known.map((k) => [k, 0])), ...params });
   if (givenHeld > Math.min(guestBytes, MAX_WORKLOAD_BYTES)) {
-    throw new ScenarioError(`workload parameters: ${workload} would hold ${formatSize(held)} at once, more than ${guestBytes < MAX_WORKLOAD_BYTES ? `the guest's ${formatSize(guestBytes)} of RAM` : `the ${formatSize(MAX_WORKLOAD_BYTES)} of written memory the simulator keeps`}`);
+    throw new ScenarioError(
+      `workload parameters: ${workload} would hold ${formatSize(held)} at once, more than ${guestBytes < MAX_WORKLOAD_BYTES ? `the guest's ${formatSize(guestBytes)} of RAM` : `the ${formatSize(MAX_WORKLOAD_BYTES)} of written memory the simulator keeps`}`,
+    );
   }
   return params;
 }

@@ -165,19 +165,25 @@ export class Vm {
     this.lazyHintQueue = options.lazyHintQueue ?? false;
     // The guest's MMIO accesses reach whichever transport the VM has now.
     const bus = { read: (offset: number, size: number) => this.transport.read(offset, size), write: (offset: number, size: number, value: number) => this.mmioWrite(offset, size, value) };
-    this.driver = new BalloonDriver(new MmioDriver(bus, this.guestMemory), this.guestMemory, pages, {
-      ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
-      ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
-      ...(options.cpu ? { cpu: options.cpu } : {}),
-      ...options.driver,
-    }, () => ({
-      freeBytes: pages.freePages * PAGE_SIZE,
-      totalBytes: pages.managedPages * PAGE_SIZE,
-      availableBytes: pages.freePages * PAGE_SIZE,
-      cacheBytes: 0,
-      majorFaults: 0,
-      minorFaults: 0,
-    }));
+    this.driver = new BalloonDriver(
+      new MmioDriver(bus, this.guestMemory),
+      this.guestMemory,
+      pages,
+      {
+        ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
+        ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
+        ...(options.cpu ? { cpu: options.cpu } : {}),
+        ...options.driver,
+      },
+      () => ({
+        freeBytes: pages.freePages * PAGE_SIZE,
+        totalBytes: pages.managedPages * PAGE_SIZE,
+        availableBytes: pages.freePages * PAGE_SIZE,
+        cacheBytes: 0,
+        majorFaults: 0,
+        minorFaults: 0,
+      }),
+    );
     this.kernel.registerShrinker((wanted) => this.driver.shrink(wanted));
     this.kernel.registerOomNotifier(() => this.driver.deflateOnOom());
   }

@@ -26,7 +26,17 @@ export function smallBusyGuest(seed: number, overrides: Partial<VmOptions> = {})
     seed,
     memory: 'compact',
     initOnAlloc: false,
-    workload: compile({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, jobBytes: 3 * MiB, jobMs: 30, jobWriteBytesPerSec: 128 * MiB, cacheBytesPerJob: MiB, maxCacheBytes: 4 * MiB, warmCacheBytes: 0, zeroedFraction: 0.2 }),
+    workload: compile({
+      residentBytes: 4 * MiB,
+      bootChurnBytes: 4 * MiB,
+      jobBytes: 3 * MiB,
+      jobMs: 30,
+      jobWriteBytesPerSec: 128 * MiB,
+      cacheBytesPerJob: MiB,
+      maxCacheBytes: 4 * MiB,
+      warmCacheBytes: 0,
+      zeroedFraction: 0.2,
+    }),
     driver: { hintBlocksPerStep: 2 },
     ...overrides,
   });
@@ -163,4 +173,3 @@ export function migrationFaultProperty(rules: PrecopySafetyRules = SAFE_PRECOPY_
     checkDeepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged after the retry');
   });
 }
-

@@ -83,8 +83,6 @@ export function parseDeviceState(value: unknown, path: string, rules: DeviceStat
     configGeneration,
     queues,
     pendingKicks,
-    ...(reason
-      ? { needsReset: { kind: oneOf(reason['kind'], join(reasonPath, 'kind'), VIRTIO_ERROR_KINDS), message: text(reason['message'], join(reasonPath, 'message'), MAX_MESSAGE) } }
-      : {}),
+    ...(reason ? { needsReset: { kind: oneOf(reason['kind'], join(reasonPath, 'kind'), VIRTIO_ERROR_KINDS), message: text(reason['message'], join(reasonPath, 'message'), MAX_MESSAGE) } } : {}),
   };
 }

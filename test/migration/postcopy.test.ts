@@ -129,7 +129,15 @@ describe('postcopy', () => {
     const scenario = (rules?: PrecopySafetyRules) => {
       const vm = busyGuest(9, { workload: pressureAt(12, WORKLOADS.idle()) });
       vm.run(5);
-      const outcome = migratePostcopy(vm, freshDestination(9), { strategies: 'zero+hint', hintPolicy: 'local-zero', precopyRounds: 2, downtimeLimitMs: 1, hugePageBytes: 64 << 10, cost: { bandwidth: 5e8 }, ...(rules ? { rules } : {}) });
+      const outcome = migratePostcopy(vm, freshDestination(9), {
+        strategies: 'zero+hint',
+        hintPolicy: 'local-zero',
+        precopyRounds: 2,
+        downtimeLimitMs: 1,
+        hugePageBytes: 64 << 10,
+        cost: { bandwidth: 5e8 },
+        ...(rules ? { rules } : {}),
+      });
       return { outcome, wrong: vm.kernel.verify() };
     };
     const safe = scenario();

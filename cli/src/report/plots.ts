@@ -37,10 +37,7 @@ export function comparisonChart(results: readonly StrategyResult[]): TopLevelSpe
         y: { field: 'strategy', type: 'nominal', sort: order, title: null },
         x: { field: 'seconds', type: 'quantitative', title: 'simulated migration time (s)' },
       },
-      layer: [
-        { mark: { type: 'bar', color: '#4c78a8' } },
-        { mark: { type: 'text', align: 'left', dx: 3 }, encoding: { text: { field: 'label', type: 'nominal' } } },
-      ],
+      layer: [{ mark: { type: 'bar', color: '#4c78a8' } }, { mark: { type: 'text', align: 'left', dx: 3 }, encoding: { text: { field: 'label', type: 'nominal' } } }],
     },
     ...FONT,
   };

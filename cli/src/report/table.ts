@@ -45,7 +45,26 @@ export function resultsTable(results: readonly StrategyResult[]): string {
 
 /** Results as CSV, one row per strategy run. */
 export function resultsCsv(results: readonly StrategyResult[]): string {
-  const columns = ['guestBytes', 'workload', 'freePolicy', 'seed', 'strategy', 'status', 'verified', 'simulatedMs', 'reductionVsZero', 'downtimeMs', 'downtimeLimitMet', 'bytes', 'pagesSent', 'zeroPages', 'hintedPages', 'skippedZeroPages', 'rounds', 'syncs'] as const;
+  const columns = [
+    'guestBytes',
+    'workload',
+    'freePolicy',
+    'seed',
+    'strategy',
+    'status',
+    'verified',
+    'simulatedMs',
+    'reductionVsZero',
+    'downtimeMs',
+    'downtimeLimitMet',
+    'bytes',
+    'pagesSent',
+    'zeroPages',
+    'hintedPages',
+    'skippedZeroPages',
+    'rounds',
+    'syncs',
+  ] as const;
   const cell = (value: unknown): string => {
     const text = value === undefined ? '' : String(value);
     return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

@@ -6,16 +6,7 @@ import { DeviceId, Feature, Status, featureBit, hasFeature } from '../constants.
 import type { ChainLimits, DescriptorChain, Segment } from '../descriptor-chain.js';
 import { VirtioDevice } from '../device.js';
 import { VirtioError } from '../errors.js';
-import {
-  BALLOON_PAGE_SIZE,
-  BalloonConfig,
-  BalloonFeature,
-  DEFAULT_QUEUE_SIZES,
-  STAT_ENTRY_SIZE,
-  STAT_TAGS,
-  type BalloonQueueRole,
-  type StatName,
-} from './constants.js';
+import { BALLOON_PAGE_SIZE, BalloonConfig, BalloonFeature, DEFAULT_QUEUE_SIZES, STAT_ENTRY_SIZE, STAT_TAGS, type BalloonQueueRole, type StatName } from './constants.js';
 import { BALLOON_CHAIN_LIMITS } from './chain-limits.js';
 import { parseBalloonState, type BalloonState } from './balloon-state.js';
 import { FreePageHint, type HintState } from './free-page-hint.js';

@@ -57,7 +57,6 @@ export interface MmioCounters {
   queueBusy: number;
 }
 
-
 /**
  * The virtio-mmio version 2 register file over a {@link VirtioDevice}. A VMM maps it at some
  * base address and forwards `read(offset, size)` / `write(offset, size, value)` from its MMIO
@@ -220,4 +219,3 @@ export class MmioTransport {
     return 0;
   }
 }
-
