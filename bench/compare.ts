@@ -25,10 +25,23 @@ export const compare: Benchmark = {
     // The results, and this machine's wall time per run apart from them (--timing).
     const output = JSON.parse(child.stdout) as { results: Omit<StrategyResult, 'wallMs'>[]; timing: { runs: Array<{ wallMs: number }> } };
     const results = output.results.map((r, i) => ({ ...r, wallMs: output.timing.runs[i]?.wallMs ?? Number.NaN }));
-    const figures: Figure[] = [{ name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`, value: wall / 1000, unit: 's', goal: below('P3', wall / 1000, 10, ' s'), note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}` }];
+    const figures: Figure[] = [
+      {
+        name: `default comparison (npm start${quick ? ', 1 GiB guests' : ''}), wall`,
+        value: wall / 1000,
+        unit: 's',
+        goal: below('P3', wall / 1000, 10, ' s'),
+        note: `${results.length} migrations, all verified: ${results.every((r) => r.verified)}`,
+      },
+    ];
     for (const r of results) {
       const ratio = r.wallMs / r.simulatedMs;
-      figures.push({ name: `${r.workload} ${r.strategy}: simulator wall / simulated time`, value: ratio, unit: '×', note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included` });
+      figures.push({
+        name: `${r.workload} ${r.strategy}: simulator wall / simulated time`,
+        value: ratio,
+        unit: '×',
+        note: `${r.wallMs.toFixed(0)} ms wall for ${r.simulatedMs.toFixed(0)} ms simulated, boot and warm-up included`,
+      });
     }
     return figures;
   },

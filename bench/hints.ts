@@ -33,12 +33,16 @@ function hintBlocks(ms: number): number {
   driver.kick(2, queue);
   queue.drainUsed();
   let block = 0;
-  const rate = opsPerSecond(() => {
-    // Linux's pattern: drain used buffers, queue one block as one in-buffer, kick.
-    queue.drainUsed();
-    queue.add([], [{ gpa: BLOCK * (1 + (block++ % 200)), length: BLOCK }], block);
-    driver.kick(2, queue);
-  }, 1, ms);
+  const rate = opsPerSecond(
+    () => {
+      // Linux's pattern: drain used buffers, queue one block as one in-buffer, kick.
+      queue.drainUsed();
+      queue.add([], [{ gpa: BLOCK * (1 + (block++ % 200)), length: BLOCK }], block);
+      driver.kick(2, queue);
+    },
+    1,
+    ms,
+  );
   if (received === 0) throw new Error('no hints arrived');
   return rate;
 }

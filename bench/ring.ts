@@ -20,14 +20,30 @@ function endToEnd(segments: 1 | 4, ms: number): number {
   driver.driverOk();
   const data = 0x100000;
   memory.fill(data, 64 * 1024, 7);
-  const out = segments === 1 ? [{ gpa: data, length: 64 }] : [{ gpa: data, length: 32 }, { gpa: data + 32, length: 32 }];
-  const inn = segments === 1 ? [] : [{ gpa: data + 4096, length: 32 }, { gpa: data + 4128, length: 32 }];
+  const out =
+    segments === 1
+      ? [{ gpa: data, length: 64 }]
+      : [
+          { gpa: data, length: 32 },
+          { gpa: data + 32, length: 32 },
+        ];
+  const inn =
+    segments === 1
+      ? []
+      : [
+          { gpa: data + 4096, length: 32 },
+          { gpa: data + 4128, length: 32 },
+        ];
   const perRing = Math.floor(Q / segments);
-  return opsPerSecond(() => {
-    for (let i = 0; i < perRing; i++) queue.add(out, inn, i);
-    driver.kick(0, queue);
-    queue.drainUsed();
-  }, perRing, ms);
+  return opsPerSecond(
+    () => {
+      for (let i = 0; i < perRing; i++) queue.add(out, inn, i);
+      driver.kick(0, queue);
+      queue.drainUsed();
+    },
+    perRing,
+    ms,
+  );
 }
 
 /** The device side alone: pop and push on a ring the driver filled once and never changes. */
@@ -43,11 +59,15 @@ function deviceOnly(ms: number): number {
     memory.writeU16(layout.availRing + 4 + 2 * i, i);
   }
   let avail = 0;
-  return opsPerSecond(() => {
-    avail = (avail + Q) & 0xffff;
-    memory.writeU16(layout.availRing + 2, avail);
-    for (let c = q.pop(); c !== undefined; c = q.pop()) q.push(c.head, 0);
-  }, Q, ms);
+  return opsPerSecond(
+    () => {
+      avail = (avail + Q) & 0xffff;
+      memory.writeU16(layout.availRing + 2, avail);
+      for (let c = q.pop(); c !== undefined; c = q.pop()) q.push(c.head, 0);
+    },
+    Q,
+    ms,
+  );
 }
 
 export const ring: Benchmark = {

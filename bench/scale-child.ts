@@ -20,7 +20,14 @@ const strategy = process.argv[3];
 const quiet = process.argv[4] === 'quiet';
 
 function bootGuest(bytes: number): Vm {
-  const vm = new Vm({ ramBytes: bytes, seed: 1, memory: 'compact', initOnAlloc: false, ...(quiet ? { workload: idle({ dirtyBytesPerSec: 0 }) } : {}), ...(strategy?.includes('report') ? { balloon: { freePageHint: true, pageReporting: true } } : {}) });
+  const vm = new Vm({
+    ramBytes: bytes,
+    seed: 1,
+    memory: 'compact',
+    initOnAlloc: false,
+    ...(quiet ? { workload: idle({ dirtyBytesPerSec: 0 }) } : {}),
+    ...(strategy?.includes('report') ? { balloon: { freePageHint: true, pageReporting: true } } : {}),
+  });
   if (!vm.boot()) throw new Error('balloon probe failed');
   return vm;
 }

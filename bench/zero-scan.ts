@@ -16,7 +16,12 @@ function cBaseline(bytes: number): Map<string, number> | undefined {
   const cc = spawnSync('cc', ['-O3', '-march=native', '-o', binary, source], { encoding: 'utf8' });
   if (cc.error || cc.status !== 0) return undefined;
   const out = execFileSync(binary, [String(bytes)], { encoding: 'utf8' });
-  return new Map(out.trim().split('\n').map((line) => [line.split(' ')[0]!, Number(line.split(' ')[1])]));
+  return new Map(
+    out
+      .trim()
+      .split('\n')
+      .map((line) => [line.split(' ')[0]!, Number(line.split(' ')[1])]),
+  );
 }
 
 /** Best of five passes over every page of `bytes`, GB/s. */

@@ -126,6 +126,7 @@ function version(pkg: string): string {
 
 function installed(pkg: string): boolean {
   try {
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: dpkg-query's own field syntax, not a template
     return run('dpkg-query', ['-W', '-f=${Status}', pkg]).trim() === 'install ok installed';
   } catch {
     return false;
@@ -260,7 +261,10 @@ export function buildAssets(log: (line: string) => void = console.error): QemuAs
   const packages = ['linux-image-amd64', kernelPackage, 'busybox-static', ...qemu];
   const versions = packages.map((pkg): PackageVersion => ({ package: pkg, version: version(pkg) }));
   const kernelRelease = kernelPackage.replace(/^linux-image-/, '');
-  const key = createHash('sha256').update(JSON.stringify({ versions, init: initScript(MODULES), MODULES })).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ versions, init: initScript(MODULES), MODULES }))
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(root, '.cache', 'qemu-guest', `${kernelPackage}-${key}`);
   const manifestPath = join(dir, 'complete.json');
   if (existsSync(manifestPath)) return assetsIn(dir, JSON.parse(readFileSync(manifestPath, 'utf8')) as Manifest);
@@ -300,9 +304,7 @@ export function buildAssets(log: (line: string) => void = console.error): QemuAs
     const manifest: Manifest = { packages: versions, kernelRelease, moduleOrder, init };
     const assets = assetsIn(staging, manifest);
     const tcg = join(assets.env['QEMU_MODULE_DIR']!, 'accel-tcg-x86_64.so');
-    const missing = [assets.qemu, tcg]
-      .flatMap((binary) => run('ldd', [binary], { env: { ...process.env, ...assets.env } }).split('\n'))
-      .filter((line) => line.includes('not found'));
+    const missing = [assets.qemu, tcg].flatMap((binary) => run('ldd', [binary], { env: { ...process.env, ...assets.env } }).split('\n')).filter((line) => line.includes('not found'));
     if (missing.length > 0) throw new Error(`the extracted QEMU still lacks libraries:\n${missing.join('\n')}`);
     writeFileSync(join(staging, 'complete.json'), `${JSON.stringify(manifest, null, 2)}\n`);
     rmSync(dir, { recursive: true, force: true });

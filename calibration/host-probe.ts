@@ -28,7 +28,7 @@ import { Vm } from './vm.js';
  */
 const RUN_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 const root = fileURLToPath(new URL('..', import.meta.url));
-const BALLOON_BOUND = "for d in /sys/bus/virtio/devices/*; do echo \"$(cat $d/device) $(basename $(readlink $d/driver) 2>/dev/null)\"; done | grep -q '^0x0005 virtio_balloon$'";
+const BALLOON_BOUND = 'for d in /sys/bus/virtio/devices/*; do echo "$(cat $d/device) $(basename $(readlink $d/driver) 2>/dev/null)"; done | grep -q \'^0x0005 virtio_balloon$\'';
 const UNLIMITED = '18446744073709551615';
 /** Data the second thread probe holds: small enough that the stream stays in the host's page cache. */
 const HELD_MIB = 512;
@@ -188,10 +188,25 @@ async function main(): Promise<void> {
   const thread = only.includes('thread') ? await threadCosts(assets, reps) : undefined;
   const hint = only.includes('hint') ? await hintCost(assets, reps) : undefined;
   const qemu = execFileSync(assets.qemu, ['--version'], { encoding: 'utf8', env: { ...process.env, ...assets.env } }).split('\n')[0];
-  const report = { description: 'Physical figures of the tcg-2core host profile, measured by `npm run calibrate:host`', generated: new Date().toISOString(), runtimeSeconds: Math.round((performance.now() - started) / 1000), host: { cpus: cpus().length, cpuModel: cpus()[0]?.model }, qemu, reps, thread, hint };
+  const report = {
+    description: 'Physical figures of the tcg-2core host profile, measured by `npm run calibrate:host`',
+    generated: new Date().toISOString(),
+    runtimeSeconds: Math.round((performance.now() - started) / 1000),
+    host: { cpus: cpus().length, cpuModel: cpus()[0]?.model },
+    qemu,
+    reps,
+    thread,
+    hint,
+  };
   const full = only.length === 2;
   writeFileSync(join(root, full ? 'calibration' : '.cache', full ? 'host-tcg-2core.json' : 'host-probe-partial.json'), `${JSON.stringify(report, null, 2)}\n`);
-  console.log(JSON.stringify({ zeroPageUs: thread?.zeroPageUs, normalPageUs: thread?.normalPageUs, hintUsPerBlock: hint?.usPerBlockNoInit, zeroBytesPerSec: hint?.zeroBytesPerSec, firstTouchUsPerPage: hint?.firstTouchUsPerPage }, null, 2));
+  console.log(
+    JSON.stringify(
+      { zeroPageUs: thread?.zeroPageUs, normalPageUs: thread?.normalPageUs, hintUsPerBlock: hint?.usPerBlockNoInit, zeroBytesPerSec: hint?.zeroBytesPerSec, firstTouchUsPerPage: hint?.firstTouchUsPerPage },
+      null,
+      2,
+    ),
+  );
 }
 
 void main();

@@ -18,7 +18,8 @@ export interface Comparison {
 }
 
 export function table(comparisons: readonly Comparison[]): string {
-  const head = '| D (MiB) | bandwidth | init_on_alloc | total ms off → on | change | total ms range off; on | downtime ms off → on | transferred MiB off → on | normal pages off → on | zero pages off → on | dirty syncs off → on |';
+  const head =
+    '| D (MiB) | bandwidth | init_on_alloc | total ms off → on | change | total ms range off; on | downtime ms off → on | transferred MiB off → on | normal pages off → on | zero pages off → on | dirty syncs off → on |';
   const rule = '| ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const range = (values: readonly number[]): string => `${Math.min(...values)}–${Math.max(...values)}`;
   const pair = (a: number | undefined, b: number | undefined, scale = 1, digits = 0): string => `${((a ?? NaN) / scale).toFixed(digits)} → ${((b ?? NaN) / scale).toFixed(digits)}`;

@@ -76,9 +76,7 @@ interface Row {
 const rowId = (freedMiB: number, bw: Bandwidth, ioa: number, hint: boolean): string => `d${freedMiB}-${bw.id}-ioa${ioa}-hint-${hint ? 'on' : 'off'}`;
 
 const MATRIX: readonly Row[] = FREED_MIB.flatMap((freedMiB) =>
-  BANDWIDTHS.flatMap((bandwidth) =>
-    INIT_ON_ALLOC.flatMap((initOnAlloc) => [false, true].map((hint): Row => ({ id: rowId(freedMiB, bandwidth, initOnAlloc, hint), freedMiB, bandwidth, initOnAlloc, hint }))),
-  ),
+  BANDWIDTHS.flatMap((bandwidth) => INIT_ON_ALLOC.flatMap((initOnAlloc) => [false, true].map((hint): Row => ({ id: rowId(freedMiB, bandwidth, initOnAlloc, hint), freedMiB, bandwidth, initOnAlloc, hint })))),
 );
 
 const kernelCmdline = (initOnAlloc: number): string => `console=ttyS0 init_on_alloc=${initOnAlloc} quiet panic=-1`;
@@ -87,19 +85,31 @@ const kernelCmdline = (initOnAlloc: number): string => `console=ttyS0 init_on_al
 function qemuArgv(assets: QemuAssets, row: Row): string[] {
   return [
     ...assets.firmware.flatMap((dir) => ['-L', dir]),
-    '-machine', 'pc',
-    '-accel', 'tcg',
-    '-m', String(MEMORY_MIB),
-    '-smp', '1',
+    '-machine',
+    'pc',
+    '-accel',
+    'tcg',
+    '-m',
+    String(MEMORY_MIB),
+    '-smp',
+    '1',
     '-nodefaults',
-    '-display', 'none',
-    '-serial', 'stdio',
-    '-qmp', 'unix:qmp.sock,server=on,wait=off',
-    '-object', 'iothread,id=iothread0',
-    '-device', `virtio-balloon-pci,free-page-hint=${row.hint ? 'on' : 'off'},iothread=iothread0`,
-    '-kernel', assets.bzImage,
-    '-initrd', assets.initrd,
-    '-append', kernelCmdline(row.initOnAlloc),
+    '-display',
+    'none',
+    '-serial',
+    'stdio',
+    '-qmp',
+    'unix:qmp.sock,server=on,wait=off',
+    '-object',
+    'iothread,id=iothread0',
+    '-device',
+    `virtio-balloon-pci,free-page-hint=${row.hint ? 'on' : 'off'},iothread=iothread0`,
+    '-kernel',
+    assets.bzImage,
+    '-initrd',
+    assets.initrd,
+    '-append',
+    kernelCmdline(row.initOnAlloc),
     '-no-reboot',
   ];
 }
@@ -146,7 +156,10 @@ function parseArgs(args: readonly string[]): Options {
     };
     if (arg === '--reps') reps = Number(value());
     else if (arg === '--reps-unlimited') repsUnlimited = Number(value());
-    else if (arg === '--rows') filters = value().split(',').filter((f) => f !== '');
+    else if (arg === '--rows')
+      filters = value()
+        .split(',')
+        .filter((f) => f !== '');
     else if (arg === '--quick') quick = true;
     else if (arg === '--dest') {
       const v = value();
@@ -279,8 +292,7 @@ function medians(reps: readonly Rep[]): Metrics {
   return Object.fromEntries(keys.map((key) => [key, median(flat.map((f) => f[key]!))]));
 }
 
-const shellLine = (argv: readonly string[]): string =>
-  ['qemu-system-x86_64', ...argv].map((a) => (/^[\w.,=:/@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
+const shellLine = (argv: readonly string[]): string => ['qemu-system-x86_64', ...argv].map((a) => (/^[\w.,=:/@+-]+$/.test(a) ? a : `'${a.replace(/'/g, `'\\''`)}'`)).join(' ');
 
 const fmt = (ms: number): string => `${Math.floor(ms / 60_000)}m${String(Math.round((ms % 60_000) / 1000)).padStart(2, '0')}s`;
 
@@ -396,7 +408,11 @@ async function main(): Promise<void> {
     },
     qemu: {
       commandLine: { 'hint-off': shellLine(argvOf(false, 1)), 'hint-on': shellLine(argvOf(true, 1)) },
-      argv: { 'hint-off': argvOf(false, 1), 'hint-on': argvOf(true, 1), note: 'binary: the extracted usr/bin/qemu-system-x86_64; -append changes with init_on_alloc; QEMU runs in a fresh run directory (qmp.sock, stream.bin)' },
+      argv: {
+        'hint-off': argvOf(false, 1),
+        'hint-on': argvOf(true, 1),
+        note: 'binary: the extracted usr/bin/qemu-system-x86_64; -append changes with init_on_alloc; QEMU runs in a fresh run directory (qmp.sock, stream.bin)',
+      },
       environment: Object.fromEntries(Object.entries(assets.env).map(([k, v]) => [k, v.split(':').map(rel).join(':')])),
       qmpCommands: [...session.qmpCommands],
       qmpSequence:

@@ -12,11 +12,40 @@ import { Vm } from './vm.js';
 const assets = buildAssets();
 const D = Number(process.argv[2] ?? 0);
 const runDir = mkdtempSync(join('/dev/shm', 'layout-'));
-const argv = [...assets.firmware.flatMap((d) => ['-L', d]), '-machine', 'pc', '-accel', 'tcg', '-m', '2048', '-smp', '1', '-nodefaults', '-display', 'none', '-serial', 'stdio', '-qmp', 'unix:qmp.sock,server=on,wait=off', '-object', 'iothread,id=iothread0', '-device', 'virtio-balloon-pci,free-page-hint=off,iothread=iothread0', '-kernel', assets.bzImage, '-initrd', assets.initrd, '-append', 'console=ttyS0 init_on_alloc=1 quiet panic=-1', '-no-reboot'];
+const argv = [
+  ...assets.firmware.flatMap((d) => ['-L', d]),
+  '-machine',
+  'pc',
+  '-accel',
+  'tcg',
+  '-m',
+  '2048',
+  '-smp',
+  '1',
+  '-nodefaults',
+  '-display',
+  'none',
+  '-serial',
+  'stdio',
+  '-qmp',
+  'unix:qmp.sock,server=on,wait=off',
+  '-object',
+  'iothread,id=iothread0',
+  '-device',
+  'virtio-balloon-pci,free-page-hint=off,iothread=iothread0',
+  '-kernel',
+  assets.bzImage,
+  '-initrd',
+  assets.initrd,
+  '-append',
+  'console=ttyS0 init_on_alloc=1 quiet panic=-1',
+  '-no-reboot',
+];
 const vm = await Vm.start(assets.qemu, argv, runDir, { ...process.env, ...assets.env });
 await vm.until('boot', () => vm.console.includes('@@FH-READY'), 180000);
 await new Promise((r) => setTimeout(r, 5000));
-if (D > 0) await vm.check(`dd if=/dev/urandom of=${TMPFS}/seed bs=1M count=1 2>/dev/null && i=0 && while [ $i -lt ${D} ]; do cat ${TMPFS}/seed; i=$((i+1)); done > ${TMPFS}/fill && rm ${TMPFS}/fill ${TMPFS}/seed`, 300000);
+if (D > 0)
+  await vm.check(`dd if=/dev/urandom of=${TMPFS}/seed bs=1M count=1 2>/dev/null && i=0 && while [ $i -lt ${D} ]; do cat ${TMPFS}/seed; i=$((i+1)); done > ${TMPFS}/fill && rm ${TMPFS}/fill ${TMPFS}/seed`, 300000);
 await vm.check('sync; echo 3 > /proc/sys/vm/drop_caches');
 await new Promise((r) => setTimeout(r, 3000));
 await vm.qmp.execute('stop');
@@ -28,11 +57,18 @@ const perMiB16: number[] = [];
 for (let p = 0; p < 2 ** 31 / 4096; p++) {
   readSync(fd, page, 0, 4096, p * 4096);
   let nz = false;
-  for (let i = 0; i < 4096; i += 8) if (page.readBigUInt64LE(i) !== 0n) { nz = true; break; }
+  for (let i = 0; i < 4096; i += 8)
+    if (page.readBigUInt64LE(i) !== 0n) {
+      nz = true;
+      break;
+    }
   const b = Math.floor(p / 4096);
   perMiB16[b] = (perMiB16[b] ?? 0) + (nz ? 1 : 0);
 }
 closeSync(fd);
 rmSync(runDir, { recursive: true, force: true });
 console.log(perMiB16.map((n, i) => `${i * 16}M:${n}`).join(' '));
-console.log('total nonzero', perMiB16.reduce((a, b) => a + b, 0));
+console.log(
+  'total nonzero',
+  perMiB16.reduce((a, b) => a + b, 0),
+);

@@ -39,10 +39,18 @@ test('a small guest migrates with hints, verified, and the same seed gives the s
 
 test('the command line runs a comparison and prints its JSON envelope', () => {
   const out = mkdtempSync(join(tmpdir(), 'freehint-floor-'));
-  const stdout = execFileSync(process.execPath, [join(root, 'cli/dist/cli.js'), '--guest', '256M', '--workloads', 'idle', '--warmup', '100', '--strategies', 'zero,zero+hint', '--json', '--no-progress', '--out', out], { encoding: 'utf8' });
+  const stdout = execFileSync(process.execPath, [join(root, 'cli/dist/cli.js'), '--guest', '256M', '--workloads', 'idle', '--warmup', '100', '--strategies', 'zero,zero+hint', '--json', '--no-progress', '--out', out], {
+    encoding: 'utf8',
+  });
   const printed = JSON.parse(stdout);
   assert.equal(printed.format, 'freehint-results');
-  assert.deepEqual(printed.results.map((r) => [r.strategy, r.verified]), [['zero', true], ['zero+hint', true]]);
+  assert.deepEqual(
+    printed.results.map((r) => [r.strategy, r.verified]),
+    [
+      ['zero', true],
+      ['zero+hint', true],
+    ],
+  );
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'compare.json'), 'utf8')), printed);
   assert.match(readFileSync(join(out, 'compare.html'), 'utf8'), /<svg/);
 });

@@ -108,7 +108,12 @@ export function describeBalloonChecks(name: string, options: BalloonOptions): vo
       expect(guest.device.queues.map((q) => q.layout)).toEqual(guest.device.queues.map(() => layout));
       const ring = Object.entries(Feature).filter(([, n]) => n >= 28 && bit(n));
       figures.push(`guest features (sysfs): ${features}`);
-      figures.push(`negotiated: ${[...Object.entries(BalloonFeature), ...ring].filter(([, n]) => bit(n)).map(([feature]) => feature).join(', ')}`);
+      figures.push(
+        `negotiated: ${[...Object.entries(BalloonFeature), ...ring]
+          .filter(([, n]) => bit(n))
+          .map(([feature]) => feature)
+          .join(', ')}`,
+      );
     });
 
     it('inflates and deflates: actual on the device, MemTotal in the guest', async () => {

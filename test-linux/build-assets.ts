@@ -116,7 +116,10 @@ export function buildAssets(log: (line: string) => void = console.error): GuestA
   if (kernelPackage === undefined) throw Object.assign(new Error("Debian's archive is unreachable: cannot resolve linux-image-686:i386"), { unreachable: true });
   const packages = [`${kernelPackage.replace(/:i386$/, '')}:i386`, 'busybox-static:i386', 'seabios'];
   const versions = packages.map(version);
-  const key = createHash('sha256').update(JSON.stringify({ packages, versions, init: initScript(MODULES), MODULES })).digest('hex').slice(0, 16);
+  const key = createHash('sha256')
+    .update(JSON.stringify({ packages, versions, init: initScript(MODULES), MODULES }))
+    .digest('hex')
+    .slice(0, 16);
   const dir = join(root, '.cache', 'linux-guest', `${kernelPackage.replace(/:i386$/, '')}-${key}`);
   const assets = { dir, bzImage: join(dir, 'bzImage'), initrd: join(dir, 'initrd.gz'), bios: join(dir, 'bios.bin'), kernelVersion: kernelPackage.replace(/^linux-image-/, '').replace(/:i386$/, '') };
   if (existsSync(join(dir, 'complete'))) return assets;

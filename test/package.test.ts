@@ -40,7 +40,9 @@ describe('the built packages', () => {
   });
 
   it('loads by name from ESM', () => {
-    expect(node(['--input-type=module', '-e', "import { FlatMemory, MmioTransport } from 'freehint'; import { EchoDevice } from 'freehint/testing'; console.log(typeof FlatMemory, typeof MmioTransport, typeof EchoDevice)"])).toBe('function function function');
+    expect(
+      node(['--input-type=module', '-e', "import { FlatMemory, MmioTransport } from 'freehint'; import { EchoDevice } from 'freehint/testing'; console.log(typeof FlatMemory, typeof MmioTransport, typeof EchoDevice)"]),
+    ).toBe('function function function');
   });
 
   it('ships declarations for both entry points and both module systems', () => {
@@ -79,7 +81,12 @@ describe('the built packages', () => {
 // Each gets a fresh --out and no progress, and must verify every destination.
 describe("the README's commands", () => {
   const readme = readFileSync(`${root}README.md`, 'utf8');
-  const commands = [...readme.matchAll(/<!-- commands: (\w+) -->\n```sh\n([\s\S]*?)```/g)].flatMap((m) => m[2]!.trim().split('\n').map((line) => ({ kind: m[1]!, line })));
+  const commands = [...readme.matchAll(/<!-- commands: (\w+) -->\n```sh\n([\s\S]*?)```/g)].flatMap((m) =>
+    m[2]!
+      .trim()
+      .split('\n')
+      .map((line) => ({ kind: m[1]!, line })),
+  );
 
   it('has commands for a clone and for an install', () => {
     expect(commands.filter((c) => c.kind === 'clone' && c.line.startsWith('npm start -- '))).not.toHaveLength(0);

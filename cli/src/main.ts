@@ -1,3 +1,4 @@
+/** The command line's entry: parse, run, and turn bad input into one line and exit code 2. */
 import { CommanderError } from 'commander';
 import { ScenarioError } from 'freehint';
 import { program } from './program.js';

@@ -1,3 +1,4 @@
+/** The command tree: every command and its options. */
 import { Command } from 'commander';
 import { demoCommand } from './commands/demo.js';
 import { compareCommand, sweepCommand } from './commands/grid.js';
@@ -11,7 +12,10 @@ import { VERSION } from './version.js';
  * ("Did you mean --guest?", which it puts on a line of its own) folded into that line.
  */
 function oneLine(text: string): string {
-  return `freehint: ${text.replace(/^error: /, '').replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)').trim()}\n`;
+  return `freehint: ${text
+    .replace(/^error: /, '')
+    .replace(/\n\(Did you mean (.*)\?\)/, ' (did you mean $1?)')
+    .trim()}\n`;
 }
 
 /** The command tree. Its actions throw UsageError or ScenarioError for bad input (see main). */

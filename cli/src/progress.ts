@@ -1,3 +1,4 @@
+/** Progress on stderr: a bar on a terminal, a line per finished run elsewhere, or nothing. */
 import { SingleBar } from 'cli-progress';
 
 /**

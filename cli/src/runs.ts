@@ -1,3 +1,4 @@
+/** The runs of a command (one strategy on one scenario each), serially or on the run pool. */
 import { runStrategy, withReductions, type Scenario, type StrategyResult } from 'freehint';
 import { guestSize } from './format.js';
 import type { Progress } from './progress.js';

@@ -1,3 +1,4 @@
+/** "Did you mean …?" for mistyped commands, options and keys. */
 import leven from 'leven';
 
 /**

@@ -1,3 +1,4 @@
+/** The command line's version, read from its package.json. */
 import { readFileSync } from 'node:fs';
 
 /**

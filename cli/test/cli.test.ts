@@ -114,7 +114,12 @@ describe('freehint postcopy', () => {
     // Postcopy resumes the guest at once and pays in faults instead.
     expect(results[2]!.downtimeMs).toBeLessThan(results[0]!.downtimeMs);
     expect(results[2]!.faults).toBeGreaterThan(0);
-    expect(r.stderr.trim().split('\n').map((l) => l.replace(/ \(\d+\.\d s\)$/, ''))).toEqual(results.map((x, i) => `freehint postcopy: [${i + 1}/4] ${x.variant}`));
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .map((l) => l.replace(/ \(\d+\.\d s\)$/, '')),
+    ).toEqual(results.map((x, i) => `freehint postcopy: [${i + 1}/4] ${x.variant}`));
     expect(readdirSync(out).sort()).toEqual(['postcopy.html', 'postcopy.json', 'postcopy.svg']);
   });
 });

@@ -11,8 +11,23 @@ const shots = join(import.meta.dirname, '.plots');
 
 function result(workload: string, guestGiB: number, freePolicy: string, strategy: string, simulatedMs: number, zeroMs: number): RunResult {
   return {
-    strategy, workload, guestBytes: guestGiB * 2 ** 30, freePolicy, seed: 1, status: 'completed', verified: true,
-    simulatedMs, downtimeMs: 100, downtimeLimitMet: true, syncs: 2, bytes: 1, rounds: 2, pagesSent: 1, zeroPages: 0, hintedPages: 0, skippedZeroPages: 0,
+    strategy,
+    workload,
+    guestBytes: guestGiB * 2 ** 30,
+    freePolicy,
+    seed: 1,
+    status: 'completed',
+    verified: true,
+    simulatedMs,
+    downtimeMs: 100,
+    downtimeLimitMet: true,
+    syncs: 2,
+    bytes: 1,
+    rounds: 2,
+    pagesSent: 1,
+    zeroPages: 0,
+    hintedPages: 0,
+    skippedZeroPages: 0,
     reductionVsZero: simulatedMs / zeroMs - 1,
   };
 }
@@ -64,7 +79,19 @@ describe('plots', () => {
 
   it('postcopy: time and downtime side by side, each variant named in full', async () => {
     const variant = (name: string, totalMs: number, downtimeMs: number): PostcopyVariantResult => ({
-      variant: name, status: 'completed', verified: true, totalMs, downtimeMs, precopyBytes: 1, precopyChannelBytes: 0, postcopyChannelBytes: 0, faults: 0, faultP50Ms: 0, faultP99Ms: 0, faultMaxMs: 0, resolvedLocally: 0,
+      variant: name,
+      status: 'completed',
+      verified: true,
+      totalMs,
+      downtimeMs,
+      precopyBytes: 1,
+      precopyChannelBytes: 0,
+      postcopyChannelBytes: 0,
+      faults: 0,
+      faultP50Ms: 0,
+      faultP99Ms: 0,
+      faultMaxMs: 0,
+      resolvedLocally: 0,
     });
     const names = ['precopy (zero)', 'postcopy, no preemption', 'postcopy + preemption', 'postcopy + preemption + hints (local zero)'];
     const svg = await renderSvg(postcopyChart([variant(names[0]!, 44466, 1357), variant(names[1]!, 6786, 2), variant(names[2]!, 6786, 2), variant(names[3]!, 5460, 2)]));

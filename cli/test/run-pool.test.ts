@@ -21,5 +21,4 @@ describe('the run pool', () => {
     expect(finished.map((f) => Number(f.split(' ')[0]))).toEqual([1, 2, 3, 4]);
     expect(finished.map((f) => f.split(' ')[1]).sort()).toEqual(['none', 'zero', 'zero+hint', 'zero+hint+zero-skip']);
   }, 30_000);
-
 });

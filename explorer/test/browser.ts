@@ -61,7 +61,11 @@ function cliResults(): Array<Record<string, unknown>> {
   try {
     const file = join(dir, 'scenario.json');
     writeFileSync(file, JSON.stringify(SCENARIO));
-    const cli = spawnSync(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), '--conditions=freehint-source', join(root, 'cli/src/cli.ts'), 'run', file, '--json', '--out', dir], { cwd: root, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const cli = spawnSync(process.execPath, [join(root, 'node_modules/tsx/dist/cli.mjs'), '--conditions=freehint-source', join(root, 'cli/src/cli.ts'), 'run', file, '--json', '--out', dir], {
+      cwd: root,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
     if (cli.status !== 0) fail(`the CLI failed (exit ${cli.status}): ${cli.stderr}`);
     const parsed: unknown = JSON.parse(cli.stdout);
     const results = Array.isArray(parsed) ? parsed : (parsed as { results?: unknown }).results;
@@ -81,6 +85,7 @@ function preview(): Promise<{ url: string; server: ChildProcess }> {
     const read = (chunk: Buffer): void => {
       output += chunk.toString();
       // ANSI colours aside, the line reads "Local:   http://127.0.0.1:4173/".
+      // biome-ignore lint/suspicious/noControlCharactersInRegex: ESC starts the ANSI colour codes this strips
       const match = /(http:\/\/127\.0\.0\.1:\d+\/)/.exec(output.replace(/\x1b\[[0-9;]*m/g, ''));
       if (match) {
         clearTimeout(timer);
@@ -145,7 +150,9 @@ function compare(table: Map<string, Map<string, string>>, cli: ReadonlyArray<Rec
       if (got !== want) fail(`${strategy} ${field}: the page shows ${got}, the CLI ${want}`);
     }
     if (expected['verified'] !== true) fail(`${strategy}: the CLI's run did not verify`);
-    lines.push(`  ${strategy.padEnd(12)} time ${String(expected['simulatedMs']).padEnd(20)} bytes ${String(expected['bytes']).padEnd(11)} hinted ${String(expected['hintedPages']).padEnd(7)} rounds ${String(expected['rounds'])}: page = CLI`);
+    lines.push(
+      `  ${strategy.padEnd(12)} time ${String(expected['simulatedMs']).padEnd(20)} bytes ${String(expected['bytes']).padEnd(11)} hinted ${String(expected['hintedPages']).padEnd(7)} rounds ${String(expected['rounds'])}: page = CLI`,
+    );
   }
   return lines;
 }

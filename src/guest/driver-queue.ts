@@ -1,3 +1,4 @@
+/** The driver side of a split ring: the guest's view of a virtqueue, reused by the simulated drivers, the tests and the fuzzers. */
 import { MemoryError } from '../memory/errors.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, DescFlag, USED_F_NO_NOTIFY } from '../virtio/constants.js';
@@ -20,6 +21,7 @@ export interface RingLayout {
   readonly usedRing: number;
 }
 
+/** What the driver negotiated that changes how it uses a queue. */
 export interface DriverQueueOptions {
   /** VIRTIO_F_EVENT_IDX was negotiated. */
   readonly eventIdx?: boolean;

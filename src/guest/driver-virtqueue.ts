@@ -1,3 +1,4 @@
+/** What the guest's drivers need of a virtqueue, whatever its layout (split or packed). */
 import type { Segment } from '../virtio/descriptor-chain.js';
 
 /** A used buffer returned to the driver. */

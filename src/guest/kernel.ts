@@ -1,3 +1,4 @@
+/** The simulated guest kernel: the buddy allocator, memory pressure (shrinkers, OOM), and pages whose contents it can verify. */
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { LazyU32Array } from '../memory/compact/lazy-array.js';
 import { BuddyAllocator, type FreePolicy } from './buddy.js';
@@ -25,6 +26,7 @@ export type Shrinker = (pagesWanted: number) => number;
 /** Called when an allocation fails after shrinking; says how many pages it freed. */
 export type OomNotifier = () => number;
 
+/** What the guest kernel did since boot: pages written, failed allocations, pages the shrinker and the OOM notifier freed. */
 export interface KernelCounters {
   pagesWritten: number;
   allocFailures: number;

@@ -1,3 +1,4 @@
+/** The guest's virtio-mmio transport driver (Linux's virtio_mmio.c). */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
 import { MMIO_MAGIC, MmioReg } from '../virtio/transport/mmio.js';

@@ -1,3 +1,4 @@
+/** The driver side of a packed virtqueue (virtio 1.2 §2.8), as a guest driver runs it. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { DESC_SIZE, DescFlag, RingEventFlag } from '../virtio/constants.js';
 import type { Segment } from '../virtio/descriptor-chain.js';

@@ -1,3 +1,4 @@
+/** The guest's virtio-pci modern transport driver (Linux's virtio_pci_modern). */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
 import { CommonCfg, PCI_VENDOR_VIRTIO, PciCapType } from '../virtio/transport/pci.js';

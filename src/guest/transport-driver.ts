@@ -1,3 +1,4 @@
+/** What a guest device driver needs of its transport, and the feature negotiation every driver does. */
 import { Feature, Status, featureBit } from '../virtio/constants.js';
 import type { DriverQueue, DriverQueueOptions, RingLayout } from './driver-queue.js';
 import type { DriverVirtqueue } from './driver-virtqueue.js';

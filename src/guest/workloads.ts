@@ -1,3 +1,4 @@
+/** The workloads that run inside the simulated guest: idle, compile, hog, sanitize, written-then-freed. */
 import { PAGE_SIZE } from '../memory/guest-memory.js';
 import type { FreePolicy } from './buddy.js';
 import type { GuestKernel } from './kernel.js';
@@ -115,6 +116,7 @@ export interface IdleParams {
   readonly zeroedFraction: number;
 }
 
+/** An idle guest's defaults: a small resident set, a little boot churn, 1 MiB/s of background writes. */
 export const IDLE_DEFAULTS: IdleParams = { residentBytes: 192 * MiB, bootChurnBytes: 64 * MiB, dirtyBytesPerSec: 1 * MiB, zeroedFraction: 0.05 };
 
 /**
@@ -129,8 +131,7 @@ export function idle(params: Partial<IdleParams> = {}): Workload {
     name: 'idle',
     boot(kernel) {
       const managedBytes = kernel.pages.managedPages * PAGE_SIZE;
-      const scaled = (key: 'residentBytes' | 'bootChurnBytes'): number =>
-        params[key] ?? Math.min(IDLE_DEFAULTS[key], Math.floor((managedBytes * IDLE_DEFAULTS[key]) / (4096 * MiB)));
+      const scaled = (key: 'residentBytes' | 'bootChurnBytes'): number => params[key] ?? Math.min(IDLE_DEFAULTS[key], Math.floor((managedBytes * IDLE_DEFAULTS[key]) / (4096 * MiB)));
       const churn = new PagePool();
       churn.grow(kernel, Math.floor(scaled('bootChurnBytes') / PAGE_SIZE));
       resident.grow(kernel, Math.floor(scaled('residentBytes') / PAGE_SIZE), params.zeroedFraction ?? IDLE_DEFAULTS.zeroedFraction);
@@ -152,6 +153,7 @@ export interface FreedParams extends IdleParams {
   readonly writtenBytes: number;
 }
 
+/** The freed-memory case's defaults: the idle guest's, after writing and freeing 256 MiB. */
 export const FREED_DEFAULTS: FreedParams = { ...IDLE_DEFAULTS, writtenBytes: 256 * MiB };
 
 /**
@@ -194,6 +196,7 @@ export interface CompileParams extends IdleParams {
   readonly warmCacheBytes: number;
 }
 
+/** A `make -j4` kernel build's defaults. */
 export const COMPILE_DEFAULTS: CompileParams = {
   ...IDLE_DEFAULTS,
   jobs: 4,
@@ -260,8 +263,10 @@ export interface HogParams {
   readonly dirtyBytesPerSec: number;
 }
 
+/** The hog's defaults: a 2 GiB working set rewritten at 512 MiB/s. */
 export const HOG_DEFAULTS: HogParams = { workingSetBytes: 2048 * MiB, dirtyBytesPerSec: 512 * MiB };
 
+/** A memory hog: rewrites a working set at a fixed rate, faster than a link may carry it. */
 export function hog(params: Partial<HogParams> = {}): Workload {
   const p = { ...HOG_DEFAULTS, ...params };
   const set = new PagePool();

@@ -11,7 +11,7 @@ export function popcount32(x: number): number {
 /** Set (or clear) bits [first, last], inclusive, word by word. */
 export function setBits(words: Uint32Array, first: number, last: number, on = true): void {
   const lastWord = last >>> 5;
-  let w = first >>> 5;
+  const w = first >>> 5;
   const firstBits = ~0 << (first & 31);
   const lastBits = ~0 >>> (31 - (last & 31));
   if (w === lastWord) {

@@ -21,14 +21,7 @@ const HOT_WAYS = 8;
 export function checkRegions(regions: readonly RamRegion[]): void {
   let previousEnd = 0;
   for (const r of regions) {
-    const ok =
-      Number.isSafeInteger(r.gpa) &&
-      Number.isSafeInteger(r.size) &&
-      r.size > 0 &&
-      r.gpa % PAGE_SIZE === 0 &&
-      r.size % PAGE_SIZE === 0 &&
-      r.gpa >= previousEnd &&
-      Number.isSafeInteger(r.gpa + r.size);
+    const ok = Number.isSafeInteger(r.gpa) && Number.isSafeInteger(r.size) && r.size > 0 && r.gpa % PAGE_SIZE === 0 && r.size % PAGE_SIZE === 0 && r.gpa >= previousEnd && Number.isSafeInteger(r.gpa + r.size);
     if (!ok) {
       throw new MemoryError('bad-argument', r.gpa, r.size, 'RAM regions must be page aligned, non-empty, sorted and disjoint');
     }
@@ -86,12 +79,7 @@ export abstract class ChunkedMemory implements GuestMemory {
   protected check(gpa: number, length: number): void {
     if (this.contains(gpa, length)) return;
     const valid = Number.isSafeInteger(gpa) && Number.isSafeInteger(length) && gpa >= 0 && length >= 0;
-    throw new MemoryError(
-      valid ? 'out-of-range' : 'bad-address',
-      gpa,
-      length,
-      valid ? `guest range 0x${gpa.toString(16)}+${length} is not RAM` : `invalid guest range ${gpa}+${length}`,
-    );
+    throw new MemoryError(valid ? 'out-of-range' : 'bad-address', gpa, length, valid ? `guest range 0x${gpa.toString(16)}+${length} is not RAM` : `invalid guest range ${gpa}+${length}`);
   }
 
   protected markDirty(gpa: number, length: number): void {

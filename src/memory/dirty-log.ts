@@ -1,3 +1,4 @@
+/** The per-page dirty log every guest write marks: the equivalent of KVM's dirty bitmap. */
 import { popcount32, setBits } from './bits.js';
 
 /**

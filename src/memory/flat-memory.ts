@@ -1,3 +1,4 @@
+/** Guest RAM with every byte backed: one buffer per region, for VMMs and real guests. */
 import { ChunkedMemory, type Chunk } from './chunked-memory.js';
 import type { RamRegion } from './guest-memory.js';
 import { allocateScannable } from './zero-scan.js';

@@ -1,3 +1,4 @@
+/** A set of page frame numbers as a bitmap with a summary level: the migration's dirty bitmap. */
 import { nextSetBit, popcount32, setBits } from './bits.js';
 
 /** Words per block: one summary word's worth, 1024 pages. */

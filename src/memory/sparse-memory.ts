@@ -1,3 +1,4 @@
+/** Guest RAM that stores only the pages that were written. */
 import { ChunkedMemory, type Chunk } from './chunked-memory.js';
 import { PAGE_SIZE, type RamRegion } from './guest-memory.js';
 

@@ -1,3 +1,4 @@
+/** The receiving side of a precopy migration: verify the stream as it comes, apply it whole or not at all. */
 import { countPatternPages, describeBytes, writePatternRuns, zeroRunLength } from '../memory/described-pages.js';
 import { PAGE_SIZE, type GuestMemory, type PatternRun } from '../memory/guest-memory.js';
 import { StreamError, StreamReader, type StreamRecord } from './stream.js';
@@ -84,7 +85,8 @@ export class Incoming {
       try {
         this.reader.finish();
       } catch (error) {
-        this.failure = error as StreamError;
+        // Stryker disable next-line ConditionalExpression,StringLiteral: defensive; the reader throws StreamErrors only
+        this.failure = error instanceof StreamError ? error : new StreamError('bad-record', this.seq, String(error));
       }
     }
     if (this.failure) throw this.failure;

@@ -83,4 +83,3 @@ export interface HandOff {
 
 /** The device record that tells a destination what postcopy will still bring. */
 export const HAND_OFF_RECORD = 'postcopy';
-

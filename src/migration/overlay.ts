@@ -1,3 +1,4 @@
+/** Hypervisor overlay pages (Hyper-V style): which one the guest sees, how they are saved and migrated. */
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
 import { isZeroRange } from '../memory/zero-scan.js';
 
@@ -7,6 +8,7 @@ import { isZeroRange } from '../memory/zero-scan.js';
  * of the migration stream: append new kinds at the end, never reorder.
  */
 export const OVERLAY_KINDS = ['synic-event', 'synic-message', 'tsc-reference', 'hypercall'] as const;
+/** A hypervisor overlay page's kind. */
 export type OverlayKind = (typeof OVERLAY_KINDS)[number];
 
 /** An overlay is its kind and its parameters; its contents are derived, never stored. */

@@ -1,3 +1,4 @@
+/** The page scan: each dirty page read, classified (zero, described, overlay, whole) and written as stream records. */
 import { describePage, patternRuns, zeroRunLength } from '../memory/described-pages.js';
 import { PAGE_SIZE, type GuestMemory, type PageDescription, type PatternRun } from '../memory/guest-memory.js';
 import { WIRE_PAGE_BYTES, WIRE_ZERO_PAGE_BYTES, type SimClock } from './cost-model.js';

@@ -35,6 +35,7 @@ export interface LatencySummary {
   readonly max: number;
 }
 
+/** What the postcopy phase cost: faults and their latency, bytes per channel, time. */
 export interface PostcopyStats {
   /** Faults that went over the network, and their latency. */
   readonly faults: number;

@@ -28,6 +28,7 @@ const CHECK_MS = 50;
 /** How a pass over the bitmap ended. */
 type PassEnd = 'done' | 'converging' | 'cancelled';
 
+/** A precopy migration: strategies, where the stream goes, whether the destination is fresh, costs and limits. */
 export interface PrecopyOptions {
   readonly strategies: StrategySet;
   readonly sink: ByteSink;

@@ -32,6 +32,7 @@ export interface PrecopySafetyRules {
   forgetWritten(hintedClean: PageBitmap, dirtyWords: Uint32Array): void;
 }
 
+/** The precopy rules that keep I2 and I3: hints only in an open window, for its command id; zero skip only in the bulk round onto a fresh destination. */
 export const SAFE_PRECOPY_RULES: PrecopySafetyRules = {
   onHint(batch, window) {
     if (window.open && batch.cmdId === window.cmdId) window.clear(batch);
@@ -57,6 +58,7 @@ export interface PostcopySafetyRules {
   requestForInFlight(huge: number): 'drop' | 'send-rest';
 }
 
+/** The postcopy rule that keeps I5: a request for the huge page in flight is dropped, never split across channels. */
 export const SAFE_POSTCOPY_RULES: PostcopySafetyRules = {
   requestForInFlight: () => 'drop',
 };

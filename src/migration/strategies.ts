@@ -7,6 +7,7 @@
  * - `report`: the guest runs free page reporting, so reported pages read as zero (pair with `zero`).
  */
 export type Strategy = 'none' | 'zero' | 'zero-skip' | 'hint' | 'report';
+/** Every strategy name, in the order they combine. */
 export const STRATEGIES: readonly Strategy[] = ['none', 'zero', 'zero-skip', 'hint', 'report'];
 
 /** A checked set of strategies. */
@@ -19,6 +20,7 @@ export interface StrategySet {
   readonly report: boolean;
 }
 
+/** A strategy set that cannot run: an unknown name, a contradiction, or a guest that lacks what it needs. */
 export class StrategyError extends Error {
   override readonly name = 'StrategyError';
 }
@@ -33,7 +35,8 @@ export function strategySet(names: readonly string[] | string, options: { postco
   if (list.length === 0) throw new StrategyError('no strategy given');
   if (has('none') && list.length > 1) throw new StrategyError(`'none' sends every page whole and cannot be combined with ${list.filter((n) => n !== 'none').join(', ')}`);
   // Hinted pages are never sent, so a postcopy fault on one would stall (QEMU refuses too).
-  if (has('hint') && options.postcopy) throw new StrategyError("'hint' cannot be combined with postcopy under the 'refuse' policy (QEMU's): hinted pages are never sent, so a fault on one would stall; use the 'local-zero' hint policy");
+  if (has('hint') && options.postcopy)
+    throw new StrategyError("'hint' cannot be combined with postcopy under the 'refuse' policy (QEMU's): hinted pages are never sent, so a fault on one would stall; use the 'local-zero' hint policy");
   return {
     names: list as Strategy[],
     detectZero: has('zero') || has('zero-skip'),

@@ -1,3 +1,4 @@
+/** The migration stream: checksummed records, their writer and their reader. */
 import { PAGE_SIZE, type PatternRun } from '../memory/guest-memory.js';
 import { crc32 } from './crc32.js';
 
@@ -16,6 +17,7 @@ export type RecordTypeName = keyof typeof RecordType;
 
 /** "FHMS": the first four payload bytes of the header record. */
 export const STREAM_MAGIC = 0x534d4846;
+/** The stream format's version, in the header record; a reader refuses any other. */
 export const STREAM_VERSION = 3;
 /** type u8, sequence u32, payload length u32 before the payload; crc32 u32 after it. */
 export const RECORD_OVERHEAD = 13;
@@ -39,6 +41,7 @@ export type StreamRecord =
   | { readonly type: 'ROUND'; readonly round: number }
   | { readonly type: 'END'; readonly records: number };
 
+/** Why a reader refused a stream. */
 export type StreamErrorKind = 'bad-header' | 'bad-checksum' | 'bad-sequence' | 'bad-record' | 'truncated' | 'after-end';
 
 /** Why a stream was rejected, naming the record (by sequence number) where it went wrong. */

@@ -1,3 +1,4 @@
+/** A short balloon session on a simulated guest, told line by line. */
 import { Vm } from './vm.js';
 
 const GiB = 2 ** 30;

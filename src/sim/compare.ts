@@ -1,3 +1,4 @@
+/** The comparison runner: strategies side by side on scenarios, as plain results. */
 import { Observable } from 'rxjs';
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';

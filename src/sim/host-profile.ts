@@ -6,6 +6,7 @@
 import type { GuestCpuCosts } from '../guest/balloon-driver.js';
 import type { CostModel } from '../migration/cost-model.js';
 
+/** A host the model was measured on: its cost model, the guest's CPU costs, and where each figure comes from. */
 export interface HostProfile {
   readonly name: HostName;
   readonly description: string;
@@ -19,7 +20,9 @@ export interface HostProfile {
   readonly sources: Readonly<Record<string, string>>;
 }
 
+/** The host profiles a scenario may name. */
 export const HOST_NAMES = ['kvm-xeon-2018', 'tcg-2core'] as const;
+/** A host profile's name. */
 export type HostName = (typeof HOST_NAMES)[number];
 
 const GB = 1e9;
@@ -67,4 +70,5 @@ export const TCG_2CORE: HostProfile = {
   },
 };
 
+/** Every host profile by name. */
 export const HOST_PROFILES: Readonly<Record<HostName, HostProfile>> = { 'kvm-xeon-2018': KVM_XEON_2018, 'tcg-2core': TCG_2CORE };

@@ -1,13 +1,17 @@
-import { Destination, type Received } from '../migration/destination.js';
+/** A precopy migration of a simulated VM to a destination: the engine wired to the VM's source side. */
+import type { Destination, Received } from '../migration/destination.js';
+import type { MigrationError } from '../migration/errors.js';
 import type { MigrationResult, RoundProgress } from '../migration/migration-source.js';
 import { PrecopyMigration } from '../migration/precopy.js';
 import type { PrecopySafetyRules } from '../migration/safety-rules.js';
 import { strategySet } from '../migration/strategies.js';
+import { StreamError } from '../migration/stream.js';
 import type { CostModel } from '../migration/cost-model.js';
 import type { HostCpus } from '../migration/host-cpus.js';
 import type { OverlayMode } from '../migration/overlay.js';
 import type { Vm } from './vm.js';
 
+/** A precopy migration of a simulated VM: strategies, costs, limits, overlay mode, and the hooks tests use (a stream tamper, safety rules). */
 export interface MigrateOptions {
   /** e.g. 'zero+hint' or ['zero', 'hint']. */
   readonly strategies: string | readonly string[];
@@ -28,11 +32,13 @@ export interface MigrateOptions {
   readonly onRound?: (progress: RoundProgress) => void;
 }
 
+/** A precopy migration's result, and what the destination received. */
 export interface Migration {
   readonly result: MigrationResult;
   /** What the destination applied; undefined when it rejected the stream. */
   readonly received: Received | undefined;
-  readonly error: Error | undefined;
+  /** Why it failed: the source's MigrationError, or the StreamError the destination rejected the stream with. */
+  readonly error: MigrationError | StreamError | undefined;
 }
 
 /** Migrate `vm` to `destination` with precopy over one channel; the destination verifies. */
@@ -61,6 +67,8 @@ export function migrate(vm: Vm, destination: Destination, options: MigrateOption
   try {
     return { result, received: incoming.finish(), error: undefined };
   } catch (error) {
-    return { result, received: undefined, error: error as Error };
+    // The destination rejects a stream with a StreamError; anything else is a bug and goes up.
+    if (!(error instanceof StreamError)) throw error;
+    return { result, received: undefined, error };
   }
 }

@@ -1,3 +1,4 @@
+/** The postcopy comparison: a busy guest migrated four ways from the same starting state. */
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import type { HintPolicy } from '../migration/postcopy.js';
@@ -44,10 +45,7 @@ const VARIANTS: readonly Variant[] = [
  * the local-zero policy. Huge pages of `hugePageBytes`. `onVariantDone` hears of each finished
  * variant (the four take tens of seconds on a large guest).
  */
-export function comparePostcopy(
-  scenario: Scenario,
-  options: { precopyRounds?: number; hugePageBytes?: number; onVariantDone?: (done: number, total: number, variant: string) => void } = {},
-): PostcopyVariantResult[] {
+export function comparePostcopy(scenario: Scenario, options: { precopyRounds?: number; hugePageBytes?: number; onVariantDone?: (done: number, total: number, variant: string) => void } = {}): PostcopyVariantResult[] {
   return VARIANTS.map((v, index) => {
     const result = runVariant(scenario, v, options);
     options.onVariantDone?.(index + 1, VARIANTS.length, v.name);
@@ -78,7 +76,21 @@ function runVariant(scenario: Scenario, v: Variant, options: { precopyRounds?: n
       verified = vm.kernel.verify().length === 0;
     }
     const r = m.result;
-    return { variant: v.name, status: r.status, verified, totalMs: r.totalMs, downtimeMs: r.downtimeMs, precopyBytes: r.bytes, precopyChannelBytes: 0, postcopyChannelBytes: 0, faults: 0, faultP50Ms: 0, faultP99Ms: 0, faultMaxMs: 0, resolvedLocally: 0 };
+    return {
+      variant: v.name,
+      status: r.status,
+      verified,
+      totalMs: r.totalMs,
+      downtimeMs: r.downtimeMs,
+      precopyBytes: r.bytes,
+      precopyChannelBytes: 0,
+      postcopyChannelBytes: 0,
+      faults: 0,
+      faultP50Ms: 0,
+      faultP99Ms: 0,
+      faultMaxMs: 0,
+      resolvedLocally: 0,
+    };
   }
   const o = migratePostcopy(vm, destination, {
     strategies: v.strategies,

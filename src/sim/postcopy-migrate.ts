@@ -1,13 +1,16 @@
+/** A postcopy migration of a simulated VM: precopy rounds, the hand-off, then pages on demand. */
 import type { MigrationResult } from '../migration/migration-source.js';
 import type { PrecopySafetyRules } from '../migration/safety-rules.js';
 import type { Destination } from '../migration/destination.js';
 import { MigrationError } from '../migration/errors.js';
 import { PostcopySession, type HintPolicy, type PostcopyParams, type PostcopyStats } from '../migration/postcopy.js';
 import { strategySet } from '../migration/strategies.js';
+import type { StreamError } from '../migration/stream.js';
 import type { CostModel } from '../migration/cost-model.js';
 import { migrate } from './migrate.js';
 import type { Vm } from './vm.js';
 
+/** A postcopy migration of a simulated VM: precopy rounds first, then the hand-off. */
 export interface PostcopyMigrateOptions {
   readonly strategies: string;
   /** Precopy rounds before the switch to postcopy (QEMU: migrate-start-postcopy). */
@@ -28,9 +31,11 @@ export interface PostcopyMigrateOptions {
   readonly runOnMs?: number;
 }
 
+/** How a postcopy migration ended, what it cost, and any placement violation it saw. */
 export interface PostcopyOutcome {
   readonly status: 'completed' | 'failed';
-  readonly error?: Error;
+  /** Why it failed: a MigrationError, or the StreamError the destination rejected the precopy stream with. */
+  readonly error?: MigrationError | StreamError;
   /** The precopy rounds and the hand-off. */
   readonly precopy: MigrationResult;
   /** The postcopy phase (absent when the precopy phase failed). */
@@ -66,17 +71,22 @@ export function migratePostcopy(vm: Vm, destination: Destination, options: Postc
   if (m.error || m.received === undefined || handOff === undefined) {
     return { status: 'failed', error: m.error ?? new MigrationError('source-failed', 'the precopy phase did not hand off'), precopy: m.result, downtimeMs: m.result.downtimeMs, totalMs: m.result.totalMs, violations: [] };
   }
-  const session = new PostcopySession(source, destination.memory, { remaining: handOff.remaining, hintedClean: policy === 'local-zero' ? handOff.hintedClean : undefined }, {
-    hugePageBytes: options.hugePageBytes ?? 2 << 20,
-    preempt: options.preempt ?? true,
-    linkLatencyMs: options.linkLatencyMs ?? 0.05,
-    ...(options.cost ? { cost: options.cost } : {}),
-    ...(options.tamper ? { tamper: options.tamper } : {}),
-    ...(options.postcopyRules ? { rules: options.postcopyRules } : {}),
-  });
+  const session = new PostcopySession(
+    source,
+    destination.memory,
+    { remaining: handOff.remaining, hintedClean: policy === 'local-zero' ? handOff.hintedClean : undefined },
+    {
+      hugePageBytes: options.hugePageBytes ?? 2 << 20,
+      preempt: options.preempt ?? true,
+      linkLatencyMs: options.linkLatencyMs ?? 0.05,
+      ...(options.cost ? { cost: options.cost } : {}),
+      ...(options.tamper ? { tamper: options.tamper } : {}),
+      ...(options.postcopyRules ? { rules: options.postcopyRules } : {}),
+    },
+  );
   vm.switchOver(session.guestMemory, m.received.devices);
   vm.resume();
-  let error: Error | undefined;
+  let error: MigrationError | undefined;
   try {
     // The guest runs; the precopy channel streams the rest alongside until all of it is there.
     while (session.remaining > 0 && !session.failed) {

@@ -1,8 +1,9 @@
+/** Scenarios as plain data (JSON files, command-line options): checked, with defaults filled in. */
 import type { FreePolicy } from '../guest/buddy.js';
 import { COMPILE_DEFAULTS, FREED_DEFAULTS, HOG_DEFAULTS, IDLE_DEFAULTS, compile, hog, idle, sanitize, writtenThenFreed, type Workload } from '../guest/workloads.js';
 import type { CostModel } from '../migration/cost-model.js';
 import type { OverlayMode } from '../migration/overlay.js';
-import { strategySet } from '../migration/strategies.js';
+import { StrategyError, strategySet } from '../migration/strategies.js';
 import { HOST_NAMES, HOST_PROFILES, type HostName, type HostProfile } from './host-profile.js';
 import { MAX_VCPUS } from './vm.js';
 
@@ -11,8 +12,11 @@ export class ScenarioError extends Error {
   override readonly name = 'ScenarioError';
 }
 
+/** The workloads a scenario may name. */
 export const WORKLOADS = ['idle', 'compile', 'hog', 'sanitize', 'written-then-freed'] as const;
+/** A workload a scenario may name. */
 export type WorkloadName = (typeof WORKLOADS)[number];
+/** What the guest does to a page when it frees it: nothing, zero it, or poison it. */
 export const FREE_POLICIES: readonly FreePolicy[] = ['none', 'zero', 'poison'];
 const OVERLAY_MODES: readonly OverlayMode[] = ['drop-at-pause', 'ship-originals'];
 
@@ -189,7 +193,13 @@ function footprint(workload: WorkloadName, p: Readonly<Record<string, number>>):
 }
 
 function formatSize(bytes: number): string {
-  for (const [unit, size] of [['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
+  for (const [unit, size] of [
+    ['T', 2 ** 40],
+    ['G', 2 ** 30],
+    ['M', 2 ** 20],
+    ['K', 2 ** 10],
+  ] as const)
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
   return `${bytes} bytes`;
 }
 
@@ -207,7 +217,9 @@ function workloadParams(workload: WorkloadName, value: unknown, guestBytes: numb
   const held = footprint(workload, { ...defaults, ...params });
   const givenHeld = footprint(workload, { ...Object.fromEntries(known.map((k) => [k, 0])), ...params });
   if (givenHeld > Math.min(guestBytes, MAX_WORKLOAD_BYTES)) {
-    throw new ScenarioError(`workload parameters: ${workload} would hold ${formatSize(held)} at once, more than ${guestBytes < MAX_WORKLOAD_BYTES ? `the guest's ${formatSize(guestBytes)} of RAM` : `the ${formatSize(MAX_WORKLOAD_BYTES)} of written memory the simulator keeps`}`);
+    throw new ScenarioError(
+      `workload parameters: ${workload} would hold ${formatSize(held)} at once, more than ${guestBytes < MAX_WORKLOAD_BYTES ? `the guest's ${formatSize(guestBytes)} of RAM` : `the ${formatSize(MAX_WORKLOAD_BYTES)} of written memory the simulator keeps`}`,
+    );
   }
   return params;
 }
@@ -220,7 +232,8 @@ function strategies(value: unknown): string[] {
     try {
       strategySet(name);
     } catch (error) {
-      throw new ScenarioError(`strategy '${name}': ${(error as Error).message}`);
+      if (!(error instanceof StrategyError)) throw error;
+      throw new ScenarioError(`strategy '${name}': ${error.message}`, { cause: error });
     }
     return name;
   });

@@ -1,3 +1,4 @@
+/** The simulated VM, a small VMM: guest RAM, a guest kernel and its workload, the balloon device and driver, their steps and switchover. */
 import { BalloonDriver, type BalloonDriverOptions, type GuestCpuCosts } from '../guest/balloon-driver.js';
 import type { FreePolicy } from '../guest/buddy.js';
 import { GuestKernel } from '../guest/kernel.js';
@@ -19,6 +20,7 @@ import { MmioReg, MmioTransport } from '../virtio/transport/mmio.js';
 /** How guest RAM is stored: every byte, written pages only, or compactly (patterns as versions). */
 export type MemoryKind = 'flat' | 'sparse' | 'compact';
 
+/** A simulated VM: its RAM and how it is stored, seed, workload, free-time policy, balloon device and driver, vCPUs and host. */
 export interface VmOptions {
   readonly ramBytes: number;
   readonly seed: number;
@@ -163,19 +165,25 @@ export class Vm {
     this.lazyHintQueue = options.lazyHintQueue ?? false;
     // The guest's MMIO accesses reach whichever transport the VM has now.
     const bus = { read: (offset: number, size: number) => this.transport.read(offset, size), write: (offset: number, size: number, value: number) => this.mmioWrite(offset, size, value) };
-    this.driver = new BalloonDriver(new MmioDriver(bus, this.guestMemory), this.guestMemory, pages, {
-      ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
-      ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
-      ...(options.cpu ? { cpu: options.cpu } : {}),
-      ...options.driver,
-    }, () => ({
-      freeBytes: pages.freePages * PAGE_SIZE,
-      totalBytes: pages.managedPages * PAGE_SIZE,
-      availableBytes: pages.freePages * PAGE_SIZE,
-      cacheBytes: 0,
-      majorFaults: 0,
-      minorFaults: 0,
-    }));
+    this.driver = new BalloonDriver(
+      new MmioDriver(bus, this.guestMemory),
+      this.guestMemory,
+      pages,
+      {
+        ...(this.kernel.pages.freePolicy === 'zero' ? { initOnFree: true } : {}),
+        ...(this.kernel.pages.freePolicy === 'poison' ? { pagePoisoning: true } : {}),
+        ...(options.cpu ? { cpu: options.cpu } : {}),
+        ...options.driver,
+      },
+      () => ({
+        freeBytes: pages.freePages * PAGE_SIZE,
+        totalBytes: pages.managedPages * PAGE_SIZE,
+        availableBytes: pages.freePages * PAGE_SIZE,
+        cacheBytes: 0,
+        majorFaults: 0,
+        minorFaults: 0,
+      }),
+    );
     this.kernel.registerShrinker((wanted) => this.driver.shrink(wanted));
     this.kernel.registerOomNotifier(() => this.driver.deflateOnOom());
   }

@@ -1,3 +1,4 @@
+/** A watch on a balloon under fuzzing: hints published only in START, aligned and in RAM. */
 import type { BalloonDevice } from '../virtio/balloon/balloon-device.js';
 import { PAGE_SIZE } from '../memory/guest-memory.js';
 

@@ -1,3 +1,4 @@
+/** The audit of a device's end state after a hostile run. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { Status } from '../virtio/constants.js';
 import type { Segment } from '../virtio/descriptor-chain.js';

@@ -1,3 +1,4 @@
+/** The smallest complete virtio device: echoes what it reads into what it writes. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import type { ChainLimits } from '../virtio/descriptor-chain.js';
 import { VirtioDevice } from '../virtio/device.js';

@@ -1,5 +1,6 @@
+/** A model-based test of the free-page-hint protocol against an independent reference model. */
 import fc from 'fast-check';
-import { DriverQueue, layoutRing } from '../guest/driver-queue.js';
+import { type DriverQueue, layoutRing } from '../guest/driver-queue.js';
 import { MmioDriver } from '../guest/mmio-driver.js';
 import { FlatMemory } from '../memory/flat-memory.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
@@ -213,19 +214,19 @@ const hintRange = fc
   .record({ page: fc.integer({ min: 0, max: 8191 - 16 }), offset: fc.integer({ min: 0, max: PAGE - 1 }), length: fc.integer({ min: 0, max: 12 * PAGE }) })
   .map(({ page, offset, length }) => ({ gpa: HINT_BASE + page * PAGE + (offset < PAGE / 2 ? 0 : offset), length: offset < PAGE / 4 ? length - (length % PAGE) : length }));
 
-const chainSpec = fc.record({
-  command: fc.option(fc.record({ value: commandValue, bytes: fc.oneof({ weight: 20, arbitrary: fc.constant(4) }, { weight: 1, arbitrary: fc.constantFrom(1, 2, 3, 5, 8) }) }), { nil: undefined, freq: 2 }),
-  hints: fc.array(hintRange, { minLength: 0, maxLength: 3 }),
-}).filter((c) => c.command !== undefined || c.hints.length > 0);
+const chainSpec = fc
+  .record({
+    command: fc.option(fc.record({ value: commandValue, bytes: fc.oneof({ weight: 20, arbitrary: fc.constant(4) }, { weight: 1, arbitrary: fc.constantFrom(1, 2, 3, 5, 8) }) }), { nil: undefined, freq: 2 }),
+    hints: fc.array(hintRange, { minLength: 0, maxLength: 3 }),
+  })
+  .filter((c) => c.command !== undefined || c.hints.length > 0);
 
 /** Commands whose values depend on the model ('current', 'stale') are resolved when they run. */
 class DriverSubmitLive implements Cmd {
   constructor(readonly specs: Array<{ command: { value: number | 'current' | 'stale'; bytes: number } | undefined; hints: ChainSpec['hints'] }>) {}
   check = (m: Readonly<Model>): boolean => !m.broken;
   run(m: Model, r: Real): void {
-    const chains: ChainSpec[] = this.specs.map((s) =>
-      s.command ? { command: { value: resolve(m, r, s.command.value), bytes: s.command.bytes }, hints: s.hints } : { hints: s.hints },
-    );
+    const chains: ChainSpec[] = this.specs.map((s) => (s.command ? { command: { value: resolve(m, r, s.command.value), bytes: s.command.bytes }, hints: s.hints } : { hints: s.hints }));
     new DriverSubmit(chains).run(m, r);
   }
   toString = (): string => `submit(${JSON.stringify(this.specs)})`;
@@ -260,4 +261,3 @@ export function hintProtocolProperty(makeDevice: (memory: GuestMemory) => Hintin
     fc.modelRun(() => ({ model, real: newReal(makeDevice) }), cmds);
   });
 }
-

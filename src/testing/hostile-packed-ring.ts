@@ -1,3 +1,4 @@
+/** Packed rings as a hostile driver could write them, for fuzzing a device. */
 import fc from 'fast-check';
 import { layoutPackedRing, type PackedRingLayout } from '../guest/packed-driver-queue.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
@@ -54,10 +55,7 @@ const u16 = fc.integer({ min: 0, max: 0xffff });
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 const MARK_BITS = PackedDescFlag.AVAIL | PackedDescFlag.USED;
 
-const mark: fc.Arbitrary<PackedMark> = fc.oneof(
-  { weight: 8, arbitrary: fc.constant('avail' as const) },
-  { weight: 1, arbitrary: fc.constantFrom('avail-other-lap' as const, 'used' as const, 'used-other-lap' as const) },
-);
+const mark: fc.Arbitrary<PackedMark> = fc.oneof({ weight: 8, arbitrary: fc.constant('avail' as const) }, { weight: 1, arbitrary: fc.constantFrom('avail-other-lap' as const, 'used' as const, 'used-other-lap' as const) });
 
 /** Anything, with NEXT chains, WRITE and INDIRECT common; ids mostly inside the ring, some anywhere. */
 const anyDescriptor = (queueSize: number): fc.Arbitrary<RawPackedDescriptor> =>

@@ -1,3 +1,4 @@
+/** Hostile split rings: arbitraries for descriptor bytes, indices and layouts, and how to place them in RAM. */
 import fc from 'fast-check';
 import { layoutRing, type RingLayout } from '../guest/driver-queue.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
@@ -62,17 +63,7 @@ export const hostileAddress: fc.Arbitrary<[number, number]> = fc.oneof(
   fc.integer({ min: 0, max: 0xffff }).map((a): [number, number] => [a, 0]),
   fc.integer({ min: 0x20000, max: 0x2ffff }).map((a): [number, number] => [a, 0]),
   fc.integer({ min: 0x10000, max: 0x1ffff }).map((a): [number, number] => [a, 0]),
-  fc.constantFrom<[number, number]>(
-    [HOSTILE_TABLE_BASE, 0],
-    [HOSTILE_RING_BASE, 0],
-    [0xfff0, 0],
-    [0x2fff0, 0],
-    [0xffffffff, 0],
-    [0, 1],
-    [0, 0x200000],
-    [0xffffffff, 0x1fffff],
-    [0xffffffff, 0xffffffff],
-  ),
+  fc.constantFrom<[number, number]>([HOSTILE_TABLE_BASE, 0], [HOSTILE_RING_BASE, 0], [0xfff0, 0], [0x2fff0, 0], [0xffffffff, 0], [0, 1], [0, 0x200000], [0xffffffff, 0x1fffff], [0xffffffff, 0xffffffff]),
   fc.tuple(u32, u32),
 );
 

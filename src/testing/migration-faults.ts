@@ -1,3 +1,4 @@
+/** Migration fault injection: a small busy guest, one fault per migration, and the property it must keep. */
 import fc from 'fast-check';
 import { compile } from '../guest/workloads.js';
 import { CompactMemory } from '../memory/compact/compact-memory.js';
@@ -25,7 +26,17 @@ export function smallBusyGuest(seed: number, overrides: Partial<VmOptions> = {})
     seed,
     memory: 'compact',
     initOnAlloc: false,
-    workload: compile({ residentBytes: 4 * MiB, bootChurnBytes: 4 * MiB, jobBytes: 3 * MiB, jobMs: 30, jobWriteBytesPerSec: 128 * MiB, cacheBytesPerJob: MiB, maxCacheBytes: 4 * MiB, warmCacheBytes: 0, zeroedFraction: 0.2 }),
+    workload: compile({
+      residentBytes: 4 * MiB,
+      bootChurnBytes: 4 * MiB,
+      jobBytes: 3 * MiB,
+      jobMs: 30,
+      jobWriteBytesPerSec: 128 * MiB,
+      cacheBytesPerJob: MiB,
+      maxCacheBytes: 4 * MiB,
+      warmCacheBytes: 0,
+      zeroedFraction: 0.2,
+    }),
     driver: { hintBlocksPerStep: 2 },
     ...overrides,
   });
@@ -110,6 +121,7 @@ export function injectFault(f: Fault, vm: Vm): (chunk: Uint8Array, index: number
   };
 }
 
+/** One migration fault case: a guest seed, strategies, a fresh or used destination, and the fault to inject. */
 export interface FaultCase {
   seed: number;
   strategies: string;
@@ -161,4 +173,3 @@ export function migrationFaultProperty(rules: PrecopySafetyRules = SAFE_PRECOPY_
     checkDeepEqual(vm.kernel.verify(), [], 'pages the guest finds damaged after the retry');
   });
 }
-

@@ -1,3 +1,4 @@
+/** Hostile register accesses to a device behind the virtio-pci transport. */
 import fc from 'fast-check';
 import { layoutRing } from '../guest/driver-queue.js';
 import { PciDriver } from '../guest/pci-driver.js';
@@ -44,8 +45,7 @@ export const pciAccess: fc.Arbitrary<PciAccess> = fc.record({
   value: fc.oneof(fc.constantFrom(0, 1, 0xf, 0xff, 0xffff, 0xffffffff), fc.nat()),
 });
 
-const bar = (write: boolean, offset: number, size: number, value: fc.Arbitrary<number>): fc.Arbitrary<PciAccess> =>
-  value.map((v) => ({ space: 'bar' as const, write, offset, size, value: v }));
+const bar = (write: boolean, offset: number, size: number, value: fc.Arbitrary<number>): fc.Arbitrary<PciAccess> => value.map((v) => ({ space: 'bar' as const, write, offset, size, value: v }));
 
 /**
  * Accesses that mean something to a virtio-pci function: feature and queue selects (past the
@@ -62,12 +62,18 @@ const meaningful: fc.Arbitrary<PciAccess> = fc.oneof(
   bar(true, CommonCfg.QUEUE_SELECT, 2, fc.oneof(fc.integer({ min: 0, max: 6 }), fc.nat(0xffff))),
   bar(true, CommonCfg.QUEUE_SIZE, 2, fc.oneof(fc.constantFrom(0, 1, 3, 8, 16, 256, 0x8000), fc.nat(0xffff))),
   bar(true, CommonCfg.QUEUE_ENABLE, 2, fc.constantFrom(0, 1)),
-  fc.constantFrom(CommonCfg.QUEUE_DESC, CommonCfg.QUEUE_DRIVER, CommonCfg.QUEUE_DEVICE).chain((field) =>
-    fc.tuple(fc.constantFrom(0, 4), fc.oneof(fc.constantFrom(0, 1, RING_BASE, RAM - 8, RAM, 0x200000, 0xffffffff), u32)).map(([half, value]) => ({ space: 'bar' as const, write: true, offset: field + half, size: 4, value })),
-  ),
+  fc
+    .constantFrom(CommonCfg.QUEUE_DESC, CommonCfg.QUEUE_DRIVER, CommonCfg.QUEUE_DEVICE)
+    .chain((field) =>
+      fc
+        .tuple(fc.constantFrom(0, 4), fc.oneof(fc.constantFrom(0, 1, RING_BASE, RAM - 8, RAM, 0x200000, 0xffffffff), u32))
+        .map(([half, value]) => ({ space: 'bar' as const, write: true, offset: field + half, size: 4, value })),
+    ),
   fc.integer({ min: 0, max: 6 }).map((q) => ({ space: 'bar' as const, write: true, offset: PciLayout.NOTIFY + PciLayout.NOTIFY_MULTIPLIER * q, size: 2, value: q })),
   bar(false, PciLayout.ISR, 1, fc.constant(0)),
-  fc.record({ write: fc.boolean(), at: fc.integer({ min: 0, max: PciLayout.DEVICE_LENGTH - 1 }), size: fc.constantFrom(1, 2, 4), value: u32 }).map(({ write, at, size, value }) => ({ space: 'bar' as const, write, offset: PciLayout.DEVICE + at - (at % size), size, value })),
+  fc
+    .record({ write: fc.boolean(), at: fc.integer({ min: 0, max: PciLayout.DEVICE_LENGTH - 1 }), size: fc.constantFrom(1, 2, 4), value: u32 })
+    .map(({ write, at, size, value }) => ({ space: 'bar' as const, write, offset: PciLayout.DEVICE + at - (at % size), size, value })),
 );
 
 /** A setup, then up to 60 accesses, most of them meaningful. */

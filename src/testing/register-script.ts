@@ -1,3 +1,4 @@
+/** Scripts of virtio-mmio register accesses, meaningful and arbitrary, for the ring fuzzer. */
 import fc from 'fast-check';
 import { MmioReg } from '../virtio/transport/mmio.js';
 
@@ -6,8 +7,7 @@ export type RegisterAccess = { readonly kind: 'read' | 'write'; readonly offset:
 
 const u32 = fc.integer({ min: 0, max: 0xffffffff });
 
-const write = (offset: fc.Arbitrary<number>, value: fc.Arbitrary<number>): fc.Arbitrary<RegisterAccess> =>
-  fc.record({ kind: fc.constant('write' as const), offset, size: fc.constant(4), value });
+const write = (offset: fc.Arbitrary<number>, value: fc.Arbitrary<number>): fc.Arbitrary<RegisterAccess> => fc.record({ kind: fc.constant('write' as const), offset, size: fc.constant(4), value });
 
 const queueField = (ringBase: number): fc.Arbitrary<RegisterAccess> =>
   fc.oneof(
@@ -34,18 +34,19 @@ const meaningful = (ringBase: number): fc.Arbitrary<RegisterAccess> =>
 /** Any access at all: offsets anywhere in (and past) the window, any width, any value. */
 const anyAccess: fc.Arbitrary<RegisterAccess> = fc.record({
   kind: fc.constantFrom('read' as const, 'write' as const),
-  offset: fc.oneof(fc.integer({ min: 0, max: 0x43 }).map((w) => w * 4), fc.integer({ min: 0, max: 0x1100 })),
+  offset: fc.oneof(
+    fc.integer({ min: 0, max: 0x43 }).map((w) => w * 4),
+    fc.integer({ min: 0, max: 0x1100 }),
+  ),
   size: fc.oneof({ weight: 4, arbitrary: fc.constant(4) }, { weight: 1, arbitrary: fc.constantFrom(1, 2, 3, 8) }),
   value: fc.oneof(u32, fc.constantFrom(0, 1, 2, 0xffffffff, 0x74726976)),
 });
 
 /** A live queue taken down, changed and brought back (§4.2.2.2 allows it; the new layout may be bad). */
 const requeue = (ringBase: number): fc.Arbitrary<RegisterAccess[]> =>
-  fc.array(queueField(ringBase), { minLength: 1, maxLength: 3 }).map((fields): RegisterAccess[] => [
-    { kind: 'write', offset: MmioReg.QUEUE_READY, size: 4, value: 0 },
-    ...fields,
-    { kind: 'write', offset: MmioReg.QUEUE_READY, size: 4, value: 1 },
-  ]);
+  fc
+    .array(queueField(ringBase), { minLength: 1, maxLength: 3 })
+    .map((fields): RegisterAccess[] => [{ kind: 'write', offset: MmioReg.QUEUE_READY, size: 4, value: 0 }, ...fields, { kind: 'write', offset: MmioReg.QUEUE_READY, size: 4, value: 1 }]);
 
 /**
  * Scripts of up to ten steps against an mmio window: kicks of the queue under test, writes that

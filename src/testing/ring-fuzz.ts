@@ -1,3 +1,4 @@
+/** The hostile ring property: a hostile split ring and a register script in front of any virtio device. */
 import fc from 'fast-check';
 import { MmioDriver } from '../guest/mmio-driver.js';
 import { FlatMemory } from '../memory/flat-memory.js';
@@ -19,6 +20,7 @@ import { WatchedMemory } from './watched-memory.js';
  */
 export const DEFAULT_ACCESS_BUDGET = 100_000;
 
+/** One hostile ring run: the device under test, its queue, the access budget, an observer. */
 export interface HostileRunOptions<D extends VirtioDevice> {
   /** Build the device under test on the guest memory it is given (a {@link WatchedMemory}). */
   readonly makeDevice: (memory: GuestMemory) => D;
@@ -156,6 +158,7 @@ function runHostile<D extends VirtioDevice>(setup: HostileSetup, options: Hostil
   return found;
 }
 
+/** The hostile ring property: a device, and the queues a ring may be put on. */
 export interface HostileRingPropertyOptions<D extends VirtioDevice> extends Omit<HostileRunOptions<D>, 'queue'> {
   /** Queues to put the hostile ring on, one drawn per input (default [0]). */
   readonly queues?: readonly number[];

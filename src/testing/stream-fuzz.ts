@@ -1,3 +1,4 @@
+/** The stream decoding property: well-formed, mangled and random streams, split anywhere, fed to a destination. */
 import fc from 'fast-check';
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { PAGE_SIZE, type GuestMemory } from '../memory/guest-memory.js';
@@ -19,11 +20,31 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
 
 /** One record a well-formed stream may hold (in RAM or not: the destination decides). */
 const record: fc.Arbitrary<(w: StreamWriter) => void> = fc.oneof(
-  fc.record({ pfn: fc.nat(70), data: fc.uint8Array({ minLength: PAGE_SIZE, maxLength: PAGE_SIZE }) }).map(({ pfn, data }) => (w: StreamWriter) => void w.page(pfn * PAGE_SIZE, data)),
-  fc.record({ pfn: fc.nat(70), count: fc.integer({ min: 0, max: 80 }) }).map(({ pfn, count }) => (w: StreamWriter) => void w.zero(pfn * PAGE_SIZE, count)),
-  fc.record({ pfn: fc.nat(70), count: fc.integer({ min: 0, max: 80 }), byte: fc.nat(255) }).map(({ pfn, count, byte }) => (w: StreamWriter) => void w.fill(pfn * PAGE_SIZE, count, byte)),
-  fc.record({ pfn: fc.nat(70), runs: fc.array(fc.record({ count: fc.nat(8), version: fc.nat() }), { maxLength: 4 }) }).map(({ pfn, runs }) => (w: StreamWriter) => void w.pattern(pfn * PAGE_SIZE, 7, runs)),
-  fc.record({ name: fc.string({ maxLength: 8 }), state: fc.jsonValue({ maxDepth: 2 }) }).map(({ name, state }) => (w: StreamWriter) => void w.device(name, state)),
+  fc.record({ pfn: fc.nat(70), data: fc.uint8Array({ minLength: PAGE_SIZE, maxLength: PAGE_SIZE }) }).map(
+    ({ pfn, data }) =>
+      (w: StreamWriter) =>
+        void w.page(pfn * PAGE_SIZE, data),
+  ),
+  fc.record({ pfn: fc.nat(70), count: fc.integer({ min: 0, max: 80 }) }).map(
+    ({ pfn, count }) =>
+      (w: StreamWriter) =>
+        void w.zero(pfn * PAGE_SIZE, count),
+  ),
+  fc.record({ pfn: fc.nat(70), count: fc.integer({ min: 0, max: 80 }), byte: fc.nat(255) }).map(
+    ({ pfn, count, byte }) =>
+      (w: StreamWriter) =>
+        void w.fill(pfn * PAGE_SIZE, count, byte),
+  ),
+  fc.record({ pfn: fc.nat(70), runs: fc.array(fc.record({ count: fc.nat(8), version: fc.nat() }), { maxLength: 4 }) }).map(
+    ({ pfn, runs }) =>
+      (w: StreamWriter) =>
+        void w.pattern(pfn * PAGE_SIZE, 7, runs),
+  ),
+  fc.record({ name: fc.string({ maxLength: 8 }), state: fc.jsonValue({ maxDepth: 2 }) }).map(
+    ({ name, state }) =>
+      (w: StreamWriter) =>
+        void w.device(name, state),
+  ),
   fc.nat(100).map((round) => (w: StreamWriter) => void w.round(round)),
 );
 

@@ -10,6 +10,7 @@
  */
 export type ViolationKind = 'threw' | 'out-of-range' | 'unbounded' | 'internal' | 'inconsistent' | 'used-length' | 'device-rule';
 
+/** A broken rule a fuzz run found: its kind and what happened. */
 export interface Violation {
   readonly kind: ViolationKind;
   readonly message: string;

@@ -1,3 +1,4 @@
+/** Guest memory that watches the code under test: accesses outside RAM, budgets, writes. */
 import { DelegatingMemory, type MemoryAccess } from '../memory/delegating-memory.js';
 import type { GuestMemory } from '../memory/guest-memory.js';
 

@@ -1,3 +1,4 @@
+/** The descriptor chain walker (virtio 1.2 §2.7.5): direct and indirect descriptors, bounded, every address checked. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { DESC_SIZE, DescFlag, MAX_QUEUE_SIZE } from './constants.js';
 import { VirtioError } from './errors.js';

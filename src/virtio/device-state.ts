@@ -1,3 +1,4 @@
+/** The device core's saved state and its checks before a restore. */
 import { Feature, Status, hasFeature } from './constants.js';
 import { VIRTIO_ERROR_KINDS, type VirtioErrorKind } from './errors.js';
 import { parseQueueState, type QueueState } from './queue-state.js';
@@ -85,8 +86,6 @@ export function parseDeviceState(value: unknown, path: string, rules: DeviceStat
     configGeneration,
     queues,
     pendingKicks,
-    ...(reason
-      ? { needsReset: { kind: oneOf(reason['kind'], join(reasonPath, 'kind'), VIRTIO_ERROR_KINDS), message: text(reason['message'], join(reasonPath, 'message'), MAX_MESSAGE) } }
-      : {}),
+    ...(reason ? { needsReset: { kind: oneOf(reason['kind'], join(reasonPath, 'kind'), VIRTIO_ERROR_KINDS), message: text(reason['message'], join(reasonPath, 'message'), MAX_MESSAGE) } } : {}),
   };
 }

@@ -1,3 +1,4 @@
+/** The virtio device core: features, status, queues, config generation, reset, interrupts and NEEDS_RESET. */
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { MemoryError } from '../memory/errors.js';

@@ -35,8 +35,10 @@ export const VIRTIO_ERROR_KINDS = [
   'internal',
 ] as const;
 
+/** Why a device stopped serving a driver: one kind per spec violation or internal failure. */
 export type VirtioErrorKind = (typeof VIRTIO_ERROR_KINDS)[number];
 
+/** A typed device error: its kind and a message for people (the cause, when another error led to it). */
 export class VirtioError extends Error {
   override readonly name = 'VirtioError';
   constructor(

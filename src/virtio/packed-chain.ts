@@ -1,3 +1,4 @@
+/** Walking one buffer of a packed ring: its descriptors, direct or indirect, checked. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { DESC_SIZE, DescFlag } from './constants.js';
 import { ChainSegments, DEFAULT_CHAIN_LIMITS, descriptorAddress, indirectEntries, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';

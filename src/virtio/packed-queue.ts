@@ -1,3 +1,4 @@
+/** The device side of a packed virtqueue (virtio 1.2 §2.8): buffers in, used buffers out, events. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { DESC_SIZE, DescFlag, MAX_QUEUE_SIZE, RingEventFlag } from './constants.js';
 import type { ChainLimits, DescriptorChain } from './descriptor-chain.js';

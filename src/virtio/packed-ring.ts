@@ -1,3 +1,4 @@
+/** The packed ring layout's facts that device and driver share. */
 import { DESC_SIZE, EVENT_WRAP_BIT, PackedDescFlag } from './constants.js';
 
 /**

@@ -1,3 +1,4 @@
+/** A queue's saved state and its checks, whatever the ring layout. */
 import { MAX_QUEUE_SIZE } from './constants.js';
 import type { PackedQueueState } from './packed-queue.js';
 import { PACKED_ALIGN } from './packed-ring.js';

@@ -1,3 +1,4 @@
+/** The split virtqueue, device side (virtio 1.2 §2.7): available ring, used ring, notification suppression. */
 import type { GuestMemory } from '../memory/guest-memory.js';
 import { AVAIL_F_NO_INTERRUPT, DESC_SIZE, MAX_QUEUE_SIZE, USED_F_NO_NOTIFY } from './constants.js';
 import { readChain, type ChainContext, type ChainLimits, type DescriptorChain } from './descriptor-chain.js';
@@ -23,7 +24,8 @@ export interface SplitQueueState {
 
 /**
  * Whether an event index asks for a notification now (§2.7.7.2, `vring_need_event`): true iff
- * `event` lies in the half-open window (old, new] of indices just published, in u16 arithmetic.
+ * `event` lies in the half-open window (old, new] of indices just published, in u16 arithmetic
+ * (H17: the indices wrap at 65536, and `event` may lie behind `old`).
  */
 export function needsEvent(event: number, newIdx: number, oldIdx: number): boolean {
   return ((newIdx - event - 1) & 0xffff) < ((newIdx - oldIdx) & 0xffff);

@@ -1,3 +1,4 @@
+/** Typed readers for the fields of an untrusted saved state. */
 import { StateError } from './state-error.js';
 
 /**

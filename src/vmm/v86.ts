@@ -90,6 +90,7 @@ class V86Memory extends ChunkedMemory {
   }
 }
 
+/** A device attached to v86: the device, its pci transport, and how to take it off. */
 export interface AttachedDevice<D extends VirtioDevice> {
   readonly device: D;
   readonly transport: PciTransport;
@@ -98,6 +99,7 @@ export interface AttachedDevice<D extends VirtioDevice> {
   detach(): void;
 }
 
+/** Where to attach a device in v86. */
 export interface AttachOptions {
   /** v86's `memory_size`. */
   readonly memorySize: number;
@@ -134,14 +136,22 @@ export function attachToV86<D extends VirtioDevice>(emulator: V86Emulator, makeD
       serveLater();
     }, 0);
   };
-  const write = (offset: number, size: number) => (value: number): void => {
-    transport.writeBar(offset, size, value);
-    serveLater();
-  };
+  const write =
+    (offset: number, size: number) =>
+    (value: number): void => {
+      transport.writeBar(offset, size, value);
+      serveLater();
+    };
   // v86 copies a BAR's port handlers when the firmware moves it: register them first.
   for (let offset = 0; offset < PCI_BAR_SIZE; offset++) {
     const port = ioBase + offset;
-    cpu.io.register_read(port, pciDevice, () => transport.readBar(offset, 1), () => transport.readBar(offset, 2), () => transport.readBar(offset, 4));
+    cpu.io.register_read(
+      port,
+      pciDevice,
+      () => transport.readBar(offset, 1),
+      () => transport.readBar(offset, 2),
+      () => transport.readBar(offset, 4),
+    );
     cpu.io.register_write(port, pciDevice, write(offset, 1), write(offset, 2), write(offset, 4));
   }
   cpu.devices.pci.register_device(pciDevice);

@@ -306,7 +306,10 @@ class NoMerge extends BuddyAllocator {
 
 describe('BuddyAllocator against a page model', () => {
   it('alloc/free sequences: conservation, aligned disjoint blocks in one RAM range, no reserved pages, page states, failures only when nothing fits, full merge', () => {
-    fc.assert(allocFreeProperty((o) => new BuddyAllocator(o)), { numRuns: runs(300) });
+    fc.assert(
+      allocFreeProperty((o) => new BuddyAllocator(o)),
+      { numRuns: runs(300) },
+    );
   });
 
   it('the property catches broken twins', () => {
@@ -394,11 +397,7 @@ describe('merging', () => {
   });
 });
 
-type ROp =
-  | { kind: 'alloc'; order: number }
-  | { kind: 'free'; pick: number }
-  | { kind: 'isolate'; minOrder: number; max: number }
-  | { kind: 'putBack'; pick: number };
+type ROp = { kind: 'alloc'; order: number } | { kind: 'free'; pick: number } | { kind: 'isolate'; minOrder: number; max: number } | { kind: 'putBack'; pick: number };
 const rOpArb: fc.Arbitrary<ROp> = fc.oneof(
   { weight: 4, arbitrary: fc.record({ kind: fc.constant('alloc' as const), order: fc.nat(5) }) },
   { weight: 3, arbitrary: fc.record({ kind: fc.constant('free' as const), pick: fc.nat() }) },
@@ -469,11 +468,17 @@ class ForgetsReported extends BuddyAllocator {
 
 describe('free page reporting keeps the free lists sound', () => {
   it('isolated blocks are free, aligned, large enough and not reported yet; put back, they merge like freed ones', () => {
-    fc.assert(reportingProperty((o) => new BuddyAllocator(o)), { numRuns: runs(100) });
+    fc.assert(
+      reportingProperty((o) => new BuddyAllocator(o)),
+      { numRuns: runs(100) },
+    );
   });
 
   it('the property catches an allocator that forgets which blocks it reported', () => {
-    const result = fc.check(reportingProperty((o) => new ForgetsReported(o)), { numRuns: 300, seed: 51, endOnFailure: true });
+    const result = fc.check(
+      reportingProperty((o) => new ForgetsReported(o)),
+      { numRuns: 300, seed: 51, endOnFailure: true },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/blocks the allocator counts as not reported yet/);
   });

@@ -55,6 +55,11 @@ describe('a consistent config read', () => {
     );
     expect(value).toBe(0xffffffff);
     expect(generation).toBe(5);
-    expect(() => readConfigConsistently(() => generation++, () => 1)).toThrow(/never settled/);
+    expect(() =>
+      readConfigConsistently(
+        () => generation++,
+        () => 1,
+      ),
+    ).toThrow(/never settled/);
   });
 });

@@ -73,7 +73,10 @@ function heldUntilDone(makeHint: () => FreePageHint | undefined): fc.IProperty<[
 
 describe('hinted blocks stay held until DONE', () => {
   it('through host stops mid-round, resizes, new rounds and every config re-read, and all come back at DONE', () => {
-    fc.assert(heldUntilDone(() => undefined), { numRuns: runs(40) });
+    fc.assert(
+      heldUntilDone(() => undefined),
+      { numRuns: runs(40) },
+    );
   });
 
   it('a resize in the middle of a round re-reads the config and keeps the round and its blocks', () => {
@@ -101,7 +104,10 @@ describe('hinted blocks stay held until DONE', () => {
         return this.done();
       }
     }
-    const result = fc.check(heldUntilDone(() => new StopMeansDone()), { numRuns: 40, seed: 41 });
+    const result = fc.check(
+      heldUntilDone(() => new StopMeansDone()),
+      { numRuns: 40, seed: 41 },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/held blocks given back before DONE/);
     // The driver acts at its next pass, so the loss shows at the event after the host's stop.

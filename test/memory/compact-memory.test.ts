@@ -26,7 +26,9 @@ type Op =
 
 const op: fc.Arbitrary<Op> = fc.oneof(
   fc.record({ kind: fc.constant('write' as const), gpa: fc.integer({ min: 0, max: PAGES * PAGE - 64 }), bytes: fc.array(fc.integer({ min: 0, max: 255 }), { maxLength: 64 }) }),
-  fc.record({ kind: fc.constant('fill' as const), gpa: fc.integer({ min: 0, max: PAGES * PAGE - 1 }), length: fc.integer({ min: 0, max: 3 * PAGE }), byte: fc.constantFrom(0, 0xaa, 7) }).filter((o) => o.gpa + o.length <= PAGES * PAGE),
+  fc
+    .record({ kind: fc.constant('fill' as const), gpa: fc.integer({ min: 0, max: PAGES * PAGE - 1 }), length: fc.integer({ min: 0, max: 3 * PAGE }), byte: fc.constantFrom(0, 0xaa, 7) })
+    .filter((o) => o.gpa + o.length <= PAGES * PAGE),
   fc.record({ kind: fc.constant('pattern' as const), pfn: fc.integer({ min: 0, max: PAGES - 1 }), version: fc.integer({ min: 1, max: 5 }) }),
   fc.record({ kind: fc.constant('discard' as const), pfn: fc.integer({ min: 0, max: PAGES - 2 }), count: fc.integer({ min: 1, max: 2 }) }),
   fc.record({ kind: fc.constant('u32' as const), gpa: fc.integer({ min: 0, max: PAGES * PAGE - 4 }), value: fc.integer({ min: 0, max: 0xffffffff }) }),

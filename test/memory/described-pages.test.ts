@@ -33,7 +33,12 @@ describe('described pages', () => {
       { count: 1, version: 7 },
       { count: 2, version: 2 },
     ];
-    const memories: GuestMemory[] = [new CompactMemory({ regions: RAM, patternSeed: SEED }), new CompactMemory({ regions: RAM, patternSeed: SEED + 1 }), new SparseMemory(RAM), new Watching(new CompactMemory({ regions: RAM, patternSeed: SEED }))];
+    const memories: GuestMemory[] = [
+      new CompactMemory({ regions: RAM, patternSeed: SEED }),
+      new CompactMemory({ regions: RAM, patternSeed: SEED + 1 }),
+      new SparseMemory(RAM),
+      new Watching(new CompactMemory({ regions: RAM, patternSeed: SEED })),
+    ];
     for (const m of memories) writePatternRuns(m, SEED, 10, runs);
     const bytes = memories.map((m) => m.read(10 * PAGE_SIZE, 6 * PAGE_SIZE));
     for (const b of bytes.slice(1)) expect(b).toEqual(bytes[0]);
@@ -56,7 +61,10 @@ describe('described pages', () => {
   it('a delegating memory sees every access by description before it happens', () => {
     const compact = new CompactMemory({ regions: RAM, patternSeed: SEED });
     const watching = new Watching(compact);
-    writePatternRuns(watching, SEED, 4, [{ count: 2, version: 1 }, { count: 1, version: 2 }]);
+    writePatternRuns(watching, SEED, 4, [
+      { count: 2, version: 1 },
+      { count: 1, version: 2 },
+    ]);
     describePage(watching, 5);
     patternRuns(watching, SEED, 4, 3, []);
     zeroRunLength(watching, 8, 4);

@@ -224,7 +224,19 @@ describe.each([
   });
 
   it('refuses region lists that are unaligned, overlapping, unsorted or empty', () => {
-    for (const bad of [[{ gpa: 1, size: PAGE }], [{ gpa: 0, size: 100 }], [{ gpa: 0, size: 2 * PAGE }, { gpa: PAGE, size: PAGE }], [{ gpa: 2 * PAGE, size: PAGE }, { gpa: 0, size: PAGE }], []]) {
+    for (const bad of [
+      [{ gpa: 1, size: PAGE }],
+      [{ gpa: 0, size: 100 }],
+      [
+        { gpa: 0, size: 2 * PAGE },
+        { gpa: PAGE, size: PAGE },
+      ],
+      [
+        { gpa: 2 * PAGE, size: PAGE },
+        { gpa: 0, size: PAGE },
+      ],
+      [],
+    ]) {
       expect(() => make(bad)).toThrowError(MemoryError);
     }
   });

@@ -98,7 +98,10 @@ function fillProperty(make: (length: number) => LazyU32Array) {
         model[i] = clear ? 0 : value;
       }
       expect(seen, 'the entries a fill or clear reports replacing').toEqual(expected);
-      expect(Array.from({ length: 5000 }, (_, i) => array.get(i)), 'the entries after a fill or clear').toEqual(model);
+      expect(
+        Array.from({ length: 5000 }, (_, i) => array.get(i)),
+        'the entries after a fill or clear',
+      ).toEqual(model);
       expect(array.zeroRun(0, 5000)).toBe(model.findIndex((v) => v !== 0) === -1 ? 5000 : model.findIndex((v) => v !== 0));
     }
   });
@@ -145,7 +148,7 @@ describe('run queries', () => {
         const asLog = (a: Uint32Array): Uint32Array => {
           const words = new Uint32Array(Math.ceil(pages / 32));
           words.set(a.subarray(0, words.length));
-          if (pages % 32 !== 0) words[words.length - 1]! &= (1 << pages % 32) - 1;
+          if (pages % 32 !== 0) words[words.length - 1]! &= (1 << (pages % 32)) - 1;
           return words;
         };
         const pagesOf = (words: Uint32Array): number[] => {
@@ -186,11 +189,17 @@ describe('run queries', () => {
   });
 
   it('PageBitmap.nextSet, runs and counts agree with a set of pages across summary words and whole blocks, whatever changed the set', () => {
-    fc.assert(bitmapProperty((pages) => new PageBitmap(pages)), { numRuns: runs(300) });
+    fc.assert(
+      bitmapProperty((pages) => new PageBitmap(pages)),
+      { numRuns: runs(300) },
+    );
   });
 
   it('the bitmap property catches a full block that keeps a page deleted from it', () => {
-    const result = fc.check(bitmapProperty((pages) => new FullBlockKeepsDeletes(pages)), { numRuns: 500, seed: 52, endOnFailure: true });
+    const result = fc.check(
+      bitmapProperty((pages) => new FullBlockKeepsDeletes(pages)),
+      { numRuns: 500, seed: 52, endOnFailure: true },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/pages a delete says it removed/);
   });
@@ -227,11 +236,17 @@ describe('run queries', () => {
   });
 
   it('LazyU32Array.fillRange and clearRange set exactly the range and report each non-zero entry they replace once', () => {
-    fc.assert(fillProperty((length) => new LazyU32Array(length)), { numRuns: runs(300) });
+    fc.assert(
+      fillProperty((length) => new LazyU32Array(length)),
+      { numRuns: runs(300) },
+    );
   });
 
   it('the fill property catches an array that misses entries at a block start', () => {
-    const result = fc.check(fillProperty((length) => new SkipsBlockStarts(length)), { numRuns: 500, seed: 53, endOnFailure: true });
+    const result = fc.check(
+      fillProperty((length) => new SkipsBlockStarts(length)),
+      { numRuns: 500, seed: 53, endOnFailure: true },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/the entries a fill or clear reports replacing/);
   });
@@ -251,7 +266,8 @@ describe('run queries', () => {
             else if (w.how === 'fill') memory.fill(gpa, PAGE_SIZE, 0xaa);
             else if (w.how === 'zero-fill') memory.fill(gpa, PAGE_SIZE, 0);
             else if (w.how === 'byte') memory.writeU8(gpa + 100, 1);
-            else if (w.how === 'zero-bytes') memory.writeU8(gpa + 100, 0); // real bytes, all zero
+            else if (w.how === 'zero-bytes')
+              memory.writeU8(gpa + 100, 0); // real bytes, all zero
             else if (w.how === 'discard') memory.discard(gpa, PAGE_SIZE);
             else memory.discard(0, Math.max(1, w.pfn) * PAGE_SIZE); // whole descriptor blocks
           }
@@ -273,9 +289,29 @@ describe('run queries', () => {
     memory.writePatternRun(2080, { count: 20, version: 7 });
     const cases: Array<[number, PatternRun[]]> = [
       [10, [{ count: 10, version: 7 }]],
-      [500, [{ count: 20, version: 7 }, { count: 480, version: 8 }]],
-      [1090, [{ count: 20, version: 7 }, { count: 1060, version: 8 }, { count: 10, version: 7 }]],
-      [3000, [{ count: 20, version: 7 }, { count: 1060, version: 8 }, { count: 20, version: 7 }]],
+      [
+        500,
+        [
+          { count: 20, version: 7 },
+          { count: 480, version: 8 },
+        ],
+      ],
+      [
+        1090,
+        [
+          { count: 20, version: 7 },
+          { count: 1060, version: 8 },
+          { count: 10, version: 7 },
+        ],
+      ],
+      [
+        3000,
+        [
+          { count: 20, version: 7 },
+          { count: 1060, version: 8 },
+          { count: 20, version: 7 },
+        ],
+      ],
     ];
     for (const [max, expected] of cases) {
       const got: PatternRun[] = [];
@@ -302,7 +338,8 @@ describe('run queries', () => {
               const gpa = w.pfn * PAGE_SIZE;
               if (w.how === 'pattern') memory.writePattern(w.pfn, w.version);
               else if (w.how === 'fill') memory.fill(gpa, count * PAGE_SIZE, 0xaa);
-              else if (w.how === 'byte') memory.writeU8(gpa + 100, 1); // a BYTES page, cached
+              else if (w.how === 'byte')
+                memory.writeU8(gpa + 100, 1); // a BYTES page, cached
               else if (w.how === 'discard') memory.discard(gpa, count * PAGE_SIZE);
             }
             if (w.how === 'run') {
@@ -312,7 +349,10 @@ describe('run queries', () => {
           }
           // Same description per page; where there is none (real bytes), the same bytes.
           const summary = (m: CompactMemory): string[] =>
-            Array.from({ length: pages }, (_, p) => `${m.patternVersion(p)} ${m.fillByte(p)} ${m.patternVersion(p) === undefined && m.fillByte(p) === undefined ? Buffer.from(m.read(p * PAGE_SIZE, PAGE_SIZE)).toString('base64') : ''}`);
+            Array.from(
+              { length: pages },
+              (_, p) => `${m.patternVersion(p)} ${m.fillByte(p)} ${m.patternVersion(p) === undefined && m.fillByte(p) === undefined ? Buffer.from(m.read(p * PAGE_SIZE, PAGE_SIZE)).toString('base64') : ''}`,
+            );
           expect(summary(bulk)).toEqual(summary(single));
           const limit = Math.min(max, pages - pfn);
           const expected: number[] = [];

@@ -40,7 +40,10 @@ function agreesWithByteLoop(check: Checker, bytes: Uint8Array) {
 describe('zero-page detection', () => {
   it('the WebAssembly SIMD kernel agrees with a byte loop on adversarial ranges', () => {
     expect(region).toBeDefined();
-    fc.assert(agreesWithByteLoop((_bytes, offset, length) => region.isZero(offset, length), region.bytes), { numRuns: runs(2000) });
+    fc.assert(
+      agreesWithByteLoop((_bytes, offset, length) => region.isZero(offset, length), region.bytes),
+      { numRuns: runs(2000) },
+    );
   });
 
   it('the probe-and-word-loop fallback agrees with a byte loop on adversarial ranges', () => {

@@ -9,7 +9,7 @@ import { runs } from '../support/runs.js';
 import { busyGuest, freshDestination } from './support.js';
 
 describe('migration accounting', () => {
-  it('a hinted page is sent only if the guest wrote it after the hint; records add up', () => {
+  it('a hinted page is sent only if the guest wrote it after the hint (H2); records add up', () => {
     fc.assert(
       fc.property(fc.integer({ min: 1, max: 1 << 20 }), fc.constantFrom(1e8, 4e8, 1.25e9), fc.constantFrom('zero+hint', 'hint', 'zero+zero-skip+hint'), (seed, bandwidth, strategies) => {
         const vm = busyGuest(seed);

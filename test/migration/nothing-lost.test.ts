@@ -92,14 +92,24 @@ describe('I1: nothing lost', () => {
         for (const b of stashed.splice(0)) window.clear(b);
       },
     };
-    const result = fc.check(nothingLost(late), { numRuns: 30, seed: 1, endOnFailure: true, examples: [[{ seed: 7, strategies: 'zero+hint', warmupMs: 0, bandwidth: 1e8, downtimeLimitMs: 300, used: false, lazy: false, workload: 'compile' }]] });
+    const result = fc.check(nothingLost(late), {
+      numRuns: 30,
+      seed: 1,
+      endOnFailure: true,
+      examples: [[{ seed: 7, strategies: 'zero+hint', warmupMs: 0, bandwidth: 1e8, downtimeLimitMs: 300, used: false, lazy: false, workload: 'compile' }]],
+    });
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/pages in use at pause that differ at the destination/);
   });
 
   it('catches zero pages skipped on a destination that is not known to be zero', () => {
     const careless: PrecopySafetyRules = { ...SAFE_PRECOPY_RULES, maySkipZero: (round) => round === 1 };
-    const result = fc.check(nothingLost(careless), { numRuns: 30, seed: 2, endOnFailure: true, examples: [[{ seed: 3, strategies: 'zero+zero-skip', warmupMs: 0, bandwidth: 1e9, downtimeLimitMs: 300, used: true, lazy: false, workload: 'compile' }]] });
+    const result = fc.check(nothingLost(careless), {
+      numRuns: 30,
+      seed: 2,
+      endOnFailure: true,
+      examples: [[{ seed: 3, strategies: 'zero+zero-skip', warmupMs: 0, bandwidth: 1e9, downtimeLimitMs: 300, used: true, lazy: false, workload: 'compile' }]],
+    });
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/pages in use at pause that differ at the destination/);
   });

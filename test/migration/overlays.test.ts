@@ -70,7 +70,10 @@ function overlaysArrive(rules: PrecopySafetyRules = SAFE_PRECOPY_RULES) {
     vm.switchOver(destination.memory, m.received!.devices);
     for (const page of expected) {
       const active = vm.overlays.active(page.pfn);
-      const want = [...OVERLAY_KINDS].reverse().map((k) => page.overlays.find((o) => o.kind === k)).find((o) => o !== undefined);
+      const want = [...OVERLAY_KINDS]
+        .reverse()
+        .map((k) => page.overlays.find((o) => o.kind === k))
+        .find((o) => o !== undefined);
       expect(active, 'the active overlay at the destination').toEqual(want);
       expect(Buffer.compare(vm.memory.read(page.pfn * PAGE_SIZE, PAGE_SIZE), overlayContent(want!, page.pfn)), 'an overlaid page shows other bytes than its overlay').toBe(0);
     }

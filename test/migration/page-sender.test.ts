@@ -102,7 +102,17 @@ describe('PageSender', () => {
     const { next, ms } = sender.send(2, 12, DETECT, Number.POSITIVE_INFINITY);
     sender.flush();
     expect(next).toBe(12);
-    expect(records.filter((r) => r.type === 'PATTERN')).toEqual([{ type: 'PATTERN', gpa: 2 * PAGE_SIZE, seed: SEED, runs: [{ count: 7, version: 4 }, { count: 3, version: 6 }] }]);
+    expect(records.filter((r) => r.type === 'PATTERN')).toEqual([
+      {
+        type: 'PATTERN',
+        gpa: 2 * PAGE_SIZE,
+        seed: SEED,
+        runs: [
+          { count: 7, version: 4 },
+          { count: 3, version: 6 },
+        ],
+      },
+    ]);
     expect(sender.counts.normalPages).toBe(10);
     expect(sender.wireBytes).toBe(10 * WIRE_PAGE_BYTES);
     expect(ms).toBe(10 * PAGE_MS);
@@ -112,10 +122,25 @@ describe('PageSender', () => {
     const m = memory();
     for (let pfn = 2; pfn < 12; pfn++) writePatternPage(m, SEED, pfn, pfn < 9 ? 4 : 6);
     const { sender, records } = harness(m);
-    for (const [first, end] of [[2, 5], [5, 8], [8, 12]] as const) sender.send(first, end, DETECT, Number.POSITIVE_INFINITY);
+    for (const [first, end] of [
+      [2, 5],
+      [5, 8],
+      [8, 12],
+    ] as const)
+      sender.send(first, end, DETECT, Number.POSITIVE_INFINITY);
     expect(records.filter((r) => r.type === 'PATTERN')).toEqual([]); // still pending
     sender.flush();
-    expect(records.filter((r) => r.type === 'PATTERN')).toEqual([{ type: 'PATTERN', gpa: 2 * PAGE_SIZE, seed: SEED, runs: [{ count: 7, version: 4 }, { count: 3, version: 6 }] }]);
+    expect(records.filter((r) => r.type === 'PATTERN')).toEqual([
+      {
+        type: 'PATTERN',
+        gpa: 2 * PAGE_SIZE,
+        seed: SEED,
+        runs: [
+          { count: 7, version: 4 },
+          { count: 3, version: 6 },
+        ],
+      },
+    ]);
     // A gap ends the record.
     const gap = harness(m);
     gap.sender.send(2, 5, DETECT, Number.POSITIVE_INFINITY);

@@ -125,11 +125,19 @@ describe('postcopy', () => {
 
   it('catches a zero page given for a hinted page that was written after its hint', () => {
     // During the first round, after the hints, the guest needs all its memory: the shrinker
-    // hands the hinted blocks back and the guest writes them; the second round resends them.
+    // hands the hinted blocks back and the guest writes them; the second round resends them (H1).
     const scenario = (rules?: PrecopySafetyRules) => {
       const vm = busyGuest(9, { workload: pressureAt(12, WORKLOADS.idle()) });
       vm.run(5);
-      const outcome = migratePostcopy(vm, freshDestination(9), { strategies: 'zero+hint', hintPolicy: 'local-zero', precopyRounds: 2, downtimeLimitMs: 1, hugePageBytes: 64 << 10, cost: { bandwidth: 5e8 }, ...(rules ? { rules } : {}) });
+      const outcome = migratePostcopy(vm, freshDestination(9), {
+        strategies: 'zero+hint',
+        hintPolicy: 'local-zero',
+        precopyRounds: 2,
+        downtimeLimitMs: 1,
+        hugePageBytes: 64 << 10,
+        cost: { bandwidth: 5e8 },
+        ...(rules ? { rules } : {}),
+      });
       return { outcome, wrong: vm.kernel.verify() };
     };
     const safe = scenario();

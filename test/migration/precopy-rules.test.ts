@@ -150,7 +150,7 @@ describe('precopy rounds', () => {
     expect(progress.slice(0, 3).every((p) => p.remainingPages === 8)).toBe(true);
   });
 
-  it("switches over as QEMU does: what is left, every page counted whole, fits the limit at the bandwidth measured over the last period", () => {
+  it('switches over as QEMU does: what is left, every page counted whole, fits the limit at the bandwidth measured over the last period', () => {
     // 8 rewritten pages are 32,768 bytes; the thread measures about 1 MB/s, so about 33 ms.
     const fits = run(new ScriptedSource(rewriting(8)), { cost: SLOW, downtimeLimitMs: 40, maxRounds: 10 }).result;
     expect(fits.rounds).toBeLessThan(10);
@@ -438,7 +438,8 @@ describe('overlays', () => {
     source.overlays.add(1, { kind: 'hypercall', params: [7] });
     return source;
   }
-  const overlayRecord = (records: StreamRecord[]) => records.find((r): r is Extract<StreamRecord, { type: 'DEVICE' }> => r.type === 'DEVICE' && r.name === 'overlays')?.state as { mode: string; pages: OverlayPageState[] };
+  const overlayRecord = (records: StreamRecord[]) =>
+    records.find((r): r is Extract<StreamRecord, { type: 'DEVICE' }> => r.type === 'DEVICE' && r.name === 'overlays')?.state as { mode: string; pages: OverlayPageState[] };
 
   it('drop-at-pause (the default) removes them before the final round and sends parameters only', () => {
     const source = withOverlays();

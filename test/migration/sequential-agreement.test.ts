@@ -55,7 +55,11 @@ test.prop([pagesArb, costArb, fc.constantFrom('zero', 'none'), fc.boolean()], { 
   (pages, cost: CostModel, strategy, saysQuiet) => {
     const memory = new FlatMemory(pages.length * PAGE_SIZE);
     pages.forEach((seed, pfn) => {
-      if (seed !== 0) memory.write(pfn * PAGE_SIZE, Uint8Array.from({ length: PAGE_SIZE }, (_, i) => ((seed * 31 + i * 7) % 255) + 1));
+      if (seed !== 0)
+        memory.write(
+          pfn * PAGE_SIZE,
+          Uint8Array.from({ length: PAGE_SIZE }, (_, i) => ((seed * 31 + i * 7) % 255) + 1),
+        );
     });
     const result = new PrecopyMigration(new StillSource(memory, saysQuiet), { strategies: strategySet(strategy), sink: () => {}, destinationFresh: true, cost }).run();
 

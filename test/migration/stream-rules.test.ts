@@ -1,17 +1,7 @@
 import { crc32 } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import {
-  RECORD_OVERHEAD,
-  RecordType,
-  STREAM_MAGIC,
-  STREAM_VERSION,
-  StreamError,
-  StreamReader,
-  StreamWriter,
-  type StreamErrorKind,
-  type StreamRecord,
-} from '../../src/migration/stream.js';
+import { RECORD_OVERHEAD, RecordType, STREAM_MAGIC, STREAM_VERSION, StreamError, StreamReader, StreamWriter, type StreamErrorKind, type StreamRecord } from '../../src/migration/stream.js';
 
 // Each framing and payload rule of the stream, one hostile record at a time. The records are
 // framed by hand (type u8, sequence u32, length u32, payload, CRC-32 of all before it), so a
@@ -83,7 +73,10 @@ describe('stream framing rules', () => {
   it('a minimal stream (header, end) is accepted', () => {
     const { got, error } = read([HEAD, frame(RecordType.END, 1, u32(1))]);
     expect(error).toBeUndefined();
-    expect(got).toEqual([{ type: 'HEADER', ramBytes: 1 << 20 }, { type: 'END', records: 1 }]);
+    expect(got).toEqual([
+      { type: 'HEADER', ramBytes: 1 << 20 },
+      { type: 'END', records: 1 },
+    ]);
   });
 
   it('a wrong checksum is named as such, before anything else about the record', () => {
@@ -201,8 +194,28 @@ describe('stream payload rules', () => {
   });
 
   it('64-bit values above 2^53 are rejected, 2^53 - 1 is not', () => {
-    rejects([HEAD, frame(RecordType.ZERO, 1, gpaPayload(0, 0x200000, 4, (v) => v.setUint32(8, 1, true)))], 'bad-record', 1, /a 64-bit value above 2\^53/);
-    const { got, error } = read([HEAD, frame(RecordType.ZERO, 1, gpaPayload(0xffffffff, 0x1fffff, 4, (v) => v.setUint32(8, 1, true))), frame(RecordType.END, 2, u32(2))]);
+    rejects(
+      [
+        HEAD,
+        frame(
+          RecordType.ZERO,
+          1,
+          gpaPayload(0, 0x200000, 4, (v) => v.setUint32(8, 1, true)),
+        ),
+      ],
+      'bad-record',
+      1,
+      /a 64-bit value above 2\^53/,
+    );
+    const { got, error } = read([
+      HEAD,
+      frame(
+        RecordType.ZERO,
+        1,
+        gpaPayload(0xffffffff, 0x1fffff, 4, (v) => v.setUint32(8, 1, true)),
+      ),
+      frame(RecordType.END, 2, u32(2)),
+    ]);
     expect(error).toBeUndefined();
     expect(got[1]).toEqual({ type: 'ZERO', gpa: Number.MAX_SAFE_INTEGER, count: 1 });
   });
@@ -210,19 +223,37 @@ describe('stream payload rules', () => {
   it('runs must hold at least one page', () => {
     rejects([HEAD, frame(RecordType.ZERO, 1, gpaPayload(0, 0, 4))], 'bad-record', 1, /a run of zero pages/);
     rejects([HEAD, frame(RecordType.FILL, 1, gpaPayload(0, 0, 5))], 'bad-record', 1, /a run of zero pages/);
-    const { got } = read([HEAD, frame(RecordType.FILL, 1, gpaPayload(0x3000, 0, 5, (v) => (v.setUint32(8, 2, true), v.setUint8(12, 0x5a)))), frame(RecordType.END, 2, u32(2))]);
+    const { got } = read([
+      HEAD,
+      frame(
+        RecordType.FILL,
+        1,
+        gpaPayload(0x3000, 0, 5, (v) => (v.setUint32(8, 2, true), v.setUint8(12, 0x5a))),
+      ),
+      frame(RecordType.END, 2, u32(2)),
+    ]);
     expect(got[1]).toEqual({ type: 'FILL', gpa: 0x3000, count: 2, byte: 0x5a });
   });
 
   it('a pattern record holds a gpa, a seed and at least one whole run (a count of at least one page, a 32-bit version)', () => {
     for (const size of [12, 16, 19, 21, 24]) rejects([HEAD, frame(RecordType.PATTERN, 1, new Uint8Array(size))], 'bad-record', 1, new RegExp(`pattern record of ${size} payload bytes`));
-    const runs = (...pairs: number[]) => (v: DataView) => {
-      v.setUint32(8, 9, true);
-      pairs.forEach((x, i) => v.setUint32(12 + 4 * i, x, true));
-    };
+    const runs =
+      (...pairs: number[]) =>
+      (v: DataView) => {
+        v.setUint32(8, 9, true);
+        pairs.forEach((x, i) => v.setUint32(12 + 4 * i, x, true));
+      };
     rejects([HEAD, frame(RecordType.PATTERN, 1, gpaPayload(0x1000, 0, 20, runs(3, 4, 0, 5)))], 'bad-record', 1, /a run of zero pages/);
     const { got } = read([HEAD, frame(RecordType.PATTERN, 1, gpaPayload(0x1000, 0, 20, runs(3, 4, 1, 0xffffffff))), frame(RecordType.END, 2, u32(2))]);
-    expect(got[1]).toEqual({ type: 'PATTERN', gpa: 0x1000, seed: 9, runs: [{ count: 3, version: 4 }, { count: 1, version: 0xffffffff }] });
+    expect(got[1]).toEqual({
+      type: 'PATTERN',
+      gpa: 0x1000,
+      seed: 9,
+      runs: [
+        { count: 3, version: 4 },
+        { count: 1, version: 0xffffffff },
+      ],
+    });
   });
 
   it('a device record needs room for its name, and UTF-8 JSON state', () => {

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { PAGE_SIZE } from '../../src/memory/guest-memory.js';
-import { Destination } from '../../src/migration/destination.js';
+import type { Destination } from '../../src/migration/destination.js';
 import { StreamError, StreamReader, StreamWriter, type StreamRecord } from '../../src/migration/stream.js';
 import { migrate } from '../../src/sim/migrate.js';
 import { runs } from '../support/runs.js';
@@ -54,7 +54,11 @@ describe('the migration stream', () => {
     w.zero(2 ** 40);
     w.zero(0x8000, 7);
     w.fill(0x10000, 3, 0xaa);
-    w.pattern(0x20000, 0xdeadbeef, [{ count: 2, version: 12 }, { count: 1, version: 0 }, { count: 0xffffffff, version: 0xffffffff }]);
+    w.pattern(0x20000, 0xdeadbeef, [
+      { count: 2, version: 12 },
+      { count: 1, version: 0 },
+      { count: 0xffffffff, version: 0xffffffff },
+    ]);
     w.device('balloon', { a: [1, 2], b: 'x' });
     w.end();
     const got: StreamRecord[] = [];
@@ -68,7 +72,16 @@ describe('the migration stream', () => {
       { type: 'ZERO', gpa: 2 ** 40, count: 1 },
       { type: 'ZERO', gpa: 0x8000, count: 7 },
       { type: 'FILL', gpa: 0x10000, count: 3, byte: 0xaa },
-      { type: 'PATTERN', gpa: 0x20000, seed: 0xdeadbeef, runs: [{ count: 2, version: 12 }, { count: 1, version: 0 }, { count: 0xffffffff, version: 0xffffffff }] },
+      {
+        type: 'PATTERN',
+        gpa: 0x20000,
+        seed: 0xdeadbeef,
+        runs: [
+          { count: 2, version: 12 },
+          { count: 1, version: 0 },
+          { count: 0xffffffff, version: 0xffffffff },
+        ],
+      },
       { type: 'DEVICE', name: 'balloon', state: { a: [1, 2], b: 'x' } },
       { type: 'END', records: 8 },
     ]);
@@ -128,7 +141,11 @@ describe('the migration stream', () => {
       (w) => w.pattern(PAGE_SIZE + 1, 1, [{ count: 1, version: 1 }]), // not page-aligned
       (w) => w.pattern(0, 1, []), // no runs
       (w) => w.pattern(0, 1, [{ count: 0, version: 1 }]), // a run of no pages
-      (w) => w.pattern(RAM - PAGE_SIZE, 1, [{ count: 1, version: 1 }, { count: 1, version: 2 }]), // runs past the end of RAM
+      (w) =>
+        w.pattern(RAM - PAGE_SIZE, 1, [
+          { count: 1, version: 1 },
+          { count: 1, version: 2 },
+        ]), // runs past the end of RAM
     ];
     for (const record of bad) {
       const chunks: Uint8Array[] = [];

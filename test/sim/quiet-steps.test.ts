@@ -10,10 +10,7 @@ import { runs } from '../support/runs.js';
 
 const MiB = 1 << 20;
 
-type HostAction =
-  | { readonly kind: 'run'; readonly maxMs: number }
-  | { readonly kind: 'hint' | 'stop' | 'done' | 'stats' | 'pause' | 'resume' }
-  | { readonly kind: 'target'; readonly pages: number };
+type HostAction = { readonly kind: 'run'; readonly maxMs: number } | { readonly kind: 'hint' | 'stop' | 'done' | 'stats' | 'pause' | 'resume' } | { readonly kind: 'target'; readonly pages: number };
 
 const hostAction: fc.Arbitrary<HostAction> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ kind: fc.constant('run' as const), maxMs: fc.integer({ min: 1, max: 2500 }) }) },

@@ -57,7 +57,7 @@ describe('Vm', () => {
   it('rejects a RAM size that is not whole 4 MiB blocks, or too small for the kernel, with a clear RangeError', () => {
     expect(() => new Vm({ ramBytes: 5 * MiB + 4096, seed: 1 })).toThrow(RangeError);
     // 8 MiB cannot hold the kernel image at 16 MiB: said before anything touches memory.
-    expect(() => new Vm({ ramBytes: 8 * MiB, seed: 1 })).toThrow(new RangeError('guest RAM of 8388608 bytes: expected a multiple of 4 MiB from 32 MiB (the kernel\'s image ends there) to 1 TiB'));
+    expect(() => new Vm({ ramBytes: 8 * MiB, seed: 1 })).toThrow(new RangeError("guest RAM of 8388608 bytes: expected a multiple of 4 MiB from 32 MiB (the kernel's image ends there) to 1 TiB"));
     expect(() => new Vm({ ramBytes: 64 * MiB, seed: 1, vcpus: 0 })).toThrow(new RangeError('0 vCPUs: expected a whole number from 1 to 1024'));
   });
 });

@@ -44,9 +44,7 @@ const cases: fc.Arbitrary<Case> = fc.record({
 });
 
 function workloadOf(c: Case): Workload {
-  return c.workload === 'idle'
-    ? idle({ residentBytes: 8 * MiB, bootChurnBytes: 4 * MiB, dirtyBytesPerSec: c.dirtyMiBPerSec * MiB })
-    : hog({ workingSetBytes: 12 * MiB, dirtyBytesPerSec: c.dirtyMiBPerSec * MiB });
+  return c.workload === 'idle' ? idle({ residentBytes: 8 * MiB, bootChurnBytes: 4 * MiB, dirtyBytesPerSec: c.dirtyMiBPerSec * MiB }) : hog({ workingSetBytes: 12 * MiB, dirtyBytesPerSec: c.dirtyMiBPerSec * MiB });
 }
 
 /** Everything the migration produced: its figures, its stream byte for byte, and the guest's pages at the end. */

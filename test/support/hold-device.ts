@@ -1,7 +1,7 @@
 import type { GuestMemory } from '../../src/memory/guest-memory.js';
 import type { DescriptorChain } from '../../src/virtio/descriptor-chain.js';
 import { VirtioDevice } from '../../src/virtio/device.js';
-import { PackedQueue } from '../../src/virtio/packed-queue.js';
+import type { PackedQueue } from '../../src/virtio/packed-queue.js';
 
 /**
  * A ring-test device with one queue: a kick takes every available buffer and holds it; the host

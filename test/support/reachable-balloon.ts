@@ -57,9 +57,9 @@ const step: fc.Arbitrary<Step> = fc.oneof(
 // Mostly a driver that takes every feature, sets every queue up and goes live, so that held
 // buffers, inflated pages and hint rounds are common; sometimes anything.
 export const session: fc.Arbitrary<Session> = fc.record({
-  accept: fc.oneof(fc.constant(0x3fn), fc.bigInt({ min: 0n, max: 0x3fn })).chain((bits) =>
-    fc.constantFrom(0n, featureBit(Feature.EVENT_IDX), featureBit(Feature.INDIRECT_DESC), featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC)).map((ring) => bits | ring),
-  ),
+  accept: fc
+    .oneof(fc.constant(0x3fn), fc.bigInt({ min: 0n, max: 0x3fn }))
+    .chain((bits) => fc.constantFrom(0n, featureBit(Feature.EVENT_IDX), featureBit(Feature.INDIRECT_DESC), featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC)).map((ring) => bits | ring)),
   queues: fc.oneof(fc.constant([0, 1, 2, 3, 4]), fc.uniqueArray(fc.nat(4), { maxLength: 5 })),
   poison: fc.option(fc.nat(), { nil: undefined }),
   live: fc.oneof(fc.constant(true), fc.boolean()),

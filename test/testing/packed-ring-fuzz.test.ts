@@ -6,7 +6,7 @@ import { EchoDevice } from '../../src/testing/echo-device.js';
 import { hostilePackedLayout, hostilePackedRing, hostilePackedStart, placeHostilePackedRing, type HostilePackedRing } from '../../src/testing/hostile-packed-ring.js';
 import { HOSTILE_RAM } from '../../src/testing/hostile-ring.js';
 import { hostilePackedRingProperty, runHostilePackedRing } from '../../src/testing/ring-fuzz.js';
-import { ViolationError } from '../../src/testing/violation.js';
+import type { ViolationError } from '../../src/testing/violation.js';
 import { BalloonDevice } from '../../src/virtio/balloon/balloon-device.js';
 import { DescFlag, Feature, featureBit } from '../../src/virtio/constants.js';
 import type { VirtioErrorKind } from '../../src/virtio/errors.js';

@@ -18,11 +18,17 @@ function kindsOf(result: { failed: boolean; errorInstance: unknown }): Set<strin
 
 describe('pci register scripts', () => {
   it('never make the balloon throw, leave RAM, loop or end inconsistent behind the pci transport', () => {
-    fc.assert(pciRegisterProperty((m) => new BalloonDevice(m, BALLOON)), { numRuns: runs(400) });
+    fc.assert(
+      pciRegisterProperty((m) => new BalloonDevice(m, BALLOON)),
+      { numRuns: runs(400) },
+    );
   });
 
   it('never make the echo device do so either', () => {
-    fc.assert(pciRegisterProperty((m) => new EchoDevice(m, 16, featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC))), { numRuns: runs(200) });
+    fc.assert(
+      pciRegisterProperty((m) => new EchoDevice(m, 16, featureBit(Feature.EVENT_IDX) | featureBit(Feature.INDIRECT_DESC))),
+      { numRuns: runs(200) },
+    );
   });
 
   it('catches a device that throws on a feature select above 3', () => {
@@ -32,7 +38,10 @@ describe('pci register scripts', () => {
         return super.readDeviceFeatures(select);
       }
     }
-    const result = fc.check(pciRegisterProperty((m) => new Strict(m, BALLOON)), { numRuns: 300, seed: 31 });
+    const result = fc.check(
+      pciRegisterProperty((m) => new Strict(m, BALLOON)),
+      { numRuns: 300, seed: 31 },
+    );
     expect(kindsOf(result)).toEqual(new Set(['threw']));
     expect(String(result.errorInstance)).toMatch(/RangeError: no feature window/);
   });
@@ -44,7 +53,10 @@ describe('pci register scripts', () => {
         super.processQueue(index);
       }
     }
-    const result = fc.check(pciRegisterProperty((m) => new Stray(m, BALLOON)), { numRuns: 300, seed: 32 });
+    const result = fc.check(
+      pciRegisterProperty((m) => new Stray(m, BALLOON)),
+      { numRuns: 300, seed: 32 },
+    );
     expect(kindsOf(result)).toEqual(new Set(['out-of-range']));
     expect(String(result.errorInstance)).toMatch(/access at 0x100000\+4/);
   });
@@ -55,7 +67,10 @@ describe('pci register scripts', () => {
         for (;;) this.memory.readU32(0);
       }
     }
-    const result = fc.check(pciRegisterProperty((m) => new Spinning(m, BALLOON), { budget: 10_000 }), { numRuns: 300, seed: 33 });
+    const result = fc.check(
+      pciRegisterProperty((m) => new Spinning(m, BALLOON), { budget: 10_000 }),
+      { numRuns: 300, seed: 33 },
+    );
     // The budget's exception, caught by the device core, also shows as an internal error.
     expect(kindsOf(result)).toEqual(new Set(['unbounded', 'internal']));
   });

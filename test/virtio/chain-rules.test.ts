@@ -67,14 +67,7 @@ class Boundless extends FlatMemory {
 
 describe('readChain accepts what §2.7.5 allows', () => {
   it('walks a NEXT chain: readable segments, then writable ones, with their lengths', () => {
-    const m = memoryWith([
-      { addr: 0x2000, len: 10, flags: NEXT, next: 3 },
-      {},
-      {},
-      { addr: 0x2100, len: 20, flags: NEXT | WRITE, next: 5 },
-      {},
-      { addr: 0x20000, len: 30, flags: WRITE },
-    ] as Desc[]);
+    const m = memoryWith([{ addr: 0x2000, len: 10, flags: NEXT, next: 3 }, {}, {}, { addr: 0x2100, len: 20, flags: NEXT | WRITE, next: 5 }, {}, { addr: 0x20000, len: 30, flags: WRITE }] as Desc[]);
     const chain = readChain(ctx(m), 0);
     expect(chain.head).toBe(0);
     expect(chain.readable).toEqual([{ gpa: 0x2000, length: 10 }]);
@@ -90,7 +83,14 @@ describe('readChain accepts what §2.7.5 allows', () => {
       { addr: 0x2000, len: 8, flags: NEXT, next: 1 },
       { addr: 0x3000, len: 32, flags: INDIRECT | WRITE },
     ]);
-    writeTable(m, [{ addr: 0x2200, len: 4, flags: NEXT, next: 1 }, { addr: 0x2300, len: 16, flags: WRITE }], 0x3000);
+    writeTable(
+      m,
+      [
+        { addr: 0x2200, len: 4, flags: NEXT, next: 1 },
+        { addr: 0x2300, len: 16, flags: WRITE },
+      ],
+      0x3000,
+    );
     const chain = readChain(ctx(m), 0);
     expect(chain.readable).toEqual([
       { gpa: 0x2000, length: 8 },
@@ -129,18 +129,39 @@ describe('readChain rejects each thing a driver must not do', () => {
     rejects('next-out-of-range', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: Q }]), /^descriptor 0 links to 8, outside a table of 8$/);
     // An indirect table of two entries is a table of two: entry 1 may not link to 2.
     const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
-    writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 2 }], 0x3000);
+    writeTable(
+      m,
+      [
+        { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+        { addr: 0x2000, len: 1, flags: NEXT, next: 2 },
+      ],
+      0x3000,
+    );
     rejects('next-out-of-range', m, /^descriptor 1 links to 2, outside a table of 2$/);
   });
 
   it('a loop in the descriptor table (more descriptors than the queue size)', () => {
-    rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }]), /^chain from head 0 has more descriptors than its table \(a loop\)$/);
+    rejects(
+      'chain-too-long',
+      memoryWith([
+        { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+        { addr: 0x2000, len: 1, flags: NEXT, next: 0 },
+      ]),
+      /^chain from head 0 has more descriptors than its table \(a loop\)$/,
+    );
     rejects('chain-too-long', memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 0 }]), /a loop/);
   });
 
   it('a loop inside an indirect table', () => {
     const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
-    writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x2000, len: 1, flags: NEXT, next: 0 }], 0x3000);
+    writeTable(
+      m,
+      [
+        { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+        { addr: 0x2000, len: 1, flags: NEXT, next: 0 },
+      ],
+      0x3000,
+    );
     rejects('chain-too-long', m, /a loop/);
   });
 
@@ -158,7 +179,14 @@ describe('readChain rejects each thing a driver must not do', () => {
 
   it('an INDIRECT descriptor inside an indirect table', () => {
     const m = memoryWith([{ addr: 0x3000, len: 32, flags: INDIRECT }]);
-    writeTable(m, [{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x3000, len: 16, flags: INDIRECT }], 0x3000);
+    writeTable(
+      m,
+      [
+        { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+        { addr: 0x3000, len: 16, flags: INDIRECT },
+      ],
+      0x3000,
+    );
     rejects('nested-indirect', m, /^indirect table holds an INDIRECT descriptor \(1\)$/);
   });
 
@@ -176,8 +204,18 @@ describe('readChain rejects each thing a driver must not do', () => {
   it('an indirect table that is not in RAM', () => rejects('buffer-out-of-range', memoryWith([{ addr: 0x18000, len: 32, flags: INDIRECT }]), /^indirect table 0x18000\+32 is not in guest RAM$/));
 
   it('a device-readable descriptor after a device-writable one, also across the indirect boundary', () => {
-    rejects('readable-after-writable', memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x2000, len: 1 }]), /^descriptor 1 is device-readable but follows a device-writable one$/);
-    const m = memoryWith([{ addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 }, { addr: 0x3000, len: 16, flags: INDIRECT }]);
+    rejects(
+      'readable-after-writable',
+      memoryWith([
+        { addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 },
+        { addr: 0x2000, len: 1 },
+      ]),
+      /^descriptor 1 is device-readable but follows a device-writable one$/,
+    );
+    const m = memoryWith([
+      { addr: 0x2000, len: 1, flags: WRITE | NEXT, next: 1 },
+      { addr: 0x3000, len: 16, flags: INDIRECT },
+    ]);
     writeTable(m, [{ addr: 0x2000, len: 1 }], 0x3000);
     rejects('readable-after-writable', m, /^descriptor 0 is device-readable/);
   });
@@ -186,12 +224,33 @@ describe('readChain rejects each thing a driver must not do', () => {
     // Real RAM that large is not needed: a memory that claims every range is RAM.
     const big = new Boundless(0x10000);
     const huge: ChainContext = { memory: big, descTable: TABLE, queueSize: Q, indirect: true };
-    writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x80000000 }], TABLE);
+    writeTable(
+      big,
+      [
+        { addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 },
+        { addr: 0x100000, len: 0x80000000 },
+      ],
+      TABLE,
+    );
     expect(() => readChain(huge, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large', message: 'chain from head 0 is 2^32 bytes or more' }) as Error);
     // Readable and writable bytes count together.
-    writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x80000000, flags: WRITE }], TABLE);
+    writeTable(
+      big,
+      [
+        { addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 },
+        { addr: 0x100000, len: 0x80000000, flags: WRITE },
+      ],
+      TABLE,
+    );
     expect(() => readChain(huge, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large' }) as Error);
-    writeTable(big, [{ addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 }, { addr: 0x100000, len: 0x7fffffff }], TABLE);
+    writeTable(
+      big,
+      [
+        { addr: 0x100000, len: 0x80000000, flags: NEXT, next: 1 },
+        { addr: 0x100000, len: 0x7fffffff },
+      ],
+      TABLE,
+    );
     expect(readChain(huge, 0).readableLength).toBe(0xffffffff);
   });
 });
@@ -203,7 +262,7 @@ describe('readChain keeps to the queue limits (§2.7.4.1: a device may limit a c
   it('takes exactly maxSegments buffers and refuses one more, after reading no more than that', () => {
     expect(readChain(limited(memoryWith(linked(3)), 3, 100), 0).readable).toHaveLength(3);
     const m = memoryWith(linked(4));
-    expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: 'chain from head 0 has more than 3 buffers, this queue\'s limit' }) as Error);
+    expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: "chain from head 0 has more than 3 buffers, this queue's limit" }) as Error);
   });
 
   it('counts readable and writable buffers together', () => {
@@ -217,7 +276,7 @@ describe('readChain keeps to the queue limits (§2.7.4.1: a device may limit a c
     expect(() => readChain(limited(m, 3, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long' }) as Error);
   });
 
-  it('allows 1024 buffers when the device sets no limit (QEMU\'s VIRTQUEUE_MAX_SIZE), not 1025', () => {
+  it("allows 1024 buffers when the device sets no limit (QEMU's VIRTQUEUE_MAX_SIZE), not 1025", () => {
     const m = new FlatMemory(0x100000);
     const table = (n: number): Desc[] => Array.from({ length: n }, (_, i) => ({ addr: 0x8000, len: 1, flags: i < n - 1 ? NEXT : 0, next: i + 1 }));
     writeTable(m, [{ addr: 0x10000, len: 16 * 1024, flags: INDIRECT }], TABLE);
@@ -225,27 +284,37 @@ describe('readChain keeps to the queue limits (§2.7.4.1: a device may limit a c
     expect(readChain(ctx(m), 0).readable).toHaveLength(1024);
     writeTable(m, [{ addr: 0x10000, len: 16 * 1025, flags: INDIRECT }], TABLE);
     writeTable(m, table(1025), 0x10000);
-    expect(() => readChain(ctx(m), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: 'chain from head 0 has more than 1024 buffers, this queue\'s limit' }) as Error);
+    expect(() => readChain(ctx(m), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: "chain from head 0 has more than 1024 buffers, this queue's limit" }) as Error);
   });
 
   it('counts buffers across an indirect table, not the table descriptor', () => {
-    const m = memoryWith([{ addr: 0x2000, len: 1, flags: NEXT, next: 1 }, { addr: 0x3000, len: 32, flags: INDIRECT }]);
+    const m = memoryWith([
+      { addr: 0x2000, len: 1, flags: NEXT, next: 1 },
+      { addr: 0x3000, len: 32, flags: INDIRECT },
+    ]);
     writeTable(m, linked(2), 0x3000);
     expect(readChain(limited(m, 3, 100), 0).readableLength).toBe(3);
     expect(() => readChain(limited(m, 2, 100), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long' }) as Error);
   });
 
   it('takes exactly maxBytes and refuses one byte more, readable and writable together', () => {
-    const m = memoryWith([{ addr: 0x2000, len: 60, flags: NEXT, next: 1 }, { addr: 0x2000, len: 40, flags: WRITE }]);
+    const m = memoryWith([
+      { addr: 0x2000, len: 60, flags: NEXT, next: 1 },
+      { addr: 0x2000, len: 40, flags: WRITE },
+    ]);
     expect(readChain(limited(m, 8, 100), 0).writableLength).toBe(40);
-    expect(() => readChain(limited(m, 8, 99), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large', message: 'chain from head 0 holds more than 99 bytes, this queue\'s limit' }) as Error);
+    expect(() => readChain(limited(m, 8, 99), 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large', message: "chain from head 0 holds more than 99 bytes, this queue's limit" }) as Error);
   });
 
   it('refuses aliased buffers once they add up past the limit: an indirect table of the same buffer', () => {
     // The hostile shape of the issue: every entry of a big table points at the same 4 KiB.
     const m = new FlatMemory(0x100000);
     writeTable(m, [{ addr: 0x10000, len: 16 * 4096, flags: INDIRECT }], TABLE);
-    writeTable(m, Array.from({ length: 4096 }, (_, i) => ({ addr: 0x8000, len: 4096, flags: NEXT, next: i + 1 })), 0x10000);
+    writeTable(
+      m,
+      Array.from({ length: 4096 }, (_, i) => ({ addr: 0x8000, len: 4096, flags: NEXT, next: i + 1 })),
+      0x10000,
+    );
     expect(() => readChain({ ...ctx(m), limits: { maxSegments: 1024, maxBytes: 4096, cost: 0 } }, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-large' }) as Error);
   });
 });

@@ -199,7 +199,7 @@ describe('the mmio register file (§4.2.2)', () => {
     expect([r.mmio.counters.badRead, r.mmio.counters.badWrite]).toEqual([1, 1]);
   });
 
-  it('reports a missing queue as size 0, and freezes a ready queue\'s registers', () => {
+  it("reports a missing queue as size 0, and freezes a ready queue's registers", () => {
     const r = rig();
     r.mmio.write(MmioReg.QUEUE_SEL, 4, 5);
     expect(r.mmio.read(MmioReg.QUEUE_NUM_MAX, 4)).toBe(0);

@@ -20,7 +20,17 @@ const queue = (extra: Partial<SplitQueueState> = {}): SplitQueueState => ({ layo
 const ready = queue({ ready: true, descTable: 0x1000, availRing: 0x1080, usedRing: 0x10a0 });
 
 function state(extra: Record<string, unknown> = {}): VirtioDeviceState {
-  return { format: 'virtio-device', version: 1, status: LIVE, driverFeatures: '100000001', interruptStatus: 0, configGeneration: 0, queues: [ready, queue(), queue({ size: 4 })], pendingKicks: [], ...extra } as VirtioDeviceState;
+  return {
+    format: 'virtio-device',
+    version: 1,
+    status: LIVE,
+    driverFeatures: '100000001',
+    interruptStatus: 0,
+    configGeneration: 0,
+    queues: [ready, queue(), queue({ size: 4 })],
+    pendingKicks: [],
+    ...extra,
+  } as VirtioDeviceState;
 }
 
 function refused(value: unknown, field: string, reason?: RegExp): void {
@@ -56,7 +66,7 @@ describe('the device core state', () => {
     expect(parseDeviceState(before, 'core', rules).driverFeatures).toBe('f'.repeat(32));
   });
 
-  it('makes the queues of the features in force: the driver\'s after FEATURES_OK, the offered ones before', () => {
+  it("makes the queues of the features in force: the driver's after FEATURES_OK, the offered ones before", () => {
     refused(state({ queues: [ready, queue()] }), 'core.queues', /has 2 queues, the features in force make 3/);
     refused(state({ queues: [ready, queue(), queue(), queue()] }), 'core.queues', /more than 3/);
     const two = state({ driverFeatures: '100000000', queues: [ready, queue()] });

@@ -110,15 +110,7 @@ describe('virtio-mmio queue registers (virtio 1.2 §4.2.2, §4.2.3.2)', () => {
     const { mmio, device } = rig();
     mmio.write(MmioReg.QUEUE_SEL, 4, 0);
     mmio.write(MmioReg.QUEUE_READY, 4, 1);
-    const registers = [
-      MmioReg.QUEUE_NUM,
-      MmioReg.QUEUE_DESC_LOW,
-      MmioReg.QUEUE_DESC_HIGH,
-      MmioReg.QUEUE_DRIVER_LOW,
-      MmioReg.QUEUE_DRIVER_HIGH,
-      MmioReg.QUEUE_DEVICE_LOW,
-      MmioReg.QUEUE_DEVICE_HIGH,
-    ];
+    const registers = [MmioReg.QUEUE_NUM, MmioReg.QUEUE_DESC_LOW, MmioReg.QUEUE_DESC_HIGH, MmioReg.QUEUE_DRIVER_LOW, MmioReg.QUEUE_DRIVER_HIGH, MmioReg.QUEUE_DEVICE_LOW, MmioReg.QUEUE_DEVICE_HIGH];
     for (const reg of registers) mmio.write(reg, 4, 0x10);
     expect(device.queues[0]!.size).toBe(SIZES[0]);
     expect(addresses(device, 0)).toEqual([0, 0, 0]);
@@ -205,7 +197,18 @@ describe('virtio-mmio accesses a driver must not make (§4.2.2.2)', () => {
     const writeOnly = [MmioReg.DEVICE_FEATURES_SEL, MmioReg.DRIVER_FEATURES, MmioReg.QUEUE_SEL, MmioReg.QUEUE_NUM, MmioReg.QUEUE_NOTIFY, MmioReg.INTERRUPT_ACK, MmioReg.QUEUE_DESC_LOW, MmioReg.SHM_SEL, 0x0c0];
     for (const reg of writeOnly) expect(mmio.read(reg, 4)).toBe(0);
     expect(mmio.counters).toEqual({ ...CLEAN, badRead: writeOnly.length });
-    const readOnly = [MmioReg.MAGIC_VALUE, MmioReg.VERSION, MmioReg.DEVICE_ID, MmioReg.VENDOR_ID, MmioReg.DEVICE_FEATURES, MmioReg.QUEUE_NUM_MAX, MmioReg.INTERRUPT_STATUS, MmioReg.SHM_LEN_LOW, MmioReg.CONFIG_GENERATION, 0x0c0];
+    const readOnly = [
+      MmioReg.MAGIC_VALUE,
+      MmioReg.VERSION,
+      MmioReg.DEVICE_ID,
+      MmioReg.VENDOR_ID,
+      MmioReg.DEVICE_FEATURES,
+      MmioReg.QUEUE_NUM_MAX,
+      MmioReg.INTERRUPT_STATUS,
+      MmioReg.SHM_LEN_LOW,
+      MmioReg.CONFIG_GENERATION,
+      0x0c0,
+    ];
     for (const reg of readOnly) mmio.write(reg, 4, 0);
     expect(mmio.counters).toEqual({ ...CLEAN, badRead: writeOnly.length, badWrite: readOnly.length });
     expect(mmio.read(MmioReg.MAGIC_VALUE, 4)).toBe(MMIO_MAGIC);

@@ -41,9 +41,7 @@ describe('packed ring flags and events (§2.8.1, §2.8.10)', () => {
   it('asks for a notification exactly when the named descriptor was among those just advanced over', () => {
     fc.assert(
       fc.property(
-        fc.integer({ min: 1, max: 40 }).chain((size) =>
-          fc.tuple(fc.constant(size), fc.nat(size - 1), fc.nat(1), fc.nat(size - 1), fc.nat(1), fc.integer({ min: 0, max: size })),
-        ),
+        fc.integer({ min: 1, max: 40 }).chain((size) => fc.tuple(fc.constant(size), fc.nat(size - 1), fc.nat(1), fc.nat(size - 1), fc.nat(1), fc.integer({ min: 0, max: size }))),
         ([size, off, eventWrap, slot, wrap, advanced]) => {
           expect(packedNeedsEvent(offWrap(off, eventWrap), slot, wrap, advanced, size)).toBe(spelledOut(off, eventWrap, slot, wrap, advanced, size));
         },

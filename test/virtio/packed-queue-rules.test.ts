@@ -257,7 +257,11 @@ describe('a packed queue: indirect tables', () => {
 
   it('reads the table in order, one ring slot for the buffer, WRITE the only flag that counts', () => {
     const { q, put, memory } = setUp(4, { indirect: true });
-    table(memory, [{ addr: BUF, len: 4, flags: DescFlag.NEXT | DescFlag.INDIRECT }, { addr: BUF + 0x10, len: 6, flags: DescFlag.WRITE | 0x7f78 }, { addr: BUF + 0x20, len: 2, flags: DescFlag.WRITE }]);
+    table(memory, [
+      { addr: BUF, len: 4, flags: DescFlag.NEXT | DescFlag.INDIRECT },
+      { addr: BUF + 0x10, len: 6, flags: DescFlag.WRITE | 0x7f78 },
+      { addr: BUF + 0x20, len: 2, flags: DescFlag.WRITE },
+    ]);
     put(0, { addr: TABLE, len: 48, id: 2, flags: DescFlag.INDIRECT | DescFlag.WRITE });
     expect(q.pop()).toEqual({
       head: 2,

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MmioDriver, type MmioBus } from '../../src/guest/mmio-driver.js';
-import { PackedDriverQueue, layoutPackedRing } from '../../src/guest/packed-driver-queue.js';
+import { type PackedDriverQueue, layoutPackedRing } from '../../src/guest/packed-driver-queue.js';
 import { FlatMemory } from '../../src/memory/flat-memory.js';
 import type { GuestMemory } from '../../src/memory/guest-memory.js';
 import { WatchedMemory } from '../../src/testing/watched-memory.js';
@@ -147,7 +147,14 @@ class Add implements Cmd {
     r.memory.fill(slot(token) + 256, 256, 0xee);
     const total = this.out.length + this.room.length;
     const descriptors = m.indirect && total > 1 && total <= INDIRECT.maxSegments ? 1 : total;
-    const added = r.queue.add(segments(slot(token), this.out.map((b) => b.length)), segments(slot(token) + 256, this.room), token);
+    const added = r.queue.add(
+      segments(
+        slot(token),
+        this.out.map((b) => b.length),
+      ),
+      segments(slot(token) + 256, this.room),
+      token,
+    );
     expect(added, 'the driver refuses a buffer only when it lacks descriptors for it').toBe(m.free >= descriptors);
     if (!added) return;
     m.free -= descriptors;
@@ -198,14 +205,22 @@ class Complete implements Cmd {
     // The device took exactly the segments the driver made available, in ring order.
     const chain = r.device.held[k];
     expect({ readable: chain?.readable, writable: chain?.writable }, 'the device holds the buffers the model does, in the order it took them').toEqual({
-      readable: segments(slot(buffer!.token), buffer!.out.map((b) => b.length)),
+      readable: segments(
+        slot(buffer!.token),
+        buffer!.out.map((b) => b.length),
+      ),
       writable: segments(slot(buffer!.token) + 256, buffer!.room),
     });
     r.ringWrites = [];
     const len = r.device.complete(k);
     const writes = r.ringWrites;
     r.ringWrites = undefined;
-    expect(len).toBe(Math.min(concat(buffer!.out).length, buffer!.room.reduce((a, b) => a + b, 0)));
+    expect(len).toBe(
+      Math.min(
+        concat(buffer!.out).length,
+        buffer!.room.reduce((a, b) => a + b, 0),
+      ),
+    );
     // §2.8.6: the id and length of a used descriptor are in place before its flags hand it over.
     const at = 16 * (m.usedCount % m.size);
     const inSlot = writes.filter(([offset, length]) => offset < at + 16 && offset + length > at);
@@ -302,8 +317,20 @@ class Acknowledge implements Cmd {
 
 const length = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: SEG_MAX }));
 const buffer = fc
-  .array(fc.oneof(length.chain((n) => fc.uint8Array({ minLength: n, maxLength: n })), length), { minLength: 1, maxLength: 4 })
-  .map((parts) => new Add(parts.filter((p) => p instanceof Uint8Array), parts.filter((p) => typeof p === 'number')));
+  .array(
+    fc.oneof(
+      length.chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+      length,
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
+  .map(
+    (parts) =>
+      new Add(
+        parts.filter((p) => p instanceof Uint8Array),
+        parts.filter((p) => typeof p === 'number'),
+      ),
+  );
 const complete = fc.oneof(fc.constant(0), fc.nat(7)).map((k) => new Complete(k));
 const collect = fc.integer({ min: 1, max: 8 }).map((n) => new Collect(n));
 // The ring traffic (add, kick, complete, collect) weighs most, so that a run goes round the ring

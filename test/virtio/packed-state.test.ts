@@ -14,7 +14,22 @@ import { BUF, bits } from './balloon/rig.js';
 // field like the split one, and a balloon that resumes a packed ring where it stopped.
 
 const fresh: PackedQueueState = { layout: 'packed', size: 8, ready: false, descRing: 0, driverEvent: 0, deviceEvent: 0, nextAvail: 0, availWrap: 1, nextUsed: 0, usedWrap: 1, inFlight: [] };
-const inUse: PackedQueueState = { ...fresh, size: 5, ready: true, descRing: 0x1000, driverEvent: 0x1050, deviceEvent: 0x1054, nextAvail: 1, availWrap: 0, nextUsed: 3, usedWrap: 1, inFlight: [[0, 2], [4, 1]] };
+const inUse: PackedQueueState = {
+  ...fresh,
+  size: 5,
+  ready: true,
+  descRing: 0x1000,
+  driverEvent: 0x1050,
+  deviceEvent: 0x1054,
+  nextAvail: 1,
+  availWrap: 0,
+  nextUsed: 3,
+  usedWrap: 1,
+  inFlight: [
+    [0, 2],
+    [4, 1],
+  ],
+};
 
 const parse = (q: unknown, live = true): unknown => parseQueueState(q, 'q', { maxSize: 8, live, packed: true });
 const refused = (q: unknown, field: string, reason?: RegExp, live = true): void => {
@@ -51,10 +66,28 @@ describe('a saved packed queue', () => {
     refused({ ...inUse, nextUsed: 1.5 }, 'q.nextUsed');
     refused({ ...inUse, inFlight: {} }, 'q.inFlight');
     refused({ ...inUse, inFlight: Array.from({ length: 9 }, (_, i) => [i, 1]) }, 'q.inFlight', /more than 8/);
-    refused({ ...inUse, inFlight: [[0, 2, 1], [4, 1]] }, 'q.inFlight[0]');
+    refused(
+      {
+        ...inUse,
+        inFlight: [
+          [0, 2, 1],
+          [4, 1],
+        ],
+      },
+      'q.inFlight[0]',
+    );
     refused({ ...inUse, inFlight: [[0], [4, 1]] }, 'q.inFlight[0]', /not an \[id, slots\] pair/);
     refused({ ...inUse, inFlight: [[8, 2]] }, 'q.inFlight[0][0]', /^8 is not an integer in \[0, 7\]$/);
-    refused({ ...inUse, inFlight: [[0, 0], [4, 3]] }, 'q.inFlight[0][1]');
+    refused(
+      {
+        ...inUse,
+        inFlight: [
+          [0, 0],
+          [4, 3],
+        ],
+      },
+      'q.inFlight[0][1]',
+    );
     refused({ ...inUse, inFlight: [[0, 9]] }, 'q.inFlight[0][1]');
   });
 
@@ -65,7 +98,18 @@ describe('a saved packed queue', () => {
   it('takes rings in use of every size from 1 to QueueNumMax', () => {
     const one = { ...inUse, size: 1, nextAvail: 0, availWrap: 0, nextUsed: 0, usedWrap: 1, inFlight: [[0, 1]] };
     expect(parse(one)).toEqual(one);
-    const max = { ...inUse, size: 8, nextAvail: 1, availWrap: 1, nextUsed: 6, usedWrap: 0, inFlight: [[0, 2], [7, 1]] };
+    const max = {
+      ...inUse,
+      size: 8,
+      nextAvail: 1,
+      availWrap: 1,
+      nextUsed: 6,
+      usedWrap: 0,
+      inFlight: [
+        [0, 2],
+        [7, 1],
+      ],
+    };
     expect(parse(max)).toEqual(max);
   });
 
@@ -76,18 +120,69 @@ describe('a saved packed queue', () => {
     refused({ ...inUse, size: 9 }, 'q.size', undefined, false);
     refused({ ...inUse, nextAvail: 5 }, 'q.nextAvail', /slot 5 is outside a ring of 5/);
     refused({ ...inUse, nextUsed: 5 }, 'q.nextUsed', /slot 5 is outside a ring of 5/);
-    refused({ ...inUse, inFlight: [[0, 2], [5, 1]] }, 'q.inFlight[1][0]', /buffer id 5 is outside a ring of 5/);
-    refused({ ...inUse, inFlight: [[4, 1], [0, 2]] }, 'q.inFlight[1][0]', /ascending/);
-    refused({ ...inUse, inFlight: [[0, 2], [0, 1]] }, 'q.inFlight[1][0]', /ascending/);
+    refused(
+      {
+        ...inUse,
+        inFlight: [
+          [0, 2],
+          [5, 1],
+        ],
+      },
+      'q.inFlight[1][0]',
+      /buffer id 5 is outside a ring of 5/,
+    );
+    refused(
+      {
+        ...inUse,
+        inFlight: [
+          [4, 1],
+          [0, 2],
+        ],
+      },
+      'q.inFlight[1][0]',
+      /ascending/,
+    );
+    refused(
+      {
+        ...inUse,
+        inFlight: [
+          [0, 2],
+          [0, 1],
+        ],
+      },
+      'q.inFlight[1][0]',
+      /ascending/,
+    );
   });
 
   it('takes exactly the slots between the used and the available position, a lap further when the wrap counters differ', () => {
     refused({ ...inUse, inFlight: [[0, 2]] }, 'q.inFlight', /take 2 slots, but the positions leave 3 between them in a ring of 5/);
-    refused({ ...inUse, inFlight: [[0, 2], [4, 2]] }, 'q.inFlight', /take 4 slots, but the positions leave 3/);
+    refused(
+      {
+        ...inUse,
+        inFlight: [
+          [0, 2],
+          [4, 2],
+        ],
+      },
+      'q.inFlight',
+      /take 4 slots, but the positions leave 3/,
+    );
     // Same wrap counters: the available position cannot be behind the used one.
     refused({ ...inUse, availWrap: 1, inFlight: [] }, 'q.inFlight', /positions leave -2/);
     // A lap apart: it cannot be a whole lap or more ahead.
-    refused({ ...inUse, nextAvail: 4, inFlight: [[0, 5], [1, 1]] }, 'q.inFlight', /positions leave 6/);
+    refused(
+      {
+        ...inUse,
+        nextAvail: 4,
+        inFlight: [
+          [0, 5],
+          [1, 1],
+        ],
+      },
+      'q.inFlight',
+      /positions leave 6/,
+    );
     expect(parse({ ...inUse, nextAvail: 3, availWrap: 1, inFlight: [] })).toMatchObject({ inFlight: [] });
   });
 
@@ -166,7 +261,15 @@ describe('a balloon over packed rings, saved and restored', () => {
     expect(error).toMatchObject({ field: 'core.queues[2].inFlight', reason: 'a live balloon holds no buffer here, not 1' });
     error = restoreEdited((s) => Object.assign(s.core.queues[0]!, { nextAvail: 2, inFlight: [[0, 1]] }));
     expect(error).toMatchObject({ field: 'core.queues[0].inFlight', reason: 'a live balloon holds no buffer here, not 1' });
-    error = restoreEdited((s) => Object.assign(s.core.queues[2]!, { nextAvail: 2, inFlight: [[0, 1], [3, 1]] }));
+    error = restoreEdited((s) =>
+      Object.assign(s.core.queues[2]!, {
+        nextAvail: 2,
+        inFlight: [
+          [0, 1],
+          [3, 1],
+        ],
+      }),
+    );
     expect(error).toMatchObject({ field: 'core.queues[2].inFlight', reason: 'a live balloon holds only the stats buffer here, not 2' });
   });
 

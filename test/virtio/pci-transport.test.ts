@@ -114,17 +114,20 @@ describe('virtio-pci transport', () => {
 
   it('ignores and counts any access a driver should not make, and never throws', () => {
     fc.assert(
-      fc.property(fc.array(fc.record({ space: fc.constantFrom('config', 'bar'), write: fc.boolean(), offset: fc.integer({ min: -4, max: 300 }), size: fc.constantFrom(0, 1, 2, 3, 4, 8), value: fc.nat() })), (accesses) => {
-        const { transport: t } = setUp();
-        for (const a of accesses) {
-          if (a.space === 'config') {
-            if (a.write) t.writeConfig(a.offset, a.size, a.value);
-            else expect(Number.isInteger(t.readConfig(a.offset, a.size))).toBe(true);
-          } else if (a.write) t.writeBar(a.offset, a.size, a.value);
-          else expect(Number.isInteger(t.readBar(a.offset, a.size))).toBe(true);
-        }
-        expect(t.readConfig(0x00, 2)).toBe(0x1af4);
-      }),
+      fc.property(
+        fc.array(fc.record({ space: fc.constantFrom('config', 'bar'), write: fc.boolean(), offset: fc.integer({ min: -4, max: 300 }), size: fc.constantFrom(0, 1, 2, 3, 4, 8), value: fc.nat() })),
+        (accesses) => {
+          const { transport: t } = setUp();
+          for (const a of accesses) {
+            if (a.space === 'config') {
+              if (a.write) t.writeConfig(a.offset, a.size, a.value);
+              else expect(Number.isInteger(t.readConfig(a.offset, a.size))).toBe(true);
+            } else if (a.write) t.writeBar(a.offset, a.size, a.value);
+            else expect(Number.isInteger(t.readBar(a.offset, a.size))).toBe(true);
+          }
+          expect(t.readConfig(0x00, 2)).toBe(0x1af4);
+        },
+      ),
       { numRuns: runs(300) },
     );
   });

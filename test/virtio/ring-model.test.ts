@@ -158,7 +158,10 @@ class Add implements Cmd {
     r.memory.fill(slot(token) + 256, 256, 0xee);
     const total = this.out.length + this.room.length;
     const descriptors = m.indirect && total > 1 && total <= INDIRECT.maxSegments ? 1 : total;
-    const out = segments(slot(token), this.out.map((b) => b.length));
+    const out = segments(
+      slot(token),
+      this.out.map((b) => b.length),
+    );
     const added = r.queue.add(out, segments(slot(token) + 256, this.room), token);
     // The driver refuses a chain only when the table lacks descriptors for it.
     expect(added).toBe(m.freeDescriptors >= descriptors);
@@ -212,7 +215,10 @@ class Collect implements Cmd {
       expect(got?.token).toBe(want?.token);
       if (want === undefined || got === undefined) return;
       const data = concat(want.out);
-      const len = Math.min(data.length, want.room.reduce((a, b) => a + b, 0));
+      const len = Math.min(
+        data.length,
+        want.room.reduce((a, b) => a + b, 0),
+      );
       expect(got.len).toBe(len);
       const echoed = concat(segments(slot(want.token) + 256, want.room).map((s) => r.memory.read(s.gpa, s.length)));
       expect([...echoed.subarray(0, len)]).toEqual([...data.subarray(0, len)]);
@@ -285,8 +291,20 @@ const nearWrap = fc.integer({ min: 65536 - Q, max: 65535 });
 /** 1–4 segments, device-readable ones (with contents) first, then device-writable ones. */
 const length = fc.oneof(fc.constant(0), fc.integer({ min: 1, max: SEG_MAX }));
 const chain = fc
-  .array(fc.oneof(length.chain((n) => fc.uint8Array({ minLength: n, maxLength: n })), length), { minLength: 1, maxLength: 4 })
-  .map((parts) => new Add(parts.filter((p) => p instanceof Uint8Array), parts.filter((p) => typeof p === 'number')));
+  .array(
+    fc.oneof(
+      length.chain((n) => fc.uint8Array({ minLength: n, maxLength: n })),
+      length,
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
+  .map(
+    (parts) =>
+      new Add(
+        parts.filter((p) => p instanceof Uint8Array),
+        parts.filter((p) => typeof p === 'number'),
+      ),
+  );
 const commands = fc.commands(
   [
     chain,

@@ -91,7 +91,11 @@ describe('activation checks the layout (§2.7 alignment table)', () => {
   it('names the size and the limit for a bad queue size', () => {
     const { queue } = setup(NO_FEATURES, { activate: false });
     queue.size = 6;
-    expectKind(guestError(() => queue.activate(NO_FEATURES)), 'bad-queue-size', /queue size 6 .*power of two up to 8/);
+    expectKind(
+      guestError(() => queue.activate(NO_FEATURES)),
+      'bad-queue-size',
+      /queue size 6 .*power of two up to 8/,
+    );
   });
 
   it('names the area, its address and the alignment it needs', () => {
@@ -103,14 +107,22 @@ describe('activation checks the layout (§2.7 alignment table)', () => {
     for (const [field, gpa, message] of cases) {
       const { queue } = setup(NO_FEATURES, { activate: false });
       queue[field] = gpa;
-      expectKind(guestError(() => queue.activate(NO_FEATURES)), 'ring-misaligned', message);
+      expectKind(
+        guestError(() => queue.activate(NO_FEATURES)),
+        'ring-misaligned',
+        message,
+      );
     }
   });
 
   it('names the area and its extent when it is not in RAM', () => {
     const { queue } = setup(NO_FEATURES, { activate: false });
     queue.usedRing = 0x10000 - 16;
-    expectKind(guestError(() => queue.activate(NO_FEATURES)), 'ring-out-of-range', /used ring 0xfff0\+70 /);
+    expectKind(
+      guestError(() => queue.activate(NO_FEATURES)),
+      'ring-out-of-range',
+      /used ring 0xfff0\+70 /,
+    );
   });
 });
 
@@ -123,7 +135,11 @@ describe('avail.idx (§2.7.13)', () => {
     for (let c = queue.pop(); c !== undefined; c = queue.pop()) heads.push(c.head);
     expect(heads).toHaveLength(Q);
     memory.writeU16(RING.availRing + 2, Q + Q + 1); // Q + 1 entries ahead of the device
-    expectKind(guestError(() => queue.pending()), 'avail-index-too-far', /9 entries ahead .*queue size 8/);
+    expectKind(
+      guestError(() => queue.pending()),
+      'avail-index-too-far',
+      /9 entries ahead .*queue size 8/,
+    );
   });
 });
 
@@ -140,7 +156,11 @@ describe('the used ring (§2.7.8)', () => {
 
   it('refuses a head outside the queue and leaves the ring untouched', () => {
     const { memory, queue } = setup();
-    expectKind(guestError(() => queue.push(Q, 0)), 'head-out-of-range', /used head 8 is outside a queue of 8/);
+    expectKind(
+      guestError(() => queue.push(Q, 0)),
+      'head-out-of-range',
+      /used head 8 is outside a queue of 8/,
+    );
     expect(memory.readU16(RING.usedRing + 2)).toBe(0);
     queue.push(Q - 1, 0);
     expect(memory.readU16(RING.usedRing + 2)).toBe(1);

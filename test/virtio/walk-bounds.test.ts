@@ -108,7 +108,9 @@ describe('the chain walk bound', () => {
   it('pays exactly Q reads for a loop through all Q entries of the queue table, and of an indirect table', () => {
     for (const q of [1, 2, 8, 16]) {
       const direct = new DescriptorReads(place({ queueSize: q, entries: 1, direct: ring(q), indirect: [{ next: 0, flags: 0 }], maxSegments: 64, head: 0 }), [['queue', TABLE, q]]);
-      expect(() => readChain({ memory: direct, descTable: TABLE, queueSize: q, indirect: true }, 0)).toThrowError(expect.objectContaining({ kind: 'chain-too-long', message: expect.stringMatching(/a loop/) as string }) as Error);
+      expect(() => readChain({ memory: direct, descTable: TABLE, queueSize: q, indirect: true }, 0)).toThrowError(
+        expect.objectContaining({ kind: 'chain-too-long', message: expect.stringMatching(/a loop/) as string }) as Error,
+      );
       expect(direct.total()).toBe(q);
       const table = [{ next: 0, flags: DescFlag.INDIRECT }];
       const inner = new DescriptorReads(place({ queueSize: 1, entries: q, direct: table, indirect: ring(q), maxSegments: 64, head: 0 }), [['indirect', INDIRECT_AT, q]]);

@@ -1,3 +1,4 @@
+/** `freehint demo`: a balloon session on a simulated idle guest, told line by line. */
 import type { Command } from 'commander';
 import { runBalloonDemo } from 'freehint';
 import { parseSeed } from '../input/numbers.js';

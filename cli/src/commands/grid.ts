@@ -1,3 +1,4 @@
+/** `freehint compare` and `freehint sweep`: a grid of scenarios (or one part of it) run and reported. */
 import type { Command } from 'commander';
 import type { Scenario } from 'freehint';
 import { availableParallelism } from 'node:os';

@@ -116,9 +116,9 @@ export function mergeCommand(cli: Command): void {
     .option('--out <dir>', 'where to write the merged results', 'out')
     .option('--json', 'print the merged results as JSON only')
     .action(async (files: string[], options: OutputOptions) => {
-    const merged = assembleParts(files.map(readPart));
-    const report = REPORTS[merged.command]!;
-    const outcome = { results: merged.results, wallMs: merged.wallMs ?? [] };
-    await reportRuns(report, merged.scenarios, jobsOf(merged.scenarios), outcome, { ...options, timing: merged.wallMs !== undefined });
+      const merged = assembleParts(files.map(readPart));
+      const report = REPORTS[merged.command]!;
+      const outcome = { results: merged.results, wallMs: merged.wallMs ?? [] };
+      await reportRuns(report, merged.scenarios, jobsOf(merged.scenarios), outcome, { ...options, timing: merged.wallMs !== undefined });
     });
 }

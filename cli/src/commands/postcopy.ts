@@ -1,3 +1,4 @@
+/** `freehint postcopy`: a busy guest migrated four ways, precopy against postcopy variants. */
 import { join } from 'node:path';
 import type { Command } from 'commander';
 import { checkScenario, comparePostcopy, type PostcopyVariantResult } from 'freehint';

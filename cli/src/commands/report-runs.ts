@@ -1,9 +1,10 @@
+/** What a run writes and prints: the JSON envelope, the chart, the HTML page, CSV, the table. */
 import { join } from 'node:path';
 import type { Scenario } from 'freehint';
 import { envelope, envelopeJson } from '../report/envelope.js';
 import { writeFilesAtomic } from '../report/files.js';
 import { htmlReport } from '../report/html.js';
-import { comparisonChart, renderSvg, sweepChart } from '../report/plots.js';
+import { type comparisonChart, renderSvg, type sweepChart } from '../report/plots.js';
 import { resultsCells, resultsCsv, resultsTable } from '../report/table.js';
 import { VERSION } from '../version.js';
 import type { RunJob, RunOutcome } from '../runs.js';
@@ -41,7 +42,11 @@ export async function reportRuns(kind: ReportKind, scenarios: readonly Scenario[
   const over = results.filter((r) => r.verified && !r.downtimeLimitMet);
   const unverified = results.filter((r) => !r.verified);
   const notes = [
-    ...(over.length > 0 ? [`(over): the guest stopped for longer than the downtime limit (${over.map((r) => `${r.workload} ${r.strategy}`).join(', ')}): the rest did not fit it when the switchover came (the round limit forced it, or the guest wrote more than the estimate allowed for).`] : []),
+    ...(over.length > 0
+      ? [
+          `(over): the guest stopped for longer than the downtime limit (${over.map((r) => `${r.workload} ${r.strategy}`).join(', ')}): the rest did not fit it when the switchover came (the round limit forced it, or the guest wrote more than the estimate allowed for).`,
+        ]
+      : []),
     unverified.length === 0 ? 'Every destination verified: each page the guest uses arrived intact.' : `${unverified.length} run(s) did NOT verify.`,
   ];
   const html = htmlReport({
@@ -69,5 +74,9 @@ export async function reportRuns(kind: ReportKind, scenarios: readonly Scenario[
   }
   console.log(resultsTable(results));
   for (const note of notes) console.log(`\n${note}`);
-  console.log(`Wrote ${Object.keys(files).map((f) => join(options.out, f)).join(', ')}`);
+  console.log(
+    `Wrote ${Object.keys(files)
+      .map((f) => join(options.out, f))
+      .join(', ')}`,
+  );
 }

@@ -1,3 +1,4 @@
+/** `freehint run <scenario.json>`: the strategies of one scenario file. */
 import { basename, extname } from 'node:path';
 import type { Command } from 'commander';
 import { checkScenario } from 'freehint';

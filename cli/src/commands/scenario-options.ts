@@ -1,4 +1,5 @@
-import { Command, Option } from 'commander';
+/** The options every scenario-running command shares, and the grid of scenarios they describe. */
+import { type Command, Option } from 'commander';
 import { checkScenario, FREE_POLICIES, HOST_NAMES, parseSize, WORKLOADS, type Scenario } from 'freehint';
 import { parseList } from '../input/lists.js';
 import { parseSeed } from '../input/numbers.js';
@@ -67,10 +68,28 @@ export function scenarioOptions(command: Command): Command {
  * each checked in full before any of them runs.
  */
 export function gridScenarios(options: GridOptions, sizesText: string): Scenario[] {
-  const sizes = parseList(sizesText, 'guest sizes', (s) => ({ text: s, bytes: parseSize(s, 'guest size') }), (s) => s.bytes).map((s) => s.text);
+  const sizes = parseList(
+    sizesText,
+    'guest sizes',
+    (s) => ({ text: s, bytes: parseSize(s, 'guest size') }),
+    (s) => s.bytes,
+  ).map((s) => s.text);
   const workloads = parseList(options.workloads, 'workloads', (w) => w);
   const policies = parseList(options.freePolicies, 'free-time policies', (p) => p);
-  const strategies = options.strategies === undefined ? undefined : parseList(options.strategies, 'strategies', (s) => s, (s) => s.split('+').map((p) => p.trim()).sort().join('+')).join(',');
+  const strategies =
+    options.strategies === undefined
+      ? undefined
+      : parseList(
+          options.strategies,
+          'strategies',
+          (s) => s,
+          (s) =>
+            s
+              .split('+')
+              .map((p) => p.trim())
+              .sort()
+              .join('+'),
+        ).join(',');
   const seed = options.seed === undefined ? undefined : parseSeed(options.seed);
   return sizes.flatMap((guest) =>
     workloads.flatMap((workload) =>

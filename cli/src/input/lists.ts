@@ -1,3 +1,4 @@
+/** Comma-separated lists from the command line, checked: none empty, nothing twice. */
 import { UsageError } from '../usage-error.js';
 
 /**

@@ -1,3 +1,4 @@
+/** Numbers from the command line, checked: seeds, whole numbers in a range, huge page sizes. */
 import { parseSize } from 'freehint';
 import { UsageError } from '../usage-error.js';
 

@@ -1,3 +1,4 @@
+/** The output directory, checked writable before any work. */
 import { rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { makeDirectories } from '../report/files.js';

@@ -1,3 +1,4 @@
+/** A scenario file read and checked: JSON, an object, known keys only. */
 import { readFileSync } from 'node:fs';
 import { PUBLISHED_SETUP } from 'freehint';
 import { didYouMean } from '../suggest.js';
@@ -22,7 +23,7 @@ export function readScenarioFile(file: string): Record<string, unknown> {
   try {
     input = JSON.parse(text.replace(/^\uFEFF/, ''));
   } catch (error) {
-    throw new UsageError(`scenario file '${file}': not valid JSON (${(error as Error).message})`);
+    throw new UsageError(`scenario file '${file}': not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
   if (typeof input !== 'object' || input === null || Array.isArray(input)) throw new UsageError(`scenario file '${file}': expected a JSON object such as {"guest": "8G", "workload": "idle"}`);
   const scenario = input as Record<string, unknown>;

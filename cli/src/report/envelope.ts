@@ -1,3 +1,4 @@
+/** The versioned JSON envelope every results file and `--json` output uses. */
 import type { Scenario } from 'freehint';
 import type { Shard } from '../input/shard.js';
 import { VERSION } from '../version.js';

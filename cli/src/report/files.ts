@@ -1,3 +1,4 @@
+/** Whole-file writes for the reports: a temporary file renamed over the target. */
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fsReason } from '../usage-error.js';

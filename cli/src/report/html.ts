@@ -1,3 +1,4 @@
+/** One self-contained HTML page per run: setup, table and charts, no script, no network. */
 import type { Table } from './table.js';
 
 /** What one report page shows: a title, facts about the run, a table, charts, notes. */
@@ -11,7 +12,7 @@ export interface HtmlReport {
   readonly notes: readonly string[];
 }
 
-const escape = (text: string): string => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
+const escapeHtml = (text: string): string => text.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;').replaceAll('"', '&quot;');
 
 /**
  * One self-contained page: the charts are inline SVG and the style is inline, so it opens
@@ -19,14 +20,14 @@ const escape = (text: string): string => text.replaceAll('&', '&amp;').replaceAl
  */
 export function htmlReport(report: HtmlReport): string {
   const { header, align, rows } = report.table;
-  const cell = (tag: 'th' | 'td', text: string, i: number): string => `<${tag}${align[i] === 'r' ? ' class="r"' : ''}>${escape(text)}</${tag}>`;
+  const cell = (tag: 'th' | 'td', text: string, i: number): string => `<${tag}${align[i] === 'r' ? ' class="r"' : ''}>${escapeHtml(text)}</${tag}>`;
   const charts = report.charts.map((svg) => `<figure>${svg.replace(/^<\?xml[^>]*>\s*/, '')}</figure>`);
   return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>${escape(report.title)}</title>
+<title>${escapeHtml(report.title)}</title>
 <style>
 body { font: 14px/1.45 Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1200px; padding: 0 1em; color: #222; }
 dl { display: grid; grid-template-columns: max-content 1fr; gap: 0.2em 1em; }
@@ -40,9 +41,9 @@ figure { margin: 1.5em 0; overflow-x: auto; }
 </style>
 </head>
 <body>
-<h1>${escape(report.title)}</h1>
+<h1>${escapeHtml(report.title)}</h1>
 <dl>
-${report.facts.map(([label, value]) => `<dt>${escape(label)}</dt><dd>${escape(value)}</dd>`).join('\n')}
+${report.facts.map(([label, value]) => `<dt>${escapeHtml(label)}</dt><dd>${escapeHtml(value)}</dd>`).join('\n')}
 </dl>
 <table>
 <thead><tr>${header.map((h, i) => cell('th', h, i)).join('')}</tr></thead>
@@ -51,7 +52,7 @@ ${rows.map((row) => `<tr>${row.map((c, i) => cell('td', c, i)).join('')}</tr>`).
 </tbody>
 </table>
 ${charts.join('\n')}
-${report.notes.map((note) => `<p>${escape(note)}</p>`).join('\n')}
+${report.notes.map((note) => `<p>${escapeHtml(note)}</p>`).join('\n')}
 </body>
 </html>
 `;

@@ -1,3 +1,4 @@
+/** The comparison's and the sweep's charts: Vega-Lite specs rendered to SVG. */
 import { View, parse } from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import { guestSize, percentChange } from '../format.js';

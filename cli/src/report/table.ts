@@ -1,3 +1,4 @@
+/** Results as Markdown tables and CSV. */
 import { markdownTable } from 'markdown-table';
 import type { PostcopyVariantResult, StrategyResult } from 'freehint';
 import { guestSize, percentChange } from '../format.js';
@@ -87,7 +88,26 @@ export function postcopyTable(results: readonly PostcopyVariantResult[]): string
 
 /** Results as CSV, one row per strategy run. */
 export function resultsCsv(results: readonly RunResult[]): string {
-  const columns = ['guestBytes', 'workload', 'freePolicy', 'seed', 'strategy', 'status', 'verified', 'simulatedMs', 'reductionVsZero', 'downtimeMs', 'downtimeLimitMet', 'bytes', 'pagesSent', 'zeroPages', 'hintedPages', 'skippedZeroPages', 'rounds', 'syncs'] as const satisfies ReadonlyArray<keyof StrategyResult>;
+  const columns = [
+    'guestBytes',
+    'workload',
+    'freePolicy',
+    'seed',
+    'strategy',
+    'status',
+    'verified',
+    'simulatedMs',
+    'reductionVsZero',
+    'downtimeMs',
+    'downtimeLimitMet',
+    'bytes',
+    'pagesSent',
+    'zeroPages',
+    'hintedPages',
+    'skippedZeroPages',
+    'rounds',
+    'syncs',
+  ] as const satisfies ReadonlyArray<keyof StrategyResult>;
   const cell = (value: unknown): string => {
     const text = value === undefined ? '' : String(value);
     return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;

@@ -53,13 +53,7 @@ export function comparisonCharts(results: readonly StrategyResult[], downtimeLim
             encoding: {
               y: strategyAxis,
               x: { field: 'seconds', type: 'quantitative', title: 'migration time (s)' },
-              tooltip: [
-                { field: 'strategy' },
-                { field: 'seconds', title: 'time (s)', format: '.3f' },
-                { field: 'change', title: 'vs zero' },
-                { field: 'rounds' },
-                { field: 'sentMiB', title: 'sent (MiB)', format: ',' },
-              ],
+              tooltip: [{ field: 'strategy' }, { field: 'seconds', title: 'time (s)', format: '.3f' }, { field: 'change', title: 'vs zero' }, { field: 'rounds' }, { field: 'sentMiB', title: 'sent (MiB)', format: ',' }],
             },
             layer: [
               { name: 'timeBars', mark: { type: 'bar', cursor: 'pointer' }, encoding: { color: colour, opacity: picked } },
@@ -92,7 +86,10 @@ export function comparisonCharts(results: readonly StrategyResult[], downtimeLim
         title: 'Where the guest’s pages went (bulk and later rounds together)',
         width: width + 220 + 110,
         height: { step: 22 },
-        transform: [{ fold: [...KINDS], as: ['kind', 'pages'] }, { calculate: `indexof(${JSON.stringify(KINDS)}, datum.kind)`, as: 'kindOrder' }],
+        transform: [
+          { fold: [...KINDS], as: ['kind', 'pages'] },
+          { calculate: `indexof(${JSON.stringify(KINDS)}, datum.kind)`, as: 'kindOrder' },
+        ],
         mark: { type: 'bar', cursor: 'pointer' },
         encoding: {
           y: strategyAxis,

@@ -59,14 +59,16 @@ export function resultsTable(results: readonly StrategyResult[]): HTMLTableEleme
   table.id = 'results';
   const first = results[0];
   if (first !== undefined) {
-    table.createCaption().append(
-      exact('guestBytes', first.guestBytes, guest(first.guestBytes)),
-      ' guest, workload ',
-      exact('workload', first.workload, first.workload),
-      ', freed pages ',
-      exact('freePolicy', first.freePolicy, first.freePolicy),
-      `, seed ${first.seed}`,
-    );
+    table
+      .createCaption()
+      .append(
+        exact('guestBytes', first.guestBytes, guest(first.guestBytes)),
+        ' guest, workload ',
+        exact('workload', first.workload, first.workload),
+        ', freed pages ',
+        exact('freePolicy', first.freePolicy, first.freePolicy),
+        `, seed ${first.seed}`,
+      );
   }
   const head = table.createTHead().insertRow();
   for (const column of COLUMNS) {

@@ -28,7 +28,12 @@ export const WORKLOAD_FIELDS: Readonly<Record<WorkloadName, readonly WorkloadFie
 
 /** A byte count as the form shows it: 192M, 2G, 1.5K… */
 export function sizeText(bytes: number): string {
-  for (const [unit, scale] of [['T', 2 ** 40], ['G', 2 ** 30], ['M', 2 ** 20], ['K', 2 ** 10]] as const) {
+  for (const [unit, scale] of [
+    ['T', 2 ** 40],
+    ['G', 2 ** 30],
+    ['M', 2 ** 20],
+    ['K', 2 ** 10],
+  ] as const) {
     if (bytes >= scale) return `${Number((bytes / scale).toFixed(2))}${unit}`;
   }
   return String(bytes);

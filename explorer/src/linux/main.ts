@@ -54,7 +54,15 @@ function showRounds(rounds: readonly Round[]): void {
   roundRows.replaceChildren(
     ...rounds.map((r) => {
       const row = roundRows.insertRow();
-      const cells = [String(r.index), `0x${r.cmdId.toString(16)}`, count(r.dirtyAtSync), count(r.blocks), `${(r.hintedBytes / MiB).toFixed(0)} MiB`, count(r.clearedPages), r.ms === undefined ? '…' : `${(r.ms / 1000).toFixed(1)} s`];
+      const cells = [
+        String(r.index),
+        `0x${r.cmdId.toString(16)}`,
+        count(r.dirtyAtSync),
+        count(r.blocks),
+        `${(r.hintedBytes / MiB).toFixed(0)} MiB`,
+        count(r.clearedPages),
+        r.ms === undefined ? '…' : `${(r.ms / 1000).toFixed(1)} s`,
+      ];
       for (const [i, text] of cells.entries()) {
         const cell = row.insertCell();
         cell.textContent = text;
@@ -110,10 +118,15 @@ async function boot(): Promise<void> {
   const bootSeconds = ((performance.now() - started) / 1000).toFixed(0);
   document.body.dataset['bootSeconds'] = bootSeconds;
   status.textContent = `Booted in ${bootSeconds} s. First hint round…`;
-  const rounds = new HintRounds(guest.device, map, () => guest.ram, () => {
-    heat.draw();
-    showRounds(rounds.rounds);
-  });
+  const rounds = new HintRounds(
+    guest.device,
+    map,
+    () => guest.ram,
+    () => {
+      heat.draw();
+      showRounds(rounds.rounds);
+    },
+  );
   buttons.round.onclick = () => void hintRound(rounds);
   buttons.done.onclick = () => {
     rounds.done();

@@ -29,10 +29,7 @@ export class PageMap {
   readonly states: Uint8Array;
   #hashes: Uint32Array | undefined;
 
-  constructor(
-    ramBytes: number,
-    isRam: (gpa: number) => boolean,
-  ) {
+  constructor(ramBytes: number, isRam: (gpa: number) => boolean) {
     this.pages = ramBytes / PAGE;
     this.states = new Uint8Array(this.pages);
     for (let pfn = 0; pfn < this.pages; pfn++) this.states[pfn] = isRam(pfn * PAGE) ? PageState.Clean : PageState.Hole;

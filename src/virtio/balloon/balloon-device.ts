@@ -1,3 +1,4 @@
+/** The virtio balloon device (virtio 1.2 §5.5): inflate, deflate, stats, free page hints and free page reporting. */
 import { BehaviorSubject, Subject, type Observable } from 'rxjs';
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { PageBitmap } from '../../memory/page-bitmap.js';
@@ -5,16 +6,7 @@ import { DeviceId, Feature, Status, featureBit, hasFeature } from '../constants.
 import type { ChainLimits, DescriptorChain, Segment } from '../descriptor-chain.js';
 import { VirtioDevice } from '../device.js';
 import { VirtioError } from '../errors.js';
-import {
-  BALLOON_PAGE_SIZE,
-  BalloonConfig,
-  BalloonFeature,
-  DEFAULT_QUEUE_SIZES,
-  STAT_ENTRY_SIZE,
-  STAT_TAGS,
-  type BalloonQueueRole,
-  type StatName,
-} from './constants.js';
+import { BALLOON_PAGE_SIZE, BalloonConfig, BalloonFeature, DEFAULT_QUEUE_SIZES, STAT_ENTRY_SIZE, STAT_TAGS, type BalloonQueueRole, type StatName } from './constants.js';
 import { BALLOON_CHAIN_LIMITS } from './chain-limits.js';
 import { parseBalloonState, type BalloonState } from './balloon-state.js';
 import { FreePageHint, type HintState } from './free-page-hint.js';
@@ -22,6 +14,7 @@ import { wholePages, type PageRange } from './ranges.js';
 
 export type { BalloonQueueRole };
 
+/** The optional features a balloon device offers (each only when asked for), its ring features and queue sizes. */
 export interface BalloonOptions {
   /** Each optional feature is offered only when asked for. */
   readonly mustTellHost?: boolean;
@@ -71,7 +64,7 @@ export interface BalloonCounters {
   emptyHints: number;
 }
 
-/** The balloon queue roles that exist under `features`, in Linux's compacted numbering. */
+/** The balloon queue roles that exist under `features`, in Linux's compacted numbering (H20). */
 export function balloonQueueRoles(features: bigint): BalloonQueueRole[] {
   const roles: BalloonQueueRole[] = ['inflate', 'deflate'];
   if (hasFeature(features, BalloonFeature.STATS_VQ)) roles.push('stats');
@@ -340,7 +333,7 @@ export class BalloonDevice extends VirtioDevice {
 
   // ---- queue handlers ----
 
-  /** Inflate or deflate: a device-readable array of le32 4 KiB PFNs (§5.5.6.1). */
+  /** Inflate or deflate: a device-readable array of le32 PFNs, 4 KiB units whatever the page size (§5.5.6.1, H21). */
   private balloonPages(role: 'inflate' | 'deflate', chain: DescriptorChain): void {
     if (chain.writable.length > 0 || chain.readableLength % 4 !== 0) {
       throw new VirtioError('bad-buffer', `${role} buffer must be a device-readable array of le32 PFNs (got ${chain.readableLength} readable, ${chain.writableLength} writable bytes)`);

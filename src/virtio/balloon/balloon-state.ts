@@ -1,3 +1,4 @@
+/** The balloon's saved state and its checks before a restore. */
 import type { GuestMemory } from '../../memory/guest-memory.js';
 import { Status, hasFeature } from '../constants.js';
 import type { VirtioDeviceState } from '../device-state.js';

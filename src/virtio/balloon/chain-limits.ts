@@ -1,3 +1,4 @@
+/** The balloon queues' chain limits: what one buffer of each queue may hold and cost. */
 import type { ChainLimits } from '../descriptor-chain.js';
 import { BALLOON_PAGE_SIZE, STAT_ENTRY_SIZE, STAT_TAGS, type BalloonQueueRole } from './constants.js';
 

@@ -19,10 +19,12 @@ export const BalloonConfig = {
 
 /** Inflate/deflate PFNs are in 4 KiB units whatever the page size (VIRTIO_BALLOON_PFN_SHIFT). */
 export const BALLOON_PFN_SHIFT = 12;
+/** The page the balloon counts in, 4 KiB (VIRTIO_BALLOON_PFN_SHIFT). */
 export const BALLOON_PAGE_SIZE = 1 << BALLOON_PFN_SHIFT;
 
 /** Reserved free-page-hint command ids (§5.5.6.5). */
 export const CMD_ID_STOP = 0;
+/** The command id that tells the driver hinting is over and it may free what it holds. */
 export const CMD_ID_DONE = 1;
 
 /** The balloon's queues, in the order Linux numbers them (absent ones are skipped). */
@@ -57,6 +59,7 @@ export const STAT_TAGS = [
   'directReclaims',
 ] as const;
 
+/** A memory statistic's name, in the order of its tag (§5.5.6.3). */
 export type StatName = (typeof STAT_TAGS)[number];
 /** Bytes per stats entry: le16 tag, le64 value, packed. */
 export const STAT_ENTRY_SIZE = 10;

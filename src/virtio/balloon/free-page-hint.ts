@@ -1,3 +1,4 @@
+/** The free-page-hint state machine (QEMU's hint states and command ids), pure and testable alone. */
 import { CMD_ID_DONE, CMD_ID_STOP } from './constants.js';
 
 /** QEMU's hint states. */

@@ -1,3 +1,4 @@
+/** Guest-physical ranges rounded inward to whole pages. */
 import { PAGE_SIZE } from '../../memory/guest-memory.js';
 import type { Segment } from '../descriptor-chain.js';
 

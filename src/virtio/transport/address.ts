@@ -1,3 +1,4 @@
+/** 64-bit addresses written in two 32-bit halves, saturated rather than rounded. */
 const U32 = 0x1_0000_0000;
 
 /**

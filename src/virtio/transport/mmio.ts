@@ -1,3 +1,4 @@
+/** The virtio-mmio transport (virtio 1.2 §4.2): the register file a VMM dispatches MMIO accesses to. */
 import type { VirtioDevice } from '../device.js';
 import { setHigh, setLow } from './address.js';
 import { parseMmioState, type MmioTransportState } from './transport-state.js';
@@ -37,6 +38,7 @@ export const MmioReg = {
 
 /** "virt" read as a little-endian u32. */
 export const MMIO_MAGIC = 0x74726976;
+/** The virtio-mmio register layout version (2: the modern interface, virtio 1.2 §4.2.2). */
 export const MMIO_VERSION = 2;
 /** Our vendor id: the bytes "FHNT" read as a little-endian u32. */
 export const FREEHINT_VENDOR_ID = 0x544e4846;
@@ -54,7 +56,6 @@ export interface MmioCounters {
   /** A queue register written while that queue is ready (§4.2.2.2), or for a queue that does not exist. */
   queueBusy: number;
 }
-
 
 /**
  * The virtio-mmio version 2 register file over a {@link VirtioDevice}. A VMM maps it at some
@@ -218,4 +219,3 @@ export class MmioTransport {
     return 0;
   }
 }
-

@@ -1,3 +1,4 @@
+/** The virtio-pci modern transport (virtio 1.2 §4.1): configuration space and the structures in BAR 0. */
 import { map, type Observable, combineLatest, BehaviorSubject, distinctUntilChanged } from 'rxjs';
 import type { VirtioDevice } from '../device.js';
 import { setHigh, setLow } from './address.js';
@@ -222,7 +223,7 @@ export class PciTransport {
       case 'QUEUE_DEVICE': {
         if (q === undefined) return 0;
         const address = field === 'QUEUE_DESC' ? q.descTable : field === 'QUEUE_DRIVER' ? q.availRing : q.usedRing;
-        return offset % 8 === 0 ? address % U32 >>> 0 : Math.floor(address / U32) >>> 0;
+        return offset % 8 === 0 ? (address % U32) >>> 0 : Math.floor(address / U32) >>> 0;
       }
       default:
         return this.bad('badRead', 0);
@@ -373,4 +374,3 @@ function commonField(offset: number, size: number): CommonField | undefined {
 function aligned(offset: number, size: number): boolean {
   return (size === 1 || size === 2 || size === 4) && Number.isInteger(offset) && offset >= 0 && offset % size === 0;
 }
-

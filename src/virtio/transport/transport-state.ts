@@ -1,3 +1,4 @@
+/** The transports' saved state and its checks before a restore. */
 import { StateError } from '../state-error.js';
 import { format, integer, record, u16, u32 } from '../state-fields.js';
 

@@ -97,7 +97,10 @@ describe('queue numbering (Linux: absent queues are skipped)', () => {
   it.each(subsets)('stats %s, hint %s, reporting %s', (statsQueue, freePageHint, pageReporting) => {
     // Offer everything; the driver accepts the subset.
     const r = rig({ statsQueue: true, freePageHint: true, pageReporting: true }, { accept: { statsQueue, freePageHint, pageReporting }, live: false });
-    const expected: Array<[BalloonQueueRole, number]> = [['inflate', 128], ['deflate', 128]];
+    const expected: Array<[BalloonQueueRole, number]> = [
+      ['inflate', 128],
+      ['deflate', 128],
+    ];
     if (statsQueue) expected.push(['stats', 128]);
     if (freePageHint) expected.push(['freePage', 1024]);
     if (pageReporting) expected.push(['reporting', 32]);
@@ -188,7 +191,12 @@ describe('stats (§5.5.6.3)', () => {
     const r = rig({ statsQueue: true });
     const stats: BalloonStats[] = [];
     r.device.stats$.subscribe((s) => stats.push(s));
-    sendStats(r, [[4, 1000], [5, 0, 1], [15, 7], [16, 9]]);
+    sendStats(r, [
+      [4, 1000],
+      [5, 0, 1],
+      [15, 7],
+      [16, 9],
+    ]);
     expect(stats).toEqual([{ freeMemory: 1000, totalMemory: 2 ** 32, directReclaims: 7 }]);
     expect(r.device.balloonCounters.unknownStatTags).toBe(1);
     expect(r.queues.stats!.getUsed()).toBeUndefined();
@@ -202,7 +210,10 @@ describe('stats (§5.5.6.3)', () => {
   it('gives back the older buffer when a second one arrives', () => {
     const r = rig({ statsQueue: true });
     sendStats(r, [[4, 1]]);
-    sendStats(r, [[4, 2], [5, 3]]);
+    sendStats(r, [
+      [4, 2],
+      [5, 3],
+    ]);
     expect(r.device.balloonCounters.extraStatsBuffers).toBe(1);
     expect(r.queues.stats!.getUsed()?.token).toBe(1);
   });
@@ -229,7 +240,11 @@ describe('stats (§5.5.6.3)', () => {
 
 describe('free page reporting and page poison (§5.5.6.6, §5.5.6.7)', () => {
   function report(r: Rig, ranges: Array<[number, number]>): void {
-    r.queues.reporting!.add([], ranges.map(([gpa, length]) => ({ gpa, length })), 0);
+    r.queues.reporting!.add(
+      [],
+      ranges.map(([gpa, length]) => ({ gpa, length })),
+      0,
+    );
     r.driver.kick(index(r, 'reporting'), r.queues.reporting!);
   }
 

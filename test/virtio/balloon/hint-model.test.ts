@@ -14,12 +14,18 @@ class NoIdCheck extends FreePageHint {
 
 describe('free page hinting against the reference model (freehint/testing)', () => {
   it('publishes exactly the ranges the protocol allows, under the current id', () => {
-    fc.assert(hintProtocolProperty((memory) => new BalloonDevice(memory, { freePageHint: true })), { numRuns: runs(150) });
+    fc.assert(
+      hintProtocolProperty((memory) => new BalloonDevice(memory, { freePageHint: true })),
+      { numRuns: runs(150) },
+    );
   });
 
   it('catches a device that skips the command id check', () => {
     // Fixed runs and seed: a broken twin must be caught the same way in every environment.
-    const result = fc.check(hintProtocolProperty((memory) => new BalloonDevice(memory, { freePageHint: true, hintProtocol: new NoIdCheck() })), { numRuns: 300, seed: 42 });
+    const result = fc.check(
+      hintProtocolProperty((memory) => new BalloonDevice(memory, { freePageHint: true, hintProtocol: new NoIdCheck() })),
+      { numRuns: 300, seed: 42 },
+    );
     expect(result.failed).toBe(true);
     // It fails for the right reason: a range published that the protocol forbids.
     expect(String(result.errorInstance)).toMatch(/published hint pages differ from those the protocol allows/);

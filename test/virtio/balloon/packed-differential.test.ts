@@ -148,11 +148,17 @@ class NeverKickedBalloon extends BalloonDevice {
 
 describe('the balloon over split and packed rings', () => {
   it('gives the same device-visible results for the same driver workload', () => {
-    fc.assert(sameOverBothLayouts((m, o) => new BalloonDevice(m, o)), { numRuns: runs(40) });
+    fc.assert(
+      sameOverBothLayouts((m, o) => new BalloonDevice(m, o)),
+      { numRuns: runs(40) },
+    );
   });
 
   it('catches a packed device that suppresses every kick: what the device sees falls behind', () => {
-    const result = fc.check(sameOverBothLayouts((m, o) => new NeverKickedBalloon(m, o)), { numRuns: runs(40) });
+    const result = fc.check(
+      sameOverBothLayouts((m, o) => new NeverKickedBalloon(m, o)),
+      { numRuns: runs(40) },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/the device sees the same over either ring layout/);
   });

@@ -59,7 +59,14 @@ describe('a saved balloon is checked whole before anything changes', () => {
   });
 
   it('refuses overlapping, unsorted, empty or malformed runs, and runs over holes in RAM', () => {
-    refuses((s) => (s['inflated'] = [[5, 2], [6, 1]]), 'inflated[1][0]');
+    refuses(
+      (s) =>
+        (s['inflated'] = [
+          [5, 2],
+          [6, 1],
+        ]),
+      'inflated[1][0]',
+    );
     refuses((s) => (s['inflated'] = [[0, 0]]), 'inflated[0][1]');
     refuses((s) => (s['inflated'] = [[0]]), 'inflated[0]');
     refuses((s) => (s['inflated'] = [[0, 1, 2]]), 'inflated[0]');
@@ -148,13 +155,23 @@ describe('the balloon state rules at their edges', () => {
   it('takes inflated runs up to the last page, adjacent runs, and none on a device that never went live', () => {
     const { state } = saved();
     expect(restoreOnto({ ...state, inflated: [[pages - 1, 1]] }).isInflated(pages - 1)).toBe(true);
-    expect(restoreOnto({ ...state, inflated: [[0, 1], [1, 1]] }).inflatedPages).toBe(2);
+    expect(
+      restoreOnto({
+        ...state,
+        inflated: [
+          [0, 1],
+          [1, 1],
+        ],
+      }).inflatedPages,
+    ).toBe(2);
     refuses((s) => (s['inflated'] = [[pages - 1, 2]]), 'inflated[0][1]');
     refuses((s) => (s['inflated'] = [[pages, 1]]), 'inflated[0][0]');
     refuses((s) => (s['inflated'] = [[-1, 1]]), 'inflated[0][0]');
     const r = rig(OPTIONS, { live: false });
     const idle = JSON.parse(JSON.stringify(r.device.save())) as Json;
-    expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...idle, inflated: [[0, 1]] })).toThrowError(expect.objectContaining({ field: 'inflated', reason: expect.stringMatching(/never went live/) as string }) as Error);
+    expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...idle, inflated: [[0, 1]] })).toThrowError(
+      expect.objectContaining({ field: 'inflated', reason: expect.stringMatching(/never went live/) as string }) as Error,
+    );
   });
 
   it('refuses inflated pages over a hole in RAM', () => {
@@ -166,7 +183,13 @@ describe('the balloon state rules at their edges', () => {
     const state = JSON.parse(JSON.stringify(r.device.save())) as Json;
     const twin = new BalloonDevice(holed, OPTIONS);
     expect(() => twin.restore({ ...state, inflated: [[pages - 1, 2]] })).toThrowError(expect.objectContaining({ field: 'inflated[0]', reason: expect.stringMatching(/not all RAM/) as string }) as Error);
-    twin.restore({ ...state, inflated: [[pages - 1, 1], [2 * pages, 1]] });
+    twin.restore({
+      ...state,
+      inflated: [
+        [pages - 1, 1],
+        [2 * pages, 1],
+      ],
+    });
     expect(twin.inflatedPages).toBe(2);
   });
 
@@ -205,7 +228,16 @@ describe('balloon state rules that hang on the features in force', () => {
     // The driver wrote FREE_PAGE_HINT, its FEATURES_OK was refused, and it set DRIVER_OK anyway:
     // a device in NEEDS_RESET that went live without features in force.
     const state = JSON.parse(JSON.stringify(r.device.save())) as Json & { core: Json };
-    const refusedFok = { ...state, core: { ...state.core, status: Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK | Status.DEVICE_NEEDS_RESET, needsReset: { kind: 'bad-status-transition', message: 'DRIVER_OK set before FEATURES_OK' }, driverFeatures: (BigInt(`0x${state.core['driverFeatures'] as string}`) | featureBit(BalloonFeature.FREE_PAGE_HINT)).toString(16), queues: (state.core['queues'] as Json[]).concat([{ ...(state.core['queues'] as Json[])[0]!, ready: false }]) } };
+    const refusedFok = {
+      ...state,
+      core: {
+        ...state.core,
+        status: Status.ACKNOWLEDGE | Status.DRIVER | Status.DRIVER_OK | Status.DEVICE_NEEDS_RESET,
+        needsReset: { kind: 'bad-status-transition', message: 'DRIVER_OK set before FEATURES_OK' },
+        driverFeatures: (BigInt(`0x${state.core['driverFeatures'] as string}`) | featureBit(BalloonFeature.FREE_PAGE_HINT)).toString(16),
+        queues: (state.core['queues'] as Json[]).concat([{ ...(state.core['queues'] as Json[])[0]!, ready: false }]),
+      },
+    };
     expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...refusedFok, hint: { state: 'done', cmdId: 0x80000000 } })).not.toThrow();
     expect(() => new BalloonDevice(r.memory, OPTIONS).restore({ ...refusedFok, hint: { state: 'requested', cmdId: 0x80000001 } })).toThrowError(expect.objectContaining({ field: 'hint.state' }) as Error);
   });
@@ -213,7 +245,9 @@ describe('balloon state rules that hang on the features in force', () => {
   it('a held stats buffer needs the stats queue negotiated', () => {
     const r = rig({ freePageHint: true });
     const state = JSON.parse(JSON.stringify(r.device.save())) as Json;
-    expect(() => new BalloonDevice(r.memory, { freePageHint: true }).restore({ ...state, statsHead: 0 })).toThrowError(expect.objectContaining({ field: 'statsHead', reason: expect.stringMatching(/negotiated, ready stats queue/) as string }) as Error);
+    expect(() => new BalloonDevice(r.memory, { freePageHint: true }).restore({ ...state, statsHead: 0 })).toThrowError(
+      expect.objectContaining({ field: 'statsHead', reason: expect.stringMatching(/negotiated, ready stats queue/) as string }) as Error,
+    );
   });
 
   it('refuses a run that is not a pair, naming it', () => {

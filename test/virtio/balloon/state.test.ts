@@ -93,7 +93,44 @@ interface Mutation {
 }
 
 const oddValue: fc.Arbitrary<unknown> = fc.oneof(
-  fc.constantFrom(-1, 0, 1, 3, 7, 0xff, 0xffff, 0x1_0000, 0xffffffff, 2 ** 32, 2 ** 53, 1e300, 0.5, Number.NaN, Number.POSITIVE_INFINITY, 'zz', '', 'split', 'packed', 'done', 'start', null, true, false, [], {}, [[0, 1e300]], [[0, 1e9]], [[1, 1], [0, 1]], [[0, 2], [1, 1]]),
+  fc.constantFrom(
+    -1,
+    0,
+    1,
+    3,
+    7,
+    0xff,
+    0xffff,
+    0x1_0000,
+    0xffffffff,
+    2 ** 32,
+    2 ** 53,
+    1e300,
+    0.5,
+    Number.NaN,
+    Number.POSITIVE_INFINITY,
+    'zz',
+    '',
+    'split',
+    'packed',
+    'done',
+    'start',
+    null,
+    true,
+    false,
+    [],
+    {},
+    [[0, 1e300]],
+    [[0, 1e9]],
+    [
+      [1, 1],
+      [0, 1],
+    ],
+    [
+      [0, 2],
+      [1, 1],
+    ],
+  ),
   fc.integer({ min: -10, max: 0x10000 }),
   fc.string({ maxLength: 6 }),
   fc.jsonValue({ maxDepth: 2 }),
@@ -104,7 +141,22 @@ const mutation: fc.Arbitrary<Mutation> = fc.record({
   action: fc.constantFrom('set' as const, 'set' as const, 'delete' as const),
   value: oddValue,
   target: fc.option(
-    fc.constantFrom(['statsHead'], ['inflated'], ['poisonVal'], ['hint', 'state'], ['hint', 'cmdId'], ['core', 'status'], ['core', 'interruptStatus'], ['core', 'driverFeatures'], ['core', 'pendingKicks'], ['core', 'needsReset'], ['core', 'queues', '0', 'size'], ['core', 'queues', '2', 'descTable'], ['version'], ['format']),
+    fc.constantFrom(
+      ['statsHead'],
+      ['inflated'],
+      ['poisonVal'],
+      ['hint', 'state'],
+      ['hint', 'cmdId'],
+      ['core', 'status'],
+      ['core', 'interruptStatus'],
+      ['core', 'driverFeatures'],
+      ['core', 'pendingKicks'],
+      ['core', 'needsReset'],
+      ['core', 'queues', '0', 'size'],
+      ['core', 'queues', '2', 'descTable'],
+      ['version'],
+      ['format'],
+    ),
     { nil: undefined },
   ),
 });
@@ -157,7 +209,10 @@ function mutatedStates(makeDevice: (m: GuestMemory) => BalloonDevice): fc.IPrope
 
 describe('balloon state: round trip', () => {
   it('restores every state a balloon can reach, and saves it again the same (DONE aside)', () => {
-    fc.assert(roundTrip((m) => new BalloonDevice(m, ALL_BALLOON)), { numRuns: runs(300) });
+    fc.assert(
+      roundTrip((m) => new BalloonDevice(m, ALL_BALLOON)),
+      { numRuns: runs(300) },
+    );
   });
 
   it('catches a queue restore that forgets the used index', () => {
@@ -171,7 +226,10 @@ describe('balloon state: round trip', () => {
         return new ForgetfulQueue(this.memory, maxSize);
       }
     }
-    const result = fc.check(roundTrip((m) => new Forgetful(m, ALL_BALLOON)), { numRuns: 300, seed: 3 });
+    const result = fc.check(
+      roundTrip((m) => new Forgetful(m, ALL_BALLOON)),
+      { numRuns: 300, seed: 3 },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/fields that differ in the state saved again after a restore: core\.queues\[\d\]\.nextUsed/);
   });
@@ -179,7 +237,10 @@ describe('balloon state: round trip', () => {
 
 describe('balloon state: any mutation', () => {
   it('is refused whole with a StateError (the device unchanged), or is a state the device could reach', () => {
-    fc.assert(mutatedStates((m) => new BalloonDevice(m, ALL_BALLOON)), { numRuns: runs(400) });
+    fc.assert(
+      mutatedStates((m) => new BalloonDevice(m, ALL_BALLOON)),
+      { numRuns: runs(400) },
+    );
   });
 
   it('catches a restore that does not check the held stats buffer', () => {
@@ -189,7 +250,10 @@ describe('balloon state: any mutation', () => {
         return { ...super.parseState(rest), statsHead } as BalloonState;
       }
     }
-    const result = fc.check(mutatedStates((m) => new Trusting(m, ALL_BALLOON)), { numRuns: 400, seed: 4 });
+    const result = fc.check(
+      mutatedStates((m) => new Trusting(m, ALL_BALLOON)),
+      { numRuns: 400, seed: 4 },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/stats head .* is not a head of the ready stats queue/);
   });
@@ -202,7 +266,10 @@ describe('balloon state: any mutation', () => {
         return { ...parsed, core: { ...parsed.core, interruptStatus: saved.core.interruptStatus } };
       }
     }
-    const result = fc.check(mutatedStates((m) => new Trusting(m, ALL_BALLOON)), { numRuns: 400, seed: 5 });
+    const result = fc.check(
+      mutatedStates((m) => new Trusting(m, ALL_BALLOON)),
+      { numRuns: 400, seed: 5 },
+    );
     expect(result.failed).toBe(true);
     expect(String(result.errorInstance)).toMatch(/interruptStatus .* has bits other than used-buffer and config/);
   });
