@@ -57,7 +57,7 @@ export { MmioDriver, type MmioBus } from './guest/mmio-driver.js';
 export { PciDriver, type PciBus } from './guest/pci-driver.js';
 export { BalloonDriver, type BalloonDriverOptions, type GuestCpuCosts, type GuestMemoryStats } from './guest/balloon-driver.js';
 export { GuestKernel, type KernelCounters } from './guest/kernel.js';
-export type { FreePolicy } from './guest/buddy.js';
+export { BuddyAllocator, type BuddyOptions, type FreePolicy } from './guest/buddy.js';
 export {
   idle,
   compile,

@@ -88,4 +88,11 @@ describe('the hint window', () => {
     plain.window.end();
     expect(plain.source.commands).toEqual(['done']);
   });
+
+  it('a migration that ends before it began still gives the guest its pages back (H5)', () => {
+    const source = new FakeSource();
+    const window = new HintWindow(source, new PageBitmap(64), SAFE_PRECOPY_RULES, true, 64);
+    window.end();
+    expect(source.commands).toEqual(['done']);
+  });
 });
