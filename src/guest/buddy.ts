@@ -9,6 +9,7 @@ export interface PageContents {
   fill(firstPfn: number, count: number, byte: number): void;
 }
 
+/** The RAM a buddy allocator manages and how it treats the pages it hands out and takes back. */
 export interface BuddyOptions {
   /** Managed page frames: [firstPfn, count) ranges of RAM (holes between them). */
   readonly ram: ReadonlyArray<readonly [number, number]>;
