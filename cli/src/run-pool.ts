@@ -24,14 +24,18 @@ export async function runOnWorkers(tasks: readonly RunTask[], threads: number, o
     ...(fromSource ? { execArgv: [...process.execArgv, '--conditions=freehint-source'] } : {}),
   });
   let done = 0;
+  const results: StrategyResult[] = new Array(tasks.length);
+  // The largest guests first: a long run started last would finish alone while the other
+  // threads idle. The results still go back in the order of `tasks`.
+  const order = tasks.map((_, index) => index).sort((a, b) => tasks[b]!.scenario.guestBytes - tasks[a]!.scenario.guestBytes || a - b);
   try {
-    return await Promise.all(
-      tasks.map(async (task, index) => {
-        const result = (await pool.run(task)) as StrategyResult;
+    await Promise.all(
+      order.map(async (index) => {
+        results[index] = (await pool.run(tasks[index])) as StrategyResult;
         onDone(++done, index);
-        return result;
       }),
     );
+    return results;
   } finally {
     await pool.destroy();
   }
