@@ -7,7 +7,7 @@ import type { RoundProgress } from '../migration/migration-source.js';
 import { strategySet } from '../migration/strategies.js';
 import { migrate } from './migrate.js';
 import { costOf, hostOf, makeWorkload, type Scenario } from './scenario.js';
-import { Vm } from './vm.js';
+import { Vm, type VmOptions } from './vm.js';
 
 /** What one strategy did on one scenario, as plain data. */
 export interface StrategyResult {
@@ -45,9 +45,11 @@ export interface StrategyProgress extends RoundProgress {
   readonly strategy: string;
 }
 
-/** The guest of a scenario, booted and run for its warm-up, ready for `strategy`. */
-export function prepareGuest(scenario: Scenario, strategy: string): Vm {
-  const set = strategySet(strategy);
+/**
+ * The guest a scenario describes (its size, seed, workload, free policy, vCPUs and the host's
+ * guest costs), with `extra` options on top, booted and run for its warm-up.
+ */
+export function bootScenarioGuest(scenario: Scenario, extra: Partial<VmOptions> = {}): Vm {
   const vm = new Vm({
     ramBytes: scenario.guestBytes,
     seed: scenario.seed,
@@ -57,13 +59,20 @@ export function prepareGuest(scenario: Scenario, strategy: string): Vm {
     initOnAlloc: scenario.initOnAlloc,
     vcpus: scenario.vcpus,
     cpu: hostOf(scenario).guest,
-    host: new HostCpus(hostOf(scenario).cores),
-    // Free page reporting is a property of the guest: only the `report` strategy's guest runs it.
-    balloon: { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true, pagePoison: true, pageReporting: set.report },
+    ...extra,
   });
   if (!vm.boot()) throw new Error('the guest balloon driver failed to probe');
   vm.run(scenario.warmupMs);
   return vm;
+}
+
+/** The guest of a scenario, booted and run for its warm-up, ready for `strategy`. */
+export function prepareGuest(scenario: Scenario, strategy: string): Vm {
+  return bootScenarioGuest(scenario, {
+    host: new HostCpus(hostOf(scenario).cores),
+    // Free page reporting is a property of the guest: only the `report` strategy's guest runs it.
+    balloon: { statsQueue: true, deflateOnOom: true, mustTellHost: true, freePageHint: true, pagePoison: true, pageReporting: strategySet(strategy).report },
+  });
 }
 
 /**

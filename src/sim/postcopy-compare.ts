@@ -2,10 +2,10 @@
 import { CompactMemory } from '../memory/compact/compact-memory.js';
 import { Destination } from '../migration/destination.js';
 import type { HintPolicy } from '../migration/postcopy.js';
+import { bootScenarioGuest } from './compare.js';
 import { migrate } from './migrate.js';
 import { migratePostcopy } from './postcopy-migrate.js';
-import { costOf, hostOf, makeWorkload, type Scenario } from './scenario.js';
-import { Vm } from './vm.js';
+import { costOf, type Scenario } from './scenario.js';
 
 /** One way to migrate a busy guest, as plain data. */
 export interface PostcopyVariantResult {
@@ -54,18 +54,7 @@ export function comparePostcopy(scenario: Scenario, options: { precopyRounds?: n
 }
 
 function runVariant(scenario: Scenario, v: Variant, options: { precopyRounds?: number; hugePageBytes?: number }): PostcopyVariantResult {
-  const vm = new Vm({
-    ramBytes: scenario.guestBytes,
-    seed: scenario.seed,
-    memory: 'compact',
-    workload: makeWorkload(scenario),
-    freePolicy: scenario.freePolicy,
-    initOnAlloc: scenario.initOnAlloc,
-    vcpus: scenario.vcpus,
-    cpu: hostOf(scenario).guest,
-  });
-  if (!vm.boot()) throw new Error('the guest balloon driver failed to probe');
-  vm.run(scenario.warmupMs);
+  const vm = bootScenarioGuest(scenario);
   const destination = new Destination(new CompactMemory({ regions: scenario.guestBytes, patternSeed: scenario.seed }));
   const cost = costOf(scenario);
   if (v.postcopy === undefined) {
