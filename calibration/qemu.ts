@@ -22,7 +22,8 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } f
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildAssets, TMPFS, Unavailable, type QemuAssets } from './assets.js';
+import { buildAssets, Unavailable, type QemuAssets } from './assets.js';
+import { DROP_CACHES, kernelCmdline, MEMORY_MIB, qemuArgv, writeFreeCommand } from './guest-run.js';
 import { table, tableOfFile, type Comparison } from './qemu-table.js';
 import { Vm } from './vm.js';
 
@@ -34,7 +35,6 @@ const RUN_ROOT = existsSync('/dev/shm') ? '/dev/shm' : tmpdir();
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 /** Guest size: 2 GiB of RAM, one vCPU. */
-const MEMORY_MIB = 2048;
 /** After the balloon driver is bound, the guest idles this long before anything else. */
 const SETTLE_MS = 3_000;
 /** After the write-then-free step (and the cache drop), the guest idles this long before the migration starts. */
@@ -79,45 +79,6 @@ const MATRIX: readonly Row[] = FREED_MIB.flatMap((freedMiB) =>
   BANDWIDTHS.flatMap((bandwidth) => INIT_ON_ALLOC.flatMap((initOnAlloc) => [false, true].map((hint): Row => ({ id: rowId(freedMiB, bandwidth, initOnAlloc, hint), freedMiB, bandwidth, initOnAlloc, hint })))),
 );
 
-const kernelCmdline = (initOnAlloc: number): string => `console=ttyS0 init_on_alloc=${initOnAlloc} quiet panic=-1`;
-
-/** QEMU's argv, with paths relative to the repository root (QEMU runs in the run directory, where qmp.sock is). */
-function qemuArgv(assets: QemuAssets, row: Row): string[] {
-  return [
-    ...assets.firmware.flatMap((dir) => ['-L', dir]),
-    '-machine',
-    'pc',
-    '-accel',
-    'tcg',
-    '-m',
-    String(MEMORY_MIB),
-    '-smp',
-    '1',
-    '-nodefaults',
-    '-display',
-    'none',
-    '-serial',
-    'stdio',
-    '-qmp',
-    'unix:qmp.sock,server=on,wait=off',
-    '-object',
-    'iothread,id=iothread0',
-    '-device',
-    `virtio-balloon-pci,free-page-hint=${row.hint ? 'on' : 'off'},iothread=iothread0`,
-    '-kernel',
-    assets.bzImage,
-    '-initrd',
-    assets.initrd,
-    '-append',
-    kernelCmdline(row.initOnAlloc),
-    '-no-reboot',
-  ];
-}
-
-/** The write-then-free step: D MiB of non-zero data into a tmpfs file (a 1 MiB random seed, repeated), then both files deleted. */
-const writeFreeCommand = (mib: number): string =>
-  `dd if=/dev/urandom of=${TMPFS}/seed bs=1M count=1 2>/dev/null && i=0 && while [ $i -lt ${mib} ]; do cat ${TMPFS}/seed; i=$((i+1)); done > ${TMPFS}/fill && rm ${TMPFS}/fill ${TMPFS}/seed`;
-const DROP_CACHES = 'sync; echo 3 > /proc/sys/vm/drop_caches';
 const MEMINFO = "grep -E '^(MemTotal|MemFree):' /proc/meminfo";
 const VIRTIO_DEVICES = 'for d in /sys/bus/virtio/devices/*; do echo "$(cat $d/device) $(cat $d/features) $(basename $(readlink $d/driver) 2>/dev/null)"; done';
 

@@ -7,46 +7,18 @@
  */
 import { closeSync, mkdtempSync, openSync, readSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildAssets, TMPFS } from './assets.js';
+import { buildAssets } from './assets.js';
+import { DROP_CACHES, qemuArgv, writeFreeCommand } from './guest-run.js';
 import { Vm } from './vm.js';
 const assets = buildAssets();
 const D = Number(process.argv[2] ?? 0);
 const runDir = mkdtempSync(join('/dev/shm', 'layout-'));
-const argv = [
-  ...assets.firmware.flatMap((d) => ['-L', d]),
-  '-machine',
-  'pc',
-  '-accel',
-  'tcg',
-  '-m',
-  '2048',
-  '-smp',
-  '1',
-  '-nodefaults',
-  '-display',
-  'none',
-  '-serial',
-  'stdio',
-  '-qmp',
-  'unix:qmp.sock,server=on,wait=off',
-  '-object',
-  'iothread,id=iothread0',
-  '-device',
-  'virtio-balloon-pci,free-page-hint=off,iothread=iothread0',
-  '-kernel',
-  assets.bzImage,
-  '-initrd',
-  assets.initrd,
-  '-append',
-  'console=ttyS0 init_on_alloc=1 quiet panic=-1',
-  '-no-reboot',
-];
+const argv = qemuArgv(assets, { hint: false, initOnAlloc: 1 });
 const vm = await Vm.start(assets.qemu, argv, runDir, { ...process.env, ...assets.env });
 await vm.until('boot', () => vm.console.includes('@@FH-READY'), 180000);
 await new Promise((r) => setTimeout(r, 5000));
-if (D > 0)
-  await vm.check(`dd if=/dev/urandom of=${TMPFS}/seed bs=1M count=1 2>/dev/null && i=0 && while [ $i -lt ${D} ]; do cat ${TMPFS}/seed; i=$((i+1)); done > ${TMPFS}/fill && rm ${TMPFS}/fill ${TMPFS}/seed`, 300000);
-await vm.check('sync; echo 3 > /proc/sys/vm/drop_caches');
+if (D > 0) await vm.check(writeFreeCommand(D), 300000);
+await vm.check(DROP_CACHES);
 await new Promise((r) => setTimeout(r, 3000));
 await vm.qmp.execute('stop');
 await vm.qmp.execute('pmemsave', { val: 0, size: 2 ** 31, filename: join(runDir, 'mem.bin') });
