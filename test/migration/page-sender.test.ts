@@ -67,6 +67,20 @@ function harness(m: CompactMemory, overlays?: OverlayManager) {
 }
 
 describe('PageSender', () => {
+  it('stops at its byte budget, counted from where each call starts (the rate limiter’s room)', () => {
+    const m = memory();
+    const { sender } = harness(m);
+    // Zero records are 9 bytes: 90 bytes of room take 10 pages, and the next call 10 more.
+    expect(sender.send(0, PAGES, DETECT, Number.POSITIVE_INFINITY, 10 * WIRE_ZERO_PAGE_BYTES).next).toBe(10);
+    expect(sender.send(10, PAGES, DETECT, Number.POSITIVE_INFINITY, 10 * WIRE_ZERO_PAGE_BYTES).next).toBe(20);
+    // Without detection they go whole: the same room takes a single page (checked before each page).
+    const whole = harness(memory()).sender;
+    expect(whole.send(0, PAGES, WHOLE, Number.POSITIVE_INFINITY, 10 * WIRE_ZERO_PAGE_BYTES).next).toBe(1);
+    expect(whole.send(1, PAGES, WHOLE, Number.POSITIVE_INFINITY, 2 * WIRE_PAGE_BYTES).next).toBe(3);
+    // Skipped zero pages cost no bytes: the budget never stops them.
+    expect(harness(memory()).sender.send(0, PAGES, SKIP, Number.POSITIVE_INFINITY, 1).next).toBe(PAGES);
+  });
+
   it('sends each kind of page as its record and charges QEMU wire sizes: 4104 B a page, 9 B a zero page', () => {
     const m = memory();
     // 0-3 zero, 4-5 poison 0xAA, 6 bytes, 7 poison 0xBB, 8-9 guest patterns, 10-11 zero.
