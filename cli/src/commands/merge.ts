@@ -84,7 +84,7 @@ function readPart(file: string): Part {
 }
 
 /** The parts, each once, of one grid: same command, seed and number of parts; in order. */
-export function assembleParts(parts: readonly Part[]): { command: string; scenarios: Scenario[]; results: RunResult[]; wallMs: number[] | undefined } {
+function assembleParts(parts: readonly Part[]): { command: string; scenarios: Scenario[]; results: RunResult[]; wallMs: number[] | undefined } {
   const first = parts[0];
   if (first === undefined) throw new UsageError('merge: no parts given');
   for (const p of parts) {
